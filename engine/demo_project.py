@@ -1,0 +1,65 @@
+"""The built-in demo project: generated images, imported, ready to explore.
+
+`run_demo` is what ``linnaeus demo`` (and the README's first command) runs.
+It is idempotent: run again, it re-imports the same images instead of failing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from linnaeus.engine.demo import make_demo_images
+from linnaeus.engine.importer import ImportOptions
+from linnaeus.engine.importer import ImportReport
+from linnaeus.engine.importer import import_images
+from linnaeus.engine.progress import CancelToken
+from linnaeus.engine.progress import ProgressCallback
+from linnaeus.engine.progress import ignore_progress
+from linnaeus.engine.store import DATABASE_NAME
+from linnaeus.engine.store import ProjectStore
+
+IMAGES_FOLDER = "images"
+_MISLABELLED_KEY = "demo_mislabelled"
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    """The demo project and what is known about its images."""
+
+    project_dir: Path
+    report: ImportReport
+    mislabelled: list[dict[str, str]]  # path, true class, folder label
+
+
+def run_demo(
+    project_dir: Path,
+    *,
+    per_class: int = 80,
+    seed: int = 0,
+    on_progress: ProgressCallback = ignore_progress,
+    cancel: CancelToken | None = None,
+) -> DemoResult:
+    """Make (or refresh) the demo project in ``project_dir``: images in
+    ``project_dir/images``, imported with a fixed split."""
+    project_dir = project_dir.absolute()
+    images = project_dir / IMAGES_FOLDER
+    if not (project_dir / DATABASE_NAME).exists():
+        demo = make_demo_images(
+            images, per_class=per_class, seed=seed, on_progress=on_progress, cancel=cancel
+        )
+        store = ProjectStore.create(project_dir, images)
+        mislabelled = [
+            {"path": path, "true_class": true, "label": given}
+            for path, true, given in demo.mislabelled
+        ]
+        store.set_meta(_MISLABELLED_KEY, json.dumps(mislabelled))
+    else:
+        store = ProjectStore.open(project_dir)
+    with store:
+        report = import_images(
+            store, ImportOptions(seed=seed), on_progress=on_progress, cancel=cancel
+        )
+        mislabelled = json.loads(store.meta(_MISLABELLED_KEY) or "[]")
+    return DemoResult(project_dir, report, mislabelled)

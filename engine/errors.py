@@ -1,0 +1,35 @@
+"""Exceptions that carry a message a user can act on.
+
+Every error the engine raises on purpose derives from `LinnaeusError`; the CLI
+prints its message on one line and exits non-zero, the GUI shows it in a
+dialog. Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class LinnaeusError(Exception):
+    """A failure the user can understand and fix (bad input, wrong folder...)."""
+
+
+class ProjectError(LinnaeusError):
+    """The project folder or its database cannot be used as asked."""
+
+
+class ImageReadError(LinnaeusError):
+    """One image file cannot be read; the message says why."""
+
+
+class ImportSourceError(LinnaeusError):
+    """The folder or CSV given to import cannot be used."""
+
+
+class LabelError(LinnaeusError):
+    """A label change names an unknown image or class, or cannot be undone."""
+
+
+class Cancelled(LinnaeusError):
+    """The user cancelled a long operation."""
+
+    def __init__(self, message: str = "Cancelled.") -> None:
+        super().__init__(message)

@@ -1,0 +1,59 @@
+"""Progress reports and cancellation shared by every long engine operation.
+
+Long engine calls take keyword-only ``on_progress`` (any callable receiving a
+`Progress`) and ``cancel`` (a `CancelToken`). The CLI plugs in a progress bar,
+the GUI a Qt signal's ``emit``; neither is known here.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from linnaeus.engine.errors import Cancelled
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far an operation is: ``done`` of ``total`` steps of ``stage``."""
+
+    stage: str
+    done: int
+    total: int
+    message: str = ""
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 0.0
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+def ignore_progress(progress: Progress) -> None:
+    """The default ``on_progress``: report nothing."""
+
+
+class CancelToken:
+    """Set from any thread to ask a running operation to stop at its next check."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def raise_if_cancelled(self) -> None:
+        if self._event.is_set():
+            raise Cancelled()
+
+
+def check_cancelled(cancel: CancelToken | None) -> None:
+    """Raise `Cancelled` if ``cancel`` is set; ``None`` means not cancellable."""
+    if cancel is not None:
+        cancel.raise_if_cancelled()

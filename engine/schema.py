@@ -1,0 +1,117 @@
+"""The project database schema and its migrations.
+
+Each entry of `MIGRATIONS` moves the schema from version ``i`` to ``i + 1``;
+`migrate` applies the missing ones in one transaction and records the version
+in SQLite's ``user_version``. Never edit a released migration: append one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from linnaeus.engine.errors import ProjectError
+
+_V1 = """
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
+CREATE TABLE classes (
+    id       INTEGER PRIMARY KEY,
+    name     TEXT NOT NULL UNIQUE,
+    position INTEGER NOT NULL,
+    colour   TEXT NOT NULL,
+    shortcut TEXT UNIQUE
+);
+
+-- path is relative to the image root with '/' separators. It is TEXT, or a
+-- BLOB of the raw bytes for the rare file name that is not valid UTF-8.
+CREATE TABLE images (
+    id           INTEGER PRIMARY KEY,
+    path         NOT NULL UNIQUE,
+    content_hash TEXT,
+    byte_size    INTEGER,
+    mtime_ns     INTEGER,
+    width        INTEGER,
+    height       INTEGER,
+    channels     INTEGER,
+    bit_depth    INTEGER,
+    format       TEXT,
+    status       TEXT NOT NULL DEFAULT 'ok'
+                 CHECK (status IN ('ok', 'unreadable', 'missing')),
+    error        TEXT,
+    label_id     INTEGER REFERENCES classes(id) ON DELETE SET NULL,
+    group_id     TEXT,
+    split        TEXT CHECK (split IN ('train', 'val', 'test')),
+    split_source TEXT CHECK (split_source IN ('folder', 'csv', 'random')),
+    added_at     TEXT NOT NULL
+);
+CREATE INDEX images_content_hash ON images(content_hash);
+CREATE INDEX images_label ON images(label_id);
+CREATE INDEX images_status ON images(status);
+
+-- One undoable action: a single or batch label change, or an import.
+CREATE TABLE edits (
+    id          INTEGER PRIMARY KEY,
+    created_at  TEXT NOT NULL,
+    source      TEXT NOT NULL CHECK (source IN ('import', 'user', 'model-suggestion')),
+    description TEXT NOT NULL,
+    state       TEXT NOT NULL DEFAULT 'done' CHECK (state IN ('done', 'undone', 'discarded'))
+);
+
+-- Every label change ever made. action says whether the row is the change
+-- itself ('set') or its undo / redo. Class names are kept as they were then.
+CREATE TABLE label_history (
+    id           INTEGER PRIMARY KEY,
+    image_id     INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    edit_id      INTEGER NOT NULL REFERENCES edits(id) ON DELETE CASCADE,
+    old_class_id INTEGER REFERENCES classes(id) ON DELETE SET NULL,
+    new_class_id INTEGER REFERENCES classes(id) ON DELETE SET NULL,
+    old_name     TEXT,
+    new_name     TEXT,
+    changed_at   TEXT NOT NULL,
+    source       TEXT NOT NULL CHECK (source IN ('import', 'user', 'model-suggestion')),
+    action       TEXT NOT NULL DEFAULT 'set' CHECK (action IN ('set', 'undo', 'redo'))
+);
+CREATE INDEX label_history_image ON label_history(image_id);
+CREATE INDEX label_history_edit ON label_history(edit_id);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(connection: sqlite3.Connection) -> int:
+    """Bring the database to `SCHEMA_VERSION`; return the version it had before.
+
+    ``connection`` must be in autocommit mode (``isolation_level=None``) so that
+    the explicit transaction here covers the DDL statements too.
+    """
+    found = connection.execute("PRAGMA user_version").fetchone()[0]
+    if found > SCHEMA_VERSION:
+        raise ProjectError(
+            f"This project was written by a newer Linnaeus (schema {found}, this version "
+            f"understands up to {SCHEMA_VERSION}). Update Linnaeus to open it."
+        )
+    if found == SCHEMA_VERSION:
+        return found
+    # executescript() would commit on its own; run statement by statement so
+    # that all migrations land in this one transaction or none do.
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        for version in range(found, SCHEMA_VERSION):
+            for statement in _statements(MIGRATIONS[version]):
+                connection.execute(statement)
+        connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
+    return found
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration script into statements (no ';' inside our literals)."""
+    lines = [line for line in script.splitlines() if not line.lstrip().startswith("--")]
+    return [part.strip() for part in "\n".join(lines).split(";") if part.strip()]
