@@ -31,9 +31,13 @@ class ProgressBar:
             self.close()
             self._stage = progress.stage
             self._bar = tqdm(
-                total=progress.total or None, desc=progress.stage, unit="img", leave=False,
-                file=sys.stderr, dynamic_ncols=True,
-            )  # fmt: skip
+                total=progress.total or None,
+                desc=progress.stage,
+                unit="img",
+                leave=False,
+                file=sys.stderr,
+                dynamic_ncols=True,
+            )
         if progress.total and self._bar.total != progress.total:
             self._bar.total = progress.total
         self._bar.n = progress.done
