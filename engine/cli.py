@@ -277,5 +277,5 @@ def _run_demo(args: argparse.Namespace) -> int:
     else:
         print_import_report(result.report, args.project)
         print(f"\nThe demo has {len(result.mislabelled)} deliberately wrong labels to find.")
-        print(f"Open it with: linnaeus --project {args.project}")
+        print(f"See it with: linnaeus info --project {args.project}")
     return EXIT_OK

@@ -20,7 +20,8 @@ class ProgressBar:
     """An ``on_progress`` callback drawing one tqdm bar per stage on stderr."""
 
     def __init__(self, enabled: bool = True) -> None:
-        self.enabled = enabled and sys.stderr is not None
+        # Only on a terminal: in a log file a redrawn bar is noise.
+        self.enabled = enabled and sys.stderr is not None and sys.stderr.isatty()
         self._bar: Any = None
         self._stage = ""
 
@@ -40,8 +41,7 @@ class ProgressBar:
             )
         if progress.total and self._bar.total != progress.total:
             self._bar.total = progress.total
-        self._bar.n = progress.done
-        self._bar.refresh()
+        self._bar.update(progress.done - self._bar.n)
 
     def close(self) -> None:
         if self._bar is not None:

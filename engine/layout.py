@@ -124,11 +124,15 @@ def describe_layout(images: list[FoundImage]) -> str:
     labelled = Counter(i.label is not None for i in images)
     classes = len({i.label for i in images if i.label})
     if splits:
-        text = f"split folders ({'/'.join(splits)}) with {classes} class sub-folders"
+        text = f"split folders ({'/'.join(splits)}) with {_plural(classes, 'class sub-folder')}"
     elif labelled[True]:
-        text = f"{classes} class sub-folders"
+        text = _plural(classes, "class sub-folder")
     else:
         text = "one flat folder of unlabelled images"
     if labelled[True] and labelled[False]:
-        text += f", plus {labelled[False]} unlabelled images outside class folders"
+        text += f", plus {_plural(labelled[False], 'unlabelled image')} outside class folders"
     return text
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"

@@ -154,6 +154,10 @@ class ProjectStore:
         """Make a new project in ``project_dir`` for images under ``image_root``."""
         project_dir = Path(project_dir).absolute()
         image_root = Path(image_root).absolute()
+        if not image_root.is_dir():
+            raise ProjectError(
+                f"The image folder {image_root} is not a folder (or cannot be opened)."
+            )
         if (project_dir / DATABASE_NAME).exists():
             raise ProjectError(f"{project_dir} already holds a Linnaeus project.")
         if project_dir.resolve().is_relative_to(image_root.resolve()):

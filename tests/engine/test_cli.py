@@ -17,6 +17,7 @@ from tests.image_factory import write_image
 def images(tmp_path: Path) -> Path:
     root = tmp_path / "images"
     for label in ("benign", "malignant"):
+        (root / label).mkdir(parents=True)
         for i in range(6):
             write_image(root / label / f"{label}_{i}.png", size=(20, 20), seed=i)
     (root / "benign" / "broken.png").write_text("not an image")

@@ -35,11 +35,10 @@ def folder_hashes(root: Path) -> dict[bytes, str]:
 
 def make_tree(root: Path, spec: dict[str, int], seed: int = 0) -> None:
     """spec maps a folder (relative, '' for root) to how many images to draw in it."""
-    for folder, count in spec.items():
+    for n, (folder, count) in enumerate(spec.items()):
+        (root / folder).mkdir(parents=True, exist_ok=True)
         for i in range(count):
-            write_image(
-                root / folder / f"img_{i:03}.png", size=(24, 20), seed=seed + i + hash(folder) % 997
-            )
+            write_image(root / folder / f"img_{i:03}.png", size=(24, 20), seed=seed + 1000 * n + i)
 
 
 def new_project(tmp_path: Path, root: Path, **options: object) -> tuple[ProjectStore, object]:
@@ -103,6 +102,8 @@ def test_label_table_with_groups(tmp_path: Path) -> None:
 
 def test_group_regex_keeps_patients_together(tmp_path: Path) -> None:
     root = tmp_path / "images"
+    for label in "ab":
+        (root / label).mkdir(parents=True)
     for i in range(60):
         write_image(
             root / ("a" if i % 3 else "b") / f"C{i}P{i % 12}_cell.png", size=(16, 16), seed=i

@@ -47,8 +47,15 @@ def test_new_project_uses_wal_foreign_keys_and_current_schema(store: ProjectStor
 
 
 def test_project_inside_image_folder_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "images").mkdir()
     with pytest.raises(ProjectError, match="inside the image folder"):
         ProjectStore.create(tmp_path / "images" / "project", tmp_path / "images")
+
+
+def test_a_missing_image_folder_creates_nothing(tmp_path: Path) -> None:
+    with pytest.raises(ProjectError, match="is not a folder"):
+        ProjectStore.create(tmp_path / "project", tmp_path / "nowhere")
+    assert not (tmp_path / "project").exists()
 
 
 def test_opening_a_folder_that_is_not_a_project_says_so(tmp_path: Path) -> None:
