@@ -6,6 +6,10 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 EXTRAS ?= cpu,dev
 STAMP  := $(VENV)/.installed
+# ImageNet backbone weights on disk, if the shared folder beside the checkout has
+# them (developers and CI); elsewhere Linnaeus looks in its data folder and the
+# Keras cache, and trains from scratch when none are found.
+export LINNAEUS_WEIGHTS ?= $(abspath $(wildcard ../shared/weights))
 
 .PHONY: install demo test lint bench clean
 

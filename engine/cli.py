@@ -15,10 +15,12 @@ import sys
 from collections.abc import Callable
 from collections.abc import Sequence
 from dataclasses import asdict
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
 from linnaeus.engine import __version__
+from linnaeus.engine import cli_train
 from linnaeus.engine.cli_output import ProgressBar
 from linnaeus.engine.cli_output import print_counts
 from linnaeus.engine.cli_output import print_import_report
@@ -43,8 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if not hasattr(args, "run"):
-        parser.print_help()
-        return EXIT_OK
+        return _open_desktop_application(parser)
     try:
         return int(args.run(args) or EXIT_OK)
     except (Cancelled, KeyboardInterrupt):
@@ -108,13 +109,27 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--by-split", action="store_true", help="tree as <split>/<class>/")
     _project_options(sub)
 
+    cli_train.add_commands(commands, _project_options)
+
     sub = command("demo", _run_demo, "Make the built-in demo project and run the whole job.")
     sub.add_argument("--project", type=Path, default=Path("demo-project"),
                      help="where to put it (default ./demo-project)")  # fmt: skip
     sub.add_argument("--per-class", type=int, default=80, help="images per class (default 80)")
     sub.add_argument("--seed", type=int, default=0)
+    sub.add_argument("--no-train", action="store_true", help="only make and import the images")
     sub.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
+
+
+def _open_desktop_application(parser: argparse.ArgumentParser) -> int:
+    """Start the GUI, which registers itself as the ``linnaeus.apps`` entry point
+    ``gui`` (the engine never imports the GUI; an inference-only install has none)."""
+    found = entry_points(group="linnaeus.apps", name="gui")
+    if not found:
+        parser.print_help()
+        print("\nThe desktop application is not installed; the commands above work without it.")
+        return EXIT_OK
+    return int(next(iter(found)).load()() or EXIT_OK)
 
 
 def _project_options(parser: argparse.ArgumentParser) -> None:
@@ -271,11 +286,15 @@ def _run_demo(args: argparse.Namespace) -> int:
 
     with ProgressBar(enabled=not args.json) as bar:
         result = run_demo(args.project, per_class=args.per_class, seed=args.seed,
-                          on_progress=bar.update)  # fmt: skip
+                          train_model=not args.no_train, on_progress=bar.update)  # fmt: skip
+    training = cli_train.training_summary(result.training) if result.training else None
     if args.json:
-        _emit_json(_import_json(result.report) | {"mislabelled": result.mislabelled})
-    else:
-        print_import_report(result.report, args.project)
-        print(f"\nThe demo has {len(result.mislabelled)} deliberately wrong labels to find.")
-        print(f"See it with: linnaeus info --project {args.project}")
+        payload = _import_json(result.report) | {"mislabelled": result.mislabelled}
+        _emit_json(payload | {"training": training})
+        return EXIT_OK
+    print_import_report(result.report, args.project)
+    print(f"\nThe demo has {len(result.mislabelled)} deliberately wrong labels to find.\n")
+    if training:
+        cli_train.print_training(training)
+    print(f"\nSee it with: linnaeus info --project {args.project}")
     return EXIT_OK

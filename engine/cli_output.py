@@ -10,6 +10,7 @@ from typing import Any
 from tqdm import tqdm
 
 from linnaeus.engine.progress import Progress
+from linnaeus.engine.progress import TrainingProgress
 from linnaeus.engine.store import display_path
 
 _SPLIT_COLUMNS = ("train", "val", "test", "(none)")
@@ -42,6 +43,10 @@ class ProgressBar:
         if progress.total and self._bar.total != progress.total:
             self._bar.total = progress.total
         self._bar.update(progress.done - self._bar.n)
+        if isinstance(progress, TrainingProgress):
+            shown = {"epoch": f"{progress.epoch}/{progress.epochs}", "loss": progress.loss,
+                     "acc": progress.accuracy, "val_acc": progress.val_accuracy}  # fmt: skip
+            self._bar.set_postfix({k: v for k, v in shown.items() if v is not None}, refresh=False)
 
     def close(self) -> None:
         if self._bar is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 
 from linnaeus.engine.demo import make_demo_images
@@ -19,18 +20,23 @@ from linnaeus.engine.progress import ProgressCallback
 from linnaeus.engine.progress import ignore_progress
 from linnaeus.engine.store import DATABASE_NAME
 from linnaeus.engine.store import ProjectStore
+from linnaeus.engine.training import TrainConfig
+from linnaeus.engine.training import TrainResult
+from linnaeus.engine.training import train
 
 IMAGES_FOLDER = "images"
+DEMO_IMAGE_SIZE = 96
 _MISLABELLED_KEY = "demo_mislabelled"
 
 
 @dataclass(frozen=True)
 class DemoResult:
-    """The demo project and what is known about its images."""
+    """The demo project, what is known about its images, and its trained model."""
 
     project_dir: Path
     report: ImportReport
     mislabelled: list[dict[str, str]]  # path, true class, folder label
+    training: TrainResult | None
 
 
 def run_demo(
@@ -38,16 +44,23 @@ def run_demo(
     *,
     per_class: int = 80,
     seed: int = 0,
+    train_model: bool = True,
     on_progress: ProgressCallback = ignore_progress,
     cancel: CancelToken | None = None,
 ) -> DemoResult:
     """Make (or refresh) the demo project in ``project_dir``: images in
-    ``project_dir/images``, imported with a fixed split."""
+    ``project_dir/images``, imported with a fixed split, and (``train_model``)
+    a model trained on them with the default choice."""
     project_dir = project_dir.absolute()
     images = project_dir / IMAGES_FOLDER
     if not (project_dir / DATABASE_NAME).exists():
         demo = make_demo_images(
-            images, per_class=per_class, seed=seed, on_progress=on_progress, cancel=cancel
+            images,
+            per_class=per_class,
+            size=DEMO_IMAGE_SIZE,
+            seed=seed,
+            on_progress=on_progress,
+            cancel=cancel,
         )
         store = ProjectStore.create(project_dir, images)
         mislabelled = [
@@ -62,4 +75,10 @@ def run_demo(
             store, ImportOptions(seed=seed), on_progress=on_progress, cancel=cancel
         )
         mislabelled = json.loads(store.meta(_MISLABELLED_KEY) or "[]")
-    return DemoResult(project_dir, report, mislabelled)
+        training = None
+        if train_model:
+            config = TrainConfig(seed=seed).resolved()
+            if config.model not in ("quick", "accurate"):
+                config = replace(config, image_size=DEMO_IMAGE_SIZE)  # the images' own size
+            training = train(store, config, on_progress=on_progress, cancel=cancel)
+    return DemoResult(project_dir, report, mislabelled, training)

@@ -28,6 +28,10 @@ class LabelError(LinnaeusError):
     """A label change names an unknown image or class, or cannot be undone."""
 
 
+class TrainingError(LinnaeusError):
+    """Training cannot start or finish (too few labels, missing weights...)."""
+
+
 class Cancelled(LinnaeusError):
     """The user cancelled a long operation."""
 

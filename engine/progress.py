@@ -57,3 +57,24 @@ def check_cancelled(cancel: CancelToken | None) -> None:
     """Raise `Cancelled` if ``cancel`` is set; ``None`` means not cancellable."""
     if cancel is not None:
         cancel.raise_if_cancelled()
+
+
+@dataclass(frozen=True)
+class TrainingProgress(Progress):
+    """Progress of a training run: ``done`` of ``total`` batches of this phase.
+
+    ``phase`` is one of "decode", "embed", "pretrain", "head", "train",
+    "fine-tune", "evaluate". Metrics are None until known.
+    """
+
+    phase: str = "train"
+    epoch: int = 0
+    epochs: int = 0
+    batch: int = 0
+    batches: int = 0
+    loss: float | None = None
+    accuracy: float | None = None
+    val_loss: float | None = None
+    val_accuracy: float | None = None
+    images_per_s: float | None = None
+    eta_s: float | None = None

@@ -78,7 +78,37 @@ CREATE INDEX label_history_image ON label_history(image_id);
 CREATE INDEX label_history_edit ON label_history(edit_id);
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1,)
+# Model versions: what each trained model is, what it was trained on (a label
+# snapshot) and how it did. The files live in the project's models/ folder.
+_V2 = """
+CREATE TABLE model_versions (
+    id           INTEGER PRIMARY KEY,
+    created_at   TEXT NOT NULL,
+    finished_at  TEXT,
+    status       TEXT NOT NULL DEFAULT 'training'
+                 CHECK (status IN ('training', 'done', 'failed', 'cancelled')),
+    kind         TEXT NOT NULL,
+    config       TEXT NOT NULL,
+    augmentation TEXT NOT NULL,
+    classes      TEXT NOT NULL,
+    metrics      TEXT,
+    curves       TEXT,
+    duration_s   REAL,
+    device       TEXT,
+    folder       TEXT NOT NULL,
+    error        TEXT
+);
+
+CREATE TABLE model_labels (
+    model_id    INTEGER NOT NULL REFERENCES model_versions(id) ON DELETE CASCADE,
+    image_id    INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    class_index INTEGER NOT NULL,
+    split       TEXT NOT NULL,
+    PRIMARY KEY (model_id, image_id)
+) WITHOUT ROWID;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -234,6 +234,10 @@ class ProjectStore:
         """Run one SQL statement (for engine modules that own a table's logic)."""
         return self._db.execute(sql, parameters)
 
+    def execute_many(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        """Run one SQL statement for each row of parameters."""
+        self._db.executemany(sql, rows)
+
     # -- metadata -----------------------------------------------------------
 
     def meta(self, key: str, default: str | None = None) -> str | None:

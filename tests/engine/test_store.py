@@ -217,3 +217,18 @@ def test_killed_batch_relabel_leaves_all_or_nothing(store: ProjectStore) -> None
     labels = {reopened.image(i).label for i in ids}
     reopened.close()
     assert labels == {"before"}  # the batch was not committed: none of it is there
+
+
+def test_a_version_1_project_is_migrated_and_keeps_its_data(tmp_path: Path) -> None:
+    database = tmp_path / DATABASE_NAME
+    with sqlite3.connect(database) as db:
+        for statement in schema._statements(schema.MIGRATIONS[0]):
+            db.execute(statement)
+        db.execute("PRAGMA user_version = 1")
+        db.execute("INSERT INTO meta VALUES ('image_root', '/images')")
+        db.execute("INSERT INTO images (path, status, added_at) VALUES ('a.png', 'ok', 'now')")
+    store = ProjectStore.open(tmp_path)
+    assert store.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION
+    assert store.image_by_path("a.png").status == "ok"
+    assert store.execute("SELECT count(*) FROM model_versions").fetchone()[0] == 0
+    store.close()
