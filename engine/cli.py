@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from collections.abc import Sequence
@@ -41,6 +42,8 @@ EXIT_CANCELLED = 130
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; return the process exit status."""
+    # TensorFlow's C++ start-up chatter (CPU features, absl) is not for users.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

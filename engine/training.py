@@ -28,6 +28,7 @@ from linnaeus.engine import versions
 from linnaeus.engine.augment import PRESETS
 from linnaeus.engine.augment import Augmentation
 from linnaeus.engine.backbones import available_backbones
+from linnaeus.engine.backbones import find_weights
 from linnaeus.engine.errors import Cancelled
 from linnaeus.engine.errors import TrainingError
 from linnaeus.engine.preprocess import InputFormat
@@ -110,12 +111,8 @@ class TrainConfig:
             model = "quick" if _pick_backbone(backbone) else "small-resnet"
         if model in ("quick", "accurate"):
             backbone = _pick_backbone(backbone)
-            if backbone is None:
-                raise TrainingError(
-                    "The quick and accurate models need ImageNet backbone weights, and none were "
-                    "found. Use the from-scratch or pretrain models, or install the weights "
-                    "(see `linnaeus train --help`)."
-                )
+            if backbone is None:  # names the missing file and where to put it
+                find_weights(self.backbone or PREFERRED_BACKBONES[0])
         defaults = _DEFAULTS[model]
         return replace(
             self,

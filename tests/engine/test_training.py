@@ -12,6 +12,7 @@ import pytest
 from linnaeus.engine import versions
 from linnaeus.engine.augment import PRESETS
 from linnaeus.engine.augment import augment_batch
+from linnaeus.engine.backbones import WeightsNotFound
 from linnaeus.engine.errors import Cancelled
 from linnaeus.engine.preprocess import InputFormat
 from linnaeus.engine.progress import CancelToken
@@ -186,7 +187,9 @@ def test_without_weights_auto_trains_from_scratch(tmp_path, monkeypatch) -> None
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     monkeypatch.setattr("platformdirs.user_data_path", lambda *a, **k: tmp_path / "data")
     assert TrainConfig().resolved().model == "small-resnet"
-    with pytest.raises(TrainingError, match="need ImageNet backbone weights"):
+    with pytest.raises(
+        WeightsNotFound, match=r"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0\.5"
+    ):
         TrainConfig(model="quick").resolved()
 
 
