@@ -15,29 +15,7 @@ from linnaeus.engine.errors import LabelError
 from linnaeus.engine.errors import ProjectError
 from linnaeus.engine.store import DATABASE_NAME
 from linnaeus.engine.store import ProjectStore
-from linnaeus.engine.store import to_db_path
-from linnaeus.engine.store import utc_now
-
-
-def add_images(store: ProjectStore, paths: list[str]) -> list[int]:
-    """Insert bare image rows, as an import would."""
-    ids = []
-    with store.transaction():
-        for path in paths:
-            cursor = store.execute(
-                "INSERT INTO images (path, status, added_at) VALUES (?, 'ok', ?)",
-                (to_db_path(path), utc_now()),
-            )
-            ids.append(cursor.lastrowid)
-    return ids
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> ProjectStore:
-    (tmp_path / "images").mkdir()
-    project = ProjectStore.create(tmp_path / "project", tmp_path / "images")
-    yield project
-    project.close()
+from tests.engine.conftest import add_images
 
 
 def test_new_project_uses_wal_foreign_keys_and_current_schema(store: ProjectStore) -> None:

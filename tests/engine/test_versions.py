@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from linnaeus.engine import versions
 from linnaeus.engine.errors import ProjectError
 from linnaeus.engine.store import ProjectStore
-from tests.engine.test_store import add_images
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> ProjectStore:
-    (tmp_path / "images").mkdir()
-    project = ProjectStore.create(tmp_path / "project", tmp_path / "images")
-    yield project
-    project.close()
+from tests.engine.conftest import add_images
 
 
 def test_version_life_cycle(store: ProjectStore) -> None:
