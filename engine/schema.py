@@ -108,7 +108,21 @@ CREATE TABLE model_labels (
 ) WITHOUT ROWID;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+# Predictions of each model version for every readable image (labelled or
+# not): what the grid shows, what evaluation and the relabel queue read.
+_V3 = """
+CREATE TABLE predictions (
+    model_id      INTEGER NOT NULL REFERENCES model_versions(id) ON DELETE CASCADE,
+    image_id      INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    predicted     INTEGER NOT NULL,
+    confidence    REAL NOT NULL,
+    probabilities BLOB NOT NULL,
+    PRIMARY KEY (model_id, image_id)
+) WITHOUT ROWID;
+CREATE INDEX predictions_confidence ON predictions(model_id, confidence);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

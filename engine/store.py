@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import uuid
 from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
@@ -173,7 +174,18 @@ class ProjectStore:
         with store.transaction():
             store.set_meta("image_root", str(image_root))
             store.set_meta("created_at", utc_now())
+            store.set_meta("project_id", uuid.uuid4().hex)
         return store
+
+    @property
+    def project_id(self) -> str:
+        """A random id naming this project, written into its exported models so
+        a model is never mistaken for one of another project."""
+        value = self.meta("project_id")
+        if value is None:  # projects made before ids existed get one now
+            value = uuid.uuid4().hex
+            self.set_meta("project_id", value)
+        return value
 
     @classmethod
     def open(cls, project_dir: Path | str) -> ProjectStore:

@@ -31,6 +31,7 @@ from linnaeus.engine.backbones import available_backbones
 from linnaeus.engine.backbones import find_weights
 from linnaeus.engine.errors import Cancelled
 from linnaeus.engine.errors import TrainingError
+from linnaeus.engine.predictions import save_predictions
 from linnaeus.engine.preprocess import InputFormat
 from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import ProgressCallback
@@ -228,6 +229,7 @@ def train(
     except Exception as error:
         versions.update_version(store, version.id, status="failed", error=str(error)[:500])
         raise
+    save_predictions(store, version.id, outcome.image_ids, outcome.probabilities)
     version = versions.update_version(
         store,
         version.id,

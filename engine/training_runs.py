@@ -25,6 +25,7 @@ from linnaeus.engine.progress import ProgressCallback
 from linnaeus.engine.progress import TrainingProgress
 from linnaeus.engine.progress import check_cancelled
 from linnaeus.engine.store import ProjectStore
+from linnaeus.engine.store import from_db_path
 from linnaeus.engine.training import TrainConfig
 from linnaeus.engine.training_callbacks import CHECKPOINT_FILE
 from linnaeus.engine.training_callbacks import Checkpointer
@@ -50,6 +51,8 @@ _EVAL_BATCH = 128
 class RunOutcome:
     metrics: dict[str, Any]
     curves: dict[str, list[float]]
+    image_ids: np.ndarray  # every readable image...
+    probabilities: np.ndarray  # ...and its predicted class probabilities
 
 
 @dataclass(frozen=True)
@@ -111,7 +114,8 @@ def run(
                 _pretrain(context, model, normalisation)
         curves = _fit(context, model, "train", resume=resume)
     model.save(version.model_file)
-    return RunOutcome(evaluate_splits(context, model), curves)
+    image_ids, probabilities = predict_all(context, model)
+    return RunOutcome(evaluate_splits(context, model), curves, image_ids, probabilities)
 
 
 def _spec(context: _Context) -> ModelSpec:
@@ -276,10 +280,12 @@ def _plan(labels: np.ndarray, context: _Context) -> list[np.ndarray]:
     )
 
 
-def _embeddings(context: _Context, embedder: keras.Model) -> np.ndarray:
+def _embeddings(
+    context: _Context, embedder: keras.Model, loaded: LoadedPixels | None = None
+) -> np.ndarray:
     """Backbone embeddings of every example, computed once per image content."""
     config = context.config
-    loaded = context.loaded
+    loaded = loaded or context.loaded
     dimension = int(embedder.output.shape[-1])
     folder = context.store.project_dir / "cache" / "embeddings"
     cache = ArrayCache(
@@ -310,30 +316,46 @@ def _embeddings(context: _Context, embedder: keras.Model) -> np.ndarray:
     return cache.get(hashes)
 
 
-def _pretrain(context: _Context, classifier: keras.Model, normalisation: dict[str, Any]) -> None:
-    """Denoising autoencoder on all readable images; its encoder initialises
-    ``classifier``'s convolutional trunk (seed 002)."""
-    store, config = context.store, context.config
-    rows = store.execute(
+def _all_readable(context: _Context) -> LoadedPixels:
+    """Pixels of every readable image of the project, labelled or not."""
+    rows = context.store.execute(
         "SELECT id, path, content_hash FROM images WHERE status = 'ok' ORDER BY id"
     ).fetchall()
-    from linnaeus.engine.store import from_db_path
-
     everything = Examples(
         classes=context.loaded.examples.classes,
-        image_ids=np.array([r[0] for r in rows]),
+        image_ids=np.array([r[0] for r in rows], dtype=np.int64),
         paths=[from_db_path(r[1]) for r in rows],
         hashes=[r[2] for r in rows],
         labels=np.zeros(len(rows), np.int64),
         splits=np.array(["train"] * len(rows)),
     )
-    loaded = load_pixels(
-        store,
-        everything,
-        config.input_format,
-        on_progress=context.on_progress,
-        cancel=context.cancel,
-    )
+    return load_pixels(context.store, everything, context.config.input_format,
+                       on_progress=context.on_progress, cancel=context.cancel)  # fmt: skip
+
+
+def predict_all(context: _Context, model: keras.Model) -> tuple[np.ndarray, np.ndarray]:
+    """(image ids, probabilities) of every readable image, for the stored predictions.
+
+    The quick model reuses the cached backbone embeddings, so after the first
+    time this costs a matrix product, not a pass through the network.
+    """
+    loaded = _all_readable(context)
+    if context.config.model == "quick":
+        embeddings = _embeddings(context, embedding_model(model), loaded)
+        kernel, bias = model.get_layer("logits").get_weights()
+        logits = embeddings @ kernel + bias
+        logits -= logits.max(axis=1, keepdims=True)
+        probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    else:
+        probabilities = predict_positions(model, loaded, np.arange(len(loaded.rows)))
+    return loaded.examples.image_ids, probabilities
+
+
+def _pretrain(context: _Context, classifier: keras.Model, normalisation: dict[str, Any]) -> None:
+    """Denoising autoencoder on all readable images; its encoder initialises
+    ``classifier``'s convolutional trunk (seed 002)."""
+    config = context.config
+    loaded = _all_readable(context)
     autoencoder, encoder = build_autoencoder(_spec(context), **normalisation)
     data, steps = make_dataset(
         loaded,

@@ -14,6 +14,7 @@ from linnaeus.engine.augment import PRESETS
 from linnaeus.engine.augment import augment_batch
 from linnaeus.engine.backbones import WeightsNotFound
 from linnaeus.engine.errors import Cancelled
+from linnaeus.engine.importer import import_images
 from linnaeus.engine.preprocess import InputFormat
 from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import TrainingProgress
@@ -199,3 +200,18 @@ def test_pretraining_initialises_the_classifier(tmp_path) -> None:
     result = train(store, config)
     assert result.version.status == "done" and result.version.kind == "pretrain"
     assert (result.version.folder / "pretrain" / CHECKPOINT_FILE).exists()
+
+
+def test_training_stores_predictions_for_every_readable_image(tmp_path) -> None:
+    from linnaeus.engine.predictions import load_predictions
+
+    store = make_shapes_project(tmp_path, {"disk": 12, "square": 12})
+    (store.image_root / "unlabelled.png").write_bytes(
+        (store.image_root / "disk" / "disk_000.png").read_bytes()
+    )
+    import_images(store)
+    result = train(store, TrainConfig(model="seed-cnn", epochs=1, **SMALL))
+    ids, probabilities = load_predictions(store, result.version.id)
+    assert len(ids) == 25  # the unlabelled image too
+    assert probabilities.shape == (25, 2)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
