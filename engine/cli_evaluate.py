@@ -89,7 +89,8 @@ def _print_evaluation(result: dict[str, Any]) -> None:
     print(f"  calibration error  {result['ece']:.3f} (temperature {result['temperature']:.2f})")
     point = result.get("operating_point")
     if point:
-        sensitivity, specificity = _interval(result, "sensitivity"), _interval(result, "specificity")
+        sensitivity = _interval(result, "sensitivity")
+        specificity = _interval(result, "specificity")
         print(f"  at threshold {point['threshold']:.3f} for {point['positive_class']} (chosen on "
               f"validation for sensitivity >= {point['target_sensitivity']:.0%}): sensitivity "
               f"{sensitivity}, specificity {specificity}")  # fmt: skip
