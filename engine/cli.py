@@ -294,12 +294,17 @@ def _run_demo(args: argparse.Namespace) -> int:
                           train_model=not args.no_train, on_progress=bar.update)  # fmt: skip
     training = cli_train.training_summary(result.training) if result.training else None
     if args.json:
-        payload = _import_json(result.report) | {"mislabelled": result.mislabelled}
+        payload = _import_json(result.report) | {"mislabelled": result.mislabelled,
+                                                 "found": result.found}  # fmt: skip
         _emit_json(payload | {"training": training})
         return EXIT_OK
     print_import_report(result.report, args.project)
     print(f"\nThe demo has {len(result.mislabelled)} deliberately wrong labels to find.\n")
     if training:
         cli_train.print_training(training)
+        right = sum(f["suggested"] == f["true_class"] for f in result.found)
+        print(f"\nOf the {len(result.mislabelled)} images the relabel queue shows first, "
+              f"{len(result.found)} are deliberately wrong labels; for {right} of them the model "
+              "suggests the right class (`linnaeus evaluate` lists them).")  # fmt: skip
     print(f"\nSee it with: linnaeus info --project {args.project}")
     return EXIT_OK

@@ -23,6 +23,7 @@ from linnaeus.engine.store import ProjectStore
 from linnaeus.engine.training import TrainConfig
 from linnaeus.engine.training import TrainResult
 from linnaeus.engine.training import train
+from linnaeus.engine.version_evaluation import version_relabel_queue
 
 IMAGES_FOLDER = "images"
 DEMO_IMAGE_SIZE = 96
@@ -37,6 +38,7 @@ class DemoResult:
     report: ImportReport
     mislabelled: list[dict[str, str]]  # path, true class, folder label
     training: TrainResult | None
+    found: list[dict[str, str]]  # wrong labels the relabel queue puts first, with the suggestion
 
 
 def run_demo(
@@ -81,4 +83,21 @@ def run_demo(
             if config.model not in ("quick", "accurate"):
                 config = replace(config, image_size=DEMO_IMAGE_SIZE)  # the images' own size
             training = train(store, config, on_progress=on_progress, cancel=cancel)
-    return DemoResult(project_dir, report, mislabelled, training)
+        found = _found_wrong_labels(store, training, mislabelled) if training else []
+    return DemoResult(project_dir, report, mislabelled, training, found)
+
+
+def _found_wrong_labels(
+    store: ProjectStore, training: TrainResult, mislabelled: list[dict[str, str]]
+) -> list[dict[str, str]]:
+    """The planted wrong labels among the first entries of the relabel queue
+    (as many entries as there are wrong labels), with the model's suggestion."""
+    version = training.version
+    queue = version_relabel_queue(store, version)[: len(mislabelled)]
+    wrong = {m["path"]: m for m in mislabelled}
+    found = []
+    for item in queue:
+        path = store.image(item.image_id).path
+        if path in wrong:
+            found.append(wrong[path] | {"suggested": version.classes[item.predicted]})
+    return found

@@ -96,3 +96,19 @@ def test_console_script_reports_version() -> None:
     script = Path(sys.executable).with_name("linnaeus")
     result = subprocess.run([str(script), "--version"], capture_output=True, text=True, check=True)
     assert result.stdout.startswith("Linnaeus ")
+
+
+WEIGHTS = Path(__file__).resolve().parents[2].parent / "shared" / "weights"
+
+
+@pytest.mark.skipif(not WEIGHTS.is_dir(), reason="shared ImageNet weights absent")
+def test_demo_runs_the_whole_job_and_finds_planted_labels(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("LINNAEUS_WEIGHTS", str(WEIGHTS))
+    project = tmp_path / "demo"
+    assert main(["demo", "--project", str(project), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["added"] == 240 and len(result["mislabelled"]) == 10
+    assert result["training"]["model"] == "quick"
+    assert result["training"]["metrics"]["test"]["accuracy"] > 0.8
+    assert len(result["found"]) >= 5  # the relabel queue surfaces the planted wrong labels
+    assert main(["demo", "--project", str(project), "--no-train"]) == 0  # runs again safely
