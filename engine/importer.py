@@ -236,7 +236,7 @@ def _save_batch(
                 info.format if info else None, "ok" if info else "unreadable", fact.error,
             )  # fmt: skip
             known = existing.get(fact.path)
-            if known is None and fact.content_hash:
+            if known is None and fact.content_hash and vanished:
                 known_id = _take_renamed(store, fact.content_hash, vanished)
                 if known_id is not None:
                     store.execute(
