@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,7 +16,10 @@ def atomic_open(destination: Path, mode: str = "wb", **kwargs: object) -> Iterat
 
     On any error the temporary file is removed and ``destination`` is untouched.
     """
-    descriptor, temporary = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.")
+    # Not mkstemp: its files are private (0600); this one gets the permissions
+    # any new file of the user gets (0666 less the umask).
+    temporary = str(destination.parent / f".{destination.name}.{secrets.token_hex(6)}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(descriptor, mode, **kwargs) as handle:  # type: ignore[call-overload]
             yield handle

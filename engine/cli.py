@@ -22,6 +22,7 @@ from typing import Any
 
 from linnaeus.engine import __version__
 from linnaeus.engine import cli_evaluate
+from linnaeus.engine import cli_predict
 from linnaeus.engine import cli_train
 from linnaeus.engine.cli_output import ProgressBar
 from linnaeus.engine.cli_output import print_counts
@@ -115,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_train.add_commands(commands, _project_options)
     cli_evaluate.add_commands(commands, _project_options)
+    cli_predict.add_commands(commands, _project_options)
 
     sub = command("demo", _run_demo, "Make the built-in demo project and run the whole job.")
     sub.add_argument("--project", type=Path, default=Path("demo-project"),

@@ -32,6 +32,10 @@ class TrainingError(LinnaeusError):
     """Training cannot start or finish (too few labels, missing weights...)."""
 
 
+class ExportError(LinnaeusError):
+    """A model version cannot be exported as asked; the message says why."""
+
+
 class Cancelled(LinnaeusError):
     """The user cancelled a long operation."""
 

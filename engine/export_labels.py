@@ -95,7 +95,7 @@ def export_tree(
         check_cancelled(cancel)
         folder = destination / (image.split or "unsplit") if by_split else destination
         target_dir = folder / folders[image.label]  # type: ignore[index]
-        target = target_dir / _flat_name(image.path)
+        target = target_dir / flat_file_name(image.path)
         try:
             target_dir.mkdir(parents=True, exist_ok=True)
             shutil.copy2(root / image.path, _free_name(target))
@@ -110,7 +110,7 @@ def export_tree(
     return ExportReport(str(destination), written, skipped)
 
 
-def _flat_name(relative: str) -> str:
+def flat_file_name(relative: str) -> str:
     """The file name of a copy: the base name, sanitised (sub-folders are dropped)."""
     stem, dot, suffix = relative.rsplit("/", 1)[-1].rpartition(".")
     return safe_folder_name(stem or suffix) + (f".{suffix}" if stem and dot else "")
