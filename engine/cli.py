@@ -297,7 +297,8 @@ def _run_demo(args: argparse.Namespace) -> int:
     training = cli_train.training_summary(result.training) if result.training else None
     if args.json:
         payload = _import_json(result.report) | {"mislabelled": result.mislabelled,
-                                                 "found": result.found}  # fmt: skip
+                                                 "found": result.found,
+                                                 "shipped": result.shipped}  # fmt: skip
         _emit_json(payload | {"training": training})
         return EXIT_OK
     print_import_report(result.report, args.project)
@@ -308,5 +309,13 @@ def _run_demo(args: argparse.Namespace) -> int:
         print(f"\nOf the {len(result.mislabelled)} images the relabel queue shows first, "
               f"{len(result.found)} are deliberately wrong labels; for {right} of them the model "
               "suggests the right class (`linnaeus evaluate` lists them).")  # fmt: skip
+    shipped = result.shipped
+    if shipped:
+        print(f"\nExported the model to {shipped['onnx']} (largest difference from the trained "
+              f"model {shipped['max_abs_difference']:.1e}) and wrote its model card to "
+              f"{shipped['report']}.")  # fmt: skip
+        print(f"Classified {shipped['new_images']} new images with the exported model alone "
+              f"({shipped['provider']}): {shipped['new_images_right']} right; results in "
+              f"{shipped['predictions_csv']}.")  # fmt: skip
     print(f"\nSee it with: linnaeus info --project {args.project}")
     return EXIT_OK

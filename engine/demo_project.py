@@ -10,7 +10,9 @@ import json
 from dataclasses import dataclass
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+from linnaeus.engine import versions
 from linnaeus.engine.demo import make_demo_images
 from linnaeus.engine.importer import ImportOptions
 from linnaeus.engine.importer import ImportReport
@@ -26,6 +28,7 @@ from linnaeus.engine.training import train
 from linnaeus.engine.version_evaluation import version_relabel_queue
 
 IMAGES_FOLDER = "images"
+NEW_IMAGES_FOLDER = "new-images"  # a fresh folder the exported model classifies
 DEMO_IMAGE_SIZE = 96
 _MISLABELLED_KEY = "demo_mislabelled"
 
@@ -39,6 +42,7 @@ class DemoResult:
     mislabelled: list[dict[str, str]]  # path, true class, folder label
     training: TrainResult | None
     found: list[dict[str, str]]  # wrong labels the relabel queue puts first, with the suggestion
+    shipped: dict[str, Any] | None  # the exported model, report and new-folder classification
 
 
 def run_demo(
@@ -84,7 +88,53 @@ def run_demo(
                 config = replace(config, image_size=DEMO_IMAGE_SIZE)  # the images' own size
             training = train(store, config, on_progress=on_progress, cancel=cancel)
         found = _found_wrong_labels(store, training, mislabelled) if training else []
-    return DemoResult(project_dir, report, mislabelled, training, found)
+        shipped = None
+        if training:
+            shipped = _ship(store, training, seed, on_progress=on_progress, cancel=cancel)
+    return DemoResult(project_dir, report, mislabelled, training, found, shipped)
+
+
+def _ship(
+    store: ProjectStore,
+    training: TrainResult,
+    seed: int,
+    *,
+    on_progress: ProgressCallback,
+    cancel: CancelToken | None,
+) -> dict[str, Any]:
+    """The rest of the job: export the model to ONNX, write the model card, and
+    classify a new folder of demo images with the ONNX model alone."""
+    from linnaeus.engine.inference import Classifier
+    from linnaeus.engine.inference import write_predictions_csv
+    from linnaeus.engine.onnx_export import export_onnx
+    from linnaeus.engine.report import write_report
+    from linnaeus.engine.version_evaluation import calibrate_version
+
+    version = training.version
+    calibration = calibrate_version(store, version)
+    (store.project_dir / "exports").mkdir(exist_ok=True)
+    exported = export_onnx(
+        store, version, store.project_dir / "exports" / f"demo-{version.name}.onnx",
+        threshold=calibration["threshold"], positive_class=calibration["positive_class"],
+        temperature=calibration["temperature"], on_progress=on_progress, cancel=cancel,
+    )  # fmt: skip
+    report = write_report(store, versions.get_version(store, version.id),
+                          store.project_dir / "report.html", on_progress=on_progress)  # fmt: skip
+    new_folder = store.project_dir / NEW_IMAGES_FOLDER
+    if not new_folder.exists():
+        make_demo_images(new_folder, per_class=10, size=DEMO_IMAGE_SIZE, wrong_fraction=0.0,
+                         seed=seed + 1)  # fmt: skip
+    classifier = Classifier(exported.path)
+    predictions = list(classifier.classify_folder(new_folder, on_progress=on_progress,
+                                                  cancel=cancel))  # fmt: skip
+    csv_path = store.project_dir / f"{NEW_IMAGES_FOLDER}-predictions.csv"
+    write_predictions_csv(predictions, classifier.classes, csv_path)
+    right = sum(p.label == p.path.split("/")[0] for p in predictions)
+    return {
+        "onnx": str(exported.path), "max_abs_difference": exported.max_abs_difference,
+        "report": str(report), "new_images": len(predictions), "new_images_right": right,
+        "predictions_csv": str(csv_path), "provider": classifier.provider,
+    }  # fmt: skip
 
 
 def _found_wrong_labels(

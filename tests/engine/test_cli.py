@@ -111,4 +111,8 @@ def test_demo_runs_the_whole_job_and_finds_planted_labels(tmp_path, monkeypatch,
     assert result["training"]["model"] == "quick"
     assert result["training"]["metrics"]["test"]["accuracy"] > 0.8
     assert len(result["found"]) >= 5  # the relabel queue surfaces the planted wrong labels
+    shipped = result["shipped"]
+    assert shipped["max_abs_difference"] < 1e-4 and Path(shipped["onnx"]).is_file()
+    assert Path(shipped["report"]).read_text().count("data:image/png") >= 2
+    assert shipped["new_images"] == 30 and shipped["new_images_right"] >= 24
     assert main(["demo", "--project", str(project), "--no-train"]) == 0  # runs again safely
