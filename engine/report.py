@@ -44,7 +44,8 @@ _STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222;line-height:1.4}
 h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}
 table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #ccc;padding:.25em .6em;
-text-align:right}th{background:#f4f4f4}.charts{display:flex;flex-wrap:wrap;gap:1em}
+text-align:right}th{background:#f4f4f4}table.facts td{text-align:left}
+.charts{display:flex;flex-wrap:wrap;gap:1em}
 .examples{display:flex;flex-wrap:wrap;gap:.8em}.examples figure{margin:0;width:330px}
 figcaption{font-size:.85em}.note{color:#555;font-size:.9em}
 """
@@ -142,7 +143,7 @@ def _training_section(version: ModelVersion) -> str:
         "seed": config.get("seed"),
     }
     rows = "".join(f"<tr><th>{k}</th><td>{html.escape(str(v))}</td></tr>" for k, v in facts.items())
-    return f"<table>{rows}</table>"
+    return f'<table class="facts">{rows}</table>'
 
 
 def _ci(evaluation: dict[str, Any], key: str) -> str:
@@ -206,7 +207,8 @@ def _fmt(value: float | None) -> str:
 
 def _curves_section(version: ModelVersion) -> str:
     curves = version.curves
-    losses = {k: v for k, v in curves.items() if k.endswith("loss") and not k.startswith("head_C")}
+    # "head_*" curves are over regularisation strengths, not epochs: not plotted here.
+    losses = {k: v for k, v in curves.items() if k.endswith("loss") and not k.startswith("head_")}
     if not losses or not any(len(v) > 1 for v in losses.values()):
         return '<p class="note">This model fitted its last layer directly (no epochs to plot).</p>'
     series = {k: (list(range(1, len(v) + 1)), v) for k, v in losses.items() if len(v) > 1}

@@ -65,3 +65,16 @@ def test_evaluate_without_a_model_is_explained(tmp_path, capsys) -> None:
     store = make_shapes_project(tmp_path, {"disk": 4, "square": 4})
     assert main(["evaluate", "--project", str(store.project_dir)]) == 1
     assert "no trained model yet" in capsys.readouterr().err
+
+
+def test_report_is_one_self_contained_html_file(trained, tmp_path) -> None:
+    from linnaeus.engine.report import write_report
+
+    store, version = trained
+    path = write_report(store, versions.get_version(store, version.id), tmp_path / "card.html")
+    page = path.read_text()
+    for section in ("Data", "Test split", "Validation split", "Misclassified", "Software"):
+        assert f"<h2>{section}" in page
+    assert page.count("data:image/png") >= 2 and "<svg" in page  # heatmaps and curves inline
+    assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert 'src="http' not in page and "<script" not in page
