@@ -319,3 +319,7 @@ def _run_demo(args: argparse.Namespace) -> int:
               f"{shipped['predictions_csv']}.")  # fmt: skip
     print(f"\nSee it with: linnaeus info --project {args.project}")
     return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
