@@ -118,6 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
     cli_evaluate.add_commands(commands, _project_options)
     cli_predict.add_commands(commands, _project_options)
 
+    sub = command("gui", _run_gui, "Open the desktop application (optionally on a project).")
+    sub.add_argument("--project", type=Path, help="open this project folder")
+    sub.add_argument("--screenshot", type=Path, metavar="FILE.png",
+                     help="save the window to this PNG once loaded, then exit")  # fmt: skip
+
     sub = command("demo", _run_demo, "Make the built-in demo project and run the whole job.")
     sub.add_argument("--project", type=Path, default=Path("demo-project"),
                      help="where to put it (default ./demo-project)")  # fmt: skip
@@ -137,6 +142,20 @@ def _open_desktop_application(parser: argparse.ArgumentParser) -> int:
         print("\nThe desktop application is not installed; the commands above work without it.")
         return EXIT_OK
     return int(next(iter(found)).load()() or EXIT_OK)
+
+
+def _run_gui(args: argparse.Namespace) -> int:
+    found = entry_points(group="linnaeus.apps", name="gui")
+    if not found:
+        raise LinnaeusError(
+            "The desktop application is not installed; the other commands work without it."
+        )
+    argv: list[str] = []
+    if args.project is not None:
+        argv += ["--project", str(args.project)]
+    if args.screenshot is not None:
+        argv += ["--screenshot", str(args.screenshot)]
+    return int(next(iter(found)).load()(argv) or EXIT_OK)
 
 
 def _project_options(parser: argparse.ArgumentParser) -> None:

@@ -7,6 +7,7 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest
+from PySide6.QtCore import QThreadPool
 
 
 @pytest.fixture(autouse=True)
@@ -15,4 +16,5 @@ def _close_all_windows(qapp):
     for widget in qapp.topLevelWidgets():
         widget.close()
         widget.deleteLater()
+    QThreadPool.globalInstance().waitForDone(10_000)  # no worker outlives its test
     qapp.processEvents()

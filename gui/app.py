@@ -1,0 +1,203 @@
+"""Starting the desktop application: `main(argv)`.
+
+``linnaeus`` (no command) runs `main` through the ``linnaeus.apps`` entry
+point ``gui``; ``python -m linnaeus.gui.app`` does the same. Options:
+``--project DIR`` opens a project, ``--screenshot FILE.png`` renders the
+window once the project's images, thumbnails and the selected image are
+shown, saves it and exits (for the documentation and for checks),
+``--size 1366x768`` sets the window size, ``--theme light|dark`` overrides
+the system's colour scheme, ``--image PATH`` selects that image.
+
+The application uses Qt's Fusion style with a light or dark palette that
+follows the system's colour scheme (and changes with it), and high-DPI
+scaling without rounding, so 150 % screens are sharp.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from PySide6.QtCore import QCoreApplication
+from PySide6.QtCore import QObject
+from PySide6.QtCore import Qt
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QColor
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import QApplication
+
+from linnaeus.engine.errors import LinnaeusError
+from linnaeus.gui.image_table import DEFAULT_DESCENDING
+from linnaeus.gui.image_table import SORT_KEYS
+from linnaeus.gui.image_table import ImageFilter
+from linnaeus.gui.main_window import MainWindow
+
+log = logging.getLogger(__name__)
+
+SCREENSHOT_TIMEOUT_MS = 20_000
+_POLL_MS = 100
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="linnaeus gui", description="The Linnaeus desktop application."
+    )
+    parser.add_argument("--project", type=Path, help="open this project folder")
+    parser.add_argument(
+        "--screenshot",
+        type=Path,
+        metavar="FILE.png",
+        help="save the window to this PNG once loaded, then exit",
+    )
+    parser.add_argument("--size", type=_size, metavar="WxH", help="window size, e.g. 1366x768")
+    parser.add_argument("--theme", choices=("system", "light", "dark"), default="system")
+    parser.add_argument("--image", help="select this image (path relative to the image folder)")
+    parser.add_argument("--sort", choices=SORT_KEYS, help="sort the grid by this key")
+    return parser
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a size looks like 1366x768, not {text!r}") from None
+    return width, height
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the application; returns its exit status."""
+    args, qt_args = build_parser().parse_known_args(list(sys.argv[1:] if argv is None else argv))
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    app = create_application([sys.argv[0], *qt_args], theme=args.theme)
+    window = MainWindow()
+    if args.size:
+        window.resize(*args.size)
+    window.show()
+    opened = args.project is None or window.open_project(args.project)
+    if args.screenshot and not opened:
+        print(f"linnaeus: error: cannot open the project {args.project}", file=sys.stderr)
+        return 1
+    if args.sort:
+        natural = ImageFilter(sort=args.sort, descending=DEFAULT_DESCENDING[args.sort])
+        window.project_view.filter_bar.apply(natural)
+    if args.screenshot:
+        job = ScreenshotJob(window, args.screenshot, args.image)
+        job.start()
+        status = app.exec()
+        window.close()
+        return status
+    return app.exec()
+
+
+def create_application(argv: Sequence[str], *, theme: str = "system") -> QApplication:
+    """The QApplication, made once: names (for QSettings), Fusion style, palette, DPI."""
+    app = QApplication.instance()
+    if not isinstance(app, QApplication):
+        QGuiApplication.setHighDpiScaleFactorRoundingPolicy(
+            Qt.HighDpiScaleFactorRoundingPolicy.PassThrough
+        )
+        QCoreApplication.setOrganizationName("Linnaeus")
+        QCoreApplication.setApplicationName("Linnaeus")
+        app = QApplication(list(argv))
+        app.setStyle("Fusion")
+    apply_palette(app, theme)
+    if theme == "system":
+        app.styleHints().colorSchemeChanged.connect(lambda _scheme: apply_palette(app, "system"))
+    return app
+
+
+def apply_palette(app: QApplication, theme: str = "system") -> None:
+    """Light or dark Fusion palette; "system" follows the desktop's colour scheme."""
+    dark = theme == "dark" or (
+        theme == "system" and app.styleHints().colorScheme() == Qt.ColorScheme.Dark
+    )
+    app.setPalette(dark_palette() if dark else app.style().standardPalette())
+
+
+def dark_palette() -> QPalette:
+    """A dark palette for Fusion with enough contrast for text and selections."""
+    palette = QPalette()
+    role, group = QPalette.ColorRole, QPalette.ColorGroup
+    colours = {
+        role.Window: "#2b2b2e",
+        role.WindowText: "#e6e6e6",
+        role.Base: "#1f1f22",
+        role.AlternateBase: "#28282b",
+        role.ToolTipBase: "#3a3a3e",
+        role.ToolTipText: "#e6e6e6",
+        role.Text: "#e6e6e6",
+        role.Button: "#3a3a3e",
+        role.ButtonText: "#e6e6e6",
+        role.BrightText: "#ff6b6b",
+        role.Link: "#56B4E9",
+        role.Highlight: "#2f6fa8",
+        role.HighlightedText: "#ffffff",
+        role.PlaceholderText: "#8c8c8c",
+        role.Light: "#4a4a4e",
+        role.Midlight: "#3f3f43",
+        role.Mid: "#5a5a5e",
+        role.Dark: "#19191b",
+        role.Shadow: "#000000",
+    }
+    for colour_role, colour in colours.items():
+        palette.setColor(colour_role, QColor(colour))
+    for colour_role in (role.Text, role.WindowText, role.ButtonText):
+        palette.setColor(group.Disabled, colour_role, QColor("#7a7a7a"))
+    return palette
+
+
+class ScreenshotJob(QObject):
+    """Saves the window to a PNG once everything on screen has loaded, then quits."""
+
+    def __init__(self, window: MainWindow, path: Path, image: str | None = None) -> None:
+        super().__init__(window)
+        self._window = window
+        self._path = path
+        self._image = image
+        self._selected = False
+        self._timer = QTimer(self, interval=_POLL_MS)
+        self._timer.timeout.connect(self._check)
+        self._settle = 3  # polls in a row with nothing loading
+
+    def start(self) -> None:
+        self._timer.start()
+        QTimer.singleShot(SCREENSHOT_TIMEOUT_MS, self.save)
+
+    def _check(self) -> None:
+        session = self._window.session
+        if session is not None:
+            if session.model.is_loading:
+                return
+            if self._image and not self._selected:
+                self._selected = True
+                try:
+                    image_id = session.store.image_by_path(self._image).id
+                except LinnaeusError as error:
+                    log.warning("%s", error)
+                else:
+                    self._window.project_view.grid.select_image(image_id)
+            viewer = self._window.project_view.viewer
+            if not session.loader.is_idle() or viewer.is_loading:
+                self._settle = 3
+                return
+        self._settle -= 1
+        if self._settle <= 0:
+            self.save()
+
+    def save(self) -> None:
+        if not self._timer.isActive():
+            return
+        self._timer.stop()
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        saved = self._window.grab().save(str(self._path), "PNG")
+        if not saved:
+            print(f"linnaeus: error: cannot write {self._path}", file=sys.stderr)
+        QCoreApplication.exit(0 if saved else 1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

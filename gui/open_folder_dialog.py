@@ -1,0 +1,311 @@
+"""Making a project from a folder: check it first, then create it where the user says.
+
+The dialog imports the folder into a staging project in a temporary folder,
+on a worker thread with progress and Cancel: every file is read once, so it
+can then show what import found (the layout it recognised, images per class
+and split, and each unreadable file with the reason) before anything is
+created where the user can see it. "Create project" moves the staging
+project to the chosen folder; Cancel deletes it. The image folder is only
+ever read.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from PySide6.QtCore import QStandardPaths
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QDialog
+from PySide6.QtWidgets import QDialogButtonBox
+from PySide6.QtWidgets import QFileDialog
+from PySide6.QtWidgets import QFormLayout
+from PySide6.QtWidgets import QHBoxLayout
+from PySide6.QtWidgets import QHeaderView
+from PySide6.QtWidgets import QLabel
+from PySide6.QtWidgets import QLineEdit
+from PySide6.QtWidgets import QProgressBar
+from PySide6.QtWidgets import QPushButton
+from PySide6.QtWidgets import QTableWidget
+from PySide6.QtWidgets import QTableWidgetItem
+from PySide6.QtWidgets import QVBoxLayout
+from PySide6.QtWidgets import QWidget
+
+from linnaeus.engine.importer import ImportReport
+from linnaeus.engine.importer import import_images
+from linnaeus.engine.progress import CancelToken
+from linnaeus.engine.progress import Progress
+from linnaeus.engine.progress import ProgressCallback
+from linnaeus.engine.store import DATABASE_NAME
+from linnaeus.engine.store import ProjectStore
+from linnaeus.gui.workers import Worker
+
+_SPLIT_COLUMNS = ("train", "val", "test", "(none)")
+_WINDING_DOWN: set[Worker] = set()  # cancelled checks still running after their dialog closed
+_SPLIT_TITLES = ("Training", "Validation", "Test", "No split")
+
+
+def suggest_project_dir(image_folder: Path, projects: Path | None = None) -> Path:
+    """A free folder named after the image folder in ``projects`` (default: the
+    "Linnaeus projects" folder in the user's home; shared image folders are
+    often read-only)."""
+    projects = (
+        projects
+        or Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.HomeLocation))
+        / "Linnaeus projects"
+    )
+    base = projects / image_folder.name
+    candidate, n = base, 2
+    while candidate.exists():
+        candidate = base.with_name(f"{base.name} {n}")
+        n += 1
+    return candidate
+
+
+def project_dir_problem(image_folder: Path, project_dir: Path) -> str | None:
+    """Why ``project_dir`` cannot hold the new project, or None if it can."""
+    if not str(project_dir).strip() or project_dir == Path():
+        return "Choose a folder for the project."
+    project_dir = project_dir.expanduser().absolute()
+    if project_dir.resolve().is_relative_to(image_folder.resolve()):
+        return "The project must not be inside the image folder: Linnaeus never writes there."
+    if (project_dir / DATABASE_NAME).exists():
+        return "That folder already holds a Linnaeus project; open it instead."
+    if project_dir.exists() and (not project_dir.is_dir() or any(project_dir.iterdir())):
+        return "That folder is not empty; choose a new or empty folder."
+    return None
+
+
+def check_folder(
+    image_folder: Path,
+    staging_dir: Path,
+    *,
+    on_progress: ProgressCallback,
+    cancel: CancelToken,
+) -> ImportReport:
+    """Import ``image_folder`` into a new project in ``staging_dir`` (run by a `Worker`)."""
+    with ProjectStore.create(staging_dir, image_folder) as store:
+        return import_images(store, on_progress=on_progress, cancel=cancel)
+
+
+def move_project(staging_dir: Path, project_dir: Path) -> Path:
+    """Move the staging project (closed) to ``project_dir`` (new or empty)."""
+    project_dir = project_dir.expanduser().absolute()
+    if project_dir.exists():
+        project_dir.rmdir()  # empty, checked by project_dir_problem
+    project_dir.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(staging_dir), str(project_dir))
+    return project_dir
+
+
+class OpenFolderDialog(QDialog):
+    """Check a folder, show what import found, then create the project."""
+
+    def __init__(self, image_folder: Path, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"New project from {image_folder.name}")
+        self.resize(760, 560)
+        self.image_folder = image_folder.absolute()
+        self.project_dir: Path | None = None  # set when the project was created
+        self.report: ImportReport | None = None
+        self._staging = Path(tempfile.mkdtemp(prefix="linnaeus-new-project-")) / "project"
+        self._worker: Worker | None = None
+
+        self.destination = QLineEdit(str(suggest_project_dir(self.image_folder)))
+        browse = QPushButton("Choose…")
+        browse.clicked.connect(self._on_browse_clicked)
+        self.destination_problem = QLabel(wordWrap=True)
+        self.destination_problem.setStyleSheet("color: #D55E00;")
+        self.progress = QProgressBar()
+        self.progress_text = QLabel()
+        self.layout_text = QLabel(wordWrap=True)
+        self.layout_text.setTextFormat(Qt.TextFormat.RichText)
+        self.counts = QTableWidget()
+        self.unreadable_title = QLabel()
+        self.unreadable = QTableWidget(0, 2)
+        self.unreadable.setHorizontalHeaderLabels(["File", "Why it cannot be read"])
+        for table in (self.counts, self.unreadable):
+            table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+            table.verticalHeader().hide()
+        self.unreadable.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.buttons = QDialogButtonBox()
+        self.create_button = self.buttons.addButton(
+            "Create project", QDialogButtonBox.ButtonRole.AcceptRole
+        )
+        self.cancel_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
+        self.create_button.setEnabled(False)
+        self.create_button.clicked.connect(self._on_create_clicked)
+        self.cancel_button.clicked.connect(self.reject)
+        self.destination.textChanged.connect(self._update_create_button)
+
+        where = QHBoxLayout()
+        where.addWidget(self.destination, 1)
+        where.addWidget(browse)
+        form = QFormLayout()
+        form.addRow("Images", QLabel(str(self.image_folder), wordWrap=True))
+        form.addRow("Project folder", where)
+        form.addRow("", self.destination_problem)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.progress_text)
+        layout.addWidget(self.layout_text)
+        layout.addWidget(self.counts)
+        layout.addWidget(self.unreadable_title)
+        layout.addWidget(self.unreadable, 1)
+        layout.addStretch(1)  # takes the room while there is no unreadable file to list
+        self._layout = layout
+        layout.addWidget(self.buttons)
+        self.counts.hide()
+        self.unreadable.hide()
+        self._update_create_button()
+
+    # -- checking -----------------------------------------------------------
+
+    def start_check(self) -> None:
+        """Read every file of the folder on a worker thread."""
+        self.progress_text.setText("Looking for images…")
+        self.progress.setRange(0, 0)
+        worker = Worker(check_folder, self.image_folder, self._staging)
+        worker.progress.connect(self._on_worker_progress)
+        worker.finished.connect(self._on_worker_finished)
+        worker.failed.connect(self._on_worker_failed)
+        self._worker = worker.start()
+
+    def showEvent(self, event: object) -> None:
+        super().showEvent(event)  # type: ignore[arg-type]
+        if self._worker is None and self.report is None:
+            self.start_check()
+
+    def _on_worker_progress(self, progress: Progress) -> None:
+        if progress.total:
+            self.progress.setRange(0, progress.total)
+            self.progress.setValue(progress.done)
+        if progress.message:
+            self.progress_text.setText(progress.message)
+
+    def _on_worker_finished(self, report: ImportReport) -> None:
+        self._worker = None
+        self.report = report
+        self.progress.hide()
+        readable = report.found - len(report.unreadable)
+        self.progress_text.setText(
+            f"Found {report.found:,} images: {readable:,} can be used"
+            + (f", {len(report.unreadable):,} cannot be read." if report.unreadable else ".")
+            + (
+                f" {report.skipped_files:,} other files were ignored."
+                if report.skipped_files
+                else ""
+            )
+        )
+        self.layout_text.setText(
+            f"<b>Layout:</b> {report.layout}. Images without a split folder were split into "
+            "training, validation and test class by class; the split stays fixed from now on."
+        )
+        self._fill_counts(report)
+        self._fill_unreadable(report)
+        self._update_create_button()
+
+    def _on_worker_failed(self, message: str) -> None:
+        self._worker = None
+        self.progress.hide()
+        self.progress_text.setText(f"<b>This folder cannot be imported:</b> {message}")
+        self._discard_staging()
+
+    def _fill_counts(self, report: ImportReport) -> None:
+        labels = sorted(report.counts, key=lambda n: (n == "(unlabelled)", n.lower()))
+        columns = [s for s in _SPLIT_COLUMNS if any(s in report.counts[c] for c in labels)]
+        titles = [_SPLIT_TITLES[_SPLIT_COLUMNS.index(s)] for s in columns]
+        self.counts.setRowCount(len(labels) + 1)
+        self.counts.setColumnCount(len(columns) + 2)
+        self.counts.setHorizontalHeaderLabels(["Class", *titles, "Total"])
+        for row, label in enumerate([*labels, "Total"]):
+            per_split = (
+                report.counts[label]
+                if label != "Total"
+                else {s: sum(report.counts[c].get(s, 0) for c in labels) for s in columns}
+            )
+            cells = [
+                label,
+                *(f"{per_split.get(s, 0):,}" for s in columns),
+                f"{sum(per_split.values()):,}",
+            ]
+            for column, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if column:
+                    item.setTextAlignment(
+                        Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+                    )
+                self.counts.setItem(row, column, item)
+        header = self.counts.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setMinimumSectionSize(80)
+        rows = sum(self.counts.rowHeight(r) for r in range(self.counts.rowCount()))
+        self.counts.setMaximumHeight(rows + header.height() + 2 * self.counts.frameWidth() + 2)
+        self.counts.show()
+
+    def _fill_unreadable(self, report: ImportReport) -> None:
+        problems = report.unreadable
+        self.unreadable_title.setText(
+            f"<b>{len(problems):,} files cannot be read</b> and will be left out:"
+            if problems
+            else "Every image could be read."
+        )
+        self.unreadable.setRowCount(len(problems))
+        for row, (path, reason) in enumerate(problems):
+            self.unreadable.setItem(row, 0, QTableWidgetItem(path))
+            self.unreadable.setItem(row, 1, QTableWidgetItem(reason))
+        self.unreadable.resizeColumnToContents(0)
+        self.unreadable.setVisible(bool(problems))
+        self._layout.setStretch(self._layout.count() - 2, 0 if problems else 1)
+
+    # -- creating -----------------------------------------------------------
+
+    def _chosen_dir(self) -> Path:
+        return Path(self.destination.text().strip()).expanduser()
+
+    def _update_create_button(self) -> None:
+        problem = project_dir_problem(self.image_folder, self._chosen_dir())
+        self.destination_problem.setText(problem or "")
+        self.destination_problem.setVisible(problem is not None)
+        self.create_button.setEnabled(problem is None and self.report is not None)
+
+    def _on_browse_clicked(self) -> None:
+        folder = QFileDialog.getExistingDirectory(
+            self, "Folder for the new project", str(self._chosen_dir().parent)
+        )
+        if folder:
+            self.destination.setText(folder)
+
+    def _on_create_clicked(self) -> None:
+        if self.report is None or project_dir_problem(self.image_folder, self._chosen_dir()):
+            return
+        self.project_dir = move_project(self._staging, self._chosen_dir())
+        shutil.rmtree(self._staging.parent, ignore_errors=True)
+        self.accept()
+
+    def reject(self) -> None:
+        if self._worker is not None:
+            _discard_when_stopped(self._worker, self._staging.parent)
+            self._worker = None
+        else:
+            self._discard_staging()
+        super().reject()
+
+    def _discard_staging(self) -> None:
+        shutil.rmtree(self._staging.parent, ignore_errors=True)
+
+
+def _discard_when_stopped(worker: Worker, staging_root: Path) -> None:
+    """Cancel a check and delete its staging folder once the worker has stopped."""
+    _WINDING_DOWN.add(worker)
+
+    def discard(*_: object) -> None:
+        shutil.rmtree(staging_root, ignore_errors=True)
+        _WINDING_DOWN.discard(worker)
+
+    for signal in (worker.finished, worker.failed, worker.cancelled):
+        signal.connect(discard)
+    worker.cancel()

@@ -1,0 +1,456 @@
+"""The evaluation panel: how good a model version is, and which labels to check first."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyqtgraph as pg
+from PySide6.QtCore import QModelIndex
+from PySide6.QtCore import Qt
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QAbstractItemView
+from PySide6.QtWidgets import QComboBox
+from PySide6.QtWidgets import QHBoxLayout
+from PySide6.QtWidgets import QHeaderView
+from PySide6.QtWidgets import QLabel
+from PySide6.QtWidgets import QProgressBar
+from PySide6.QtWidgets import QPushButton
+from PySide6.QtWidgets import QSlider
+from PySide6.QtWidgets import QSplitter
+from PySide6.QtWidgets import QStackedWidget
+from PySide6.QtWidgets import QTableView
+from PySide6.QtWidgets import QTabWidget
+from PySide6.QtWidgets import QVBoxLayout
+from PySide6.QtWidgets import QWidget
+
+from linnaeus.engine import versions
+from linnaeus.engine.evaluation import Evaluation
+from linnaeus.engine.store import ProjectStore
+from linnaeus.gui.panels.evaluation_data import BinaryRates
+from linnaeus.gui.panels.evaluation_data import EvaluationData
+from linnaeus.gui.panels.evaluation_data import binary_rates
+from linnaeus.gui.panels.evaluation_data import load_evaluation
+from linnaeus.gui.panels.evaluation_data import rates_text
+from linnaeus.gui.panels.evaluation_data import summary_text
+from linnaeus.gui.panels.evaluation_models import ConfusionModel
+from linnaeus.gui.panels.evaluation_models import PerClassModel
+from linnaeus.gui.panels.evaluation_models import RelabelQueueModel
+from linnaeus.gui.panels.message_line import MessageLine
+from linnaeus.gui.panels.plots import SERIES_COLOURS
+from linnaeus.gui.panels.plots import VERMILION
+from linnaeus.gui.panels.plots import make_plot
+from linnaeus.gui.panels.plots import pen
+from linnaeus.gui.panels.plots import text_colour
+from linnaeus.gui.workers import Worker
+
+SLIDER_STEPS = 1000  # threshold resolution 0.001
+SPLITS = (("test", "Test images"), ("val", "Validation images"))
+
+
+def _note(text: str, parent: QWidget) -> QLabel:
+    label = QLabel(text, parent)
+    label.setWordWrap(True)
+    return label
+
+
+def _fit_height(view: QTableView, most_rows: int = 8) -> None:
+    """Make ``view`` as tall as its rows (at most ``most_rows``), no taller."""
+    rows = min(view.model().rowCount(), most_rows)
+    height = view.horizontalHeader().sizeHint().height() + 2 * view.frameWidth()
+    height += sum(view.rowHeight(row) for row in range(rows))
+    view.setMaximumHeight(height)
+
+
+def _table(parent: QWidget, model: Any) -> QTableView:
+    view = QTableView(parent)
+    view.setModel(model)
+    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    view.setAlternatingRowColors(True)
+    view.verticalHeader().hide()
+    view.verticalHeader().setDefaultSectionSize(view.fontMetrics().height() + 8)
+    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    return view
+
+
+class EvaluationPanel(QWidget):
+    """Confusion matrix, per-class figures, ROC with a live threshold, reliability and
+    the relabel queue of a model version (default: the active one) on a split.
+
+    The main window calls `set_project(store)`, then `refresh()` after a training
+    (``training_finished``), a change of active model or label edits, and connects:
+    - ``filter_requested(dict)``: a confusion-matrix cell was clicked; show its
+      images in the grid: {"image_ids": [...], "title": "Test images labelled
+      disk, predicted square (v3)", "label": "disk", "predicted": "square",
+      "split": "test", "model_version": "v3"} (e.g. ``show_images(d["image_ids"],
+      d["title"])``);
+    - ``open_image_requested(int)``: an image of the relabel queue was activated
+      (double-click or Enter): show it in the viewer with its heatmap.
+    The evaluation is computed in a `Worker`, off the GUI thread.
+    """
+
+    filter_requested = Signal(dict)
+    open_image_requested = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._store: ProjectStore | None = None
+        self._worker: Worker | None = None
+        self._running: set[Worker] = set()
+        self._threshold = 0.5
+        self._data: EvaluationData | None = None
+        self.version_choice = QComboBox(self)
+        self.version_choice.setToolTip("The model version to evaluate.")
+        self.split_choice = QComboBox(self)
+        for split, label in SPLITS:
+            self.split_choice.addItem(label, split)
+        self.split_choice.setToolTip(
+            "Test images were never used to train or tune the model: "
+            "report these. Validation images tuned it."
+        )
+        self.busy = QProgressBar(self)
+        self.busy.setRange(0, 0)
+        self.busy.setMaximumWidth(120)
+        self.busy.hide()
+        self.summary = QLabel(self)
+        self.summary.setWordWrap(True)
+        self.message = MessageLine(self)
+
+        self.confusion_model = ConfusionModel(self)
+        self.confusion_view = QTableView(self)
+        self.confusion_view.setModel(self.confusion_model)
+        self.confusion_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.confusion_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        for header in (
+            self.confusion_view.horizontalHeader(),
+            self.confusion_view.verticalHeader(),
+        ):
+            header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+            header.setDefaultAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.confusion_view.clicked.connect(self._on_confusion_view_clicked)
+        self.per_class_model = PerClassModel(self)
+        self.per_class_view = _table(self, self.per_class_model)
+        self.per_class_view.horizontalHeader().setSectionResizeMode(
+            0, QHeaderView.ResizeMode.Stretch
+        )
+
+        self.roc_plot = make_plot(
+            self,
+            title="ROC curve",
+            x_label="False positive rate (1 − specificity)",
+            y_label="Sensitivity",
+            legend="bottom-right",
+        )
+        self.threshold_slider = QSlider(Qt.Orientation.Horizontal, self)
+        self.threshold_slider.setRange(0, SLIDER_STEPS)
+        self.threshold_slider.setToolTip(
+            "Try another decision threshold; the exported model "
+            "keeps the one chosen on validation images."
+        )
+        self.threshold_slider.valueChanged.connect(self._on_threshold_slider_value_changed)
+        self.reset_threshold = QPushButton("Chosen threshold", self)
+        self.reset_threshold.setToolTip(
+            "Back to the threshold chosen on validation images for 95% sensitivity."
+        )
+        self.reset_threshold.clicked.connect(self._on_reset_threshold_clicked)
+        self.rates_label = QLabel(self)
+        self.rates_label.setWordWrap(True)
+        self.reliability_plot = make_plot(
+            self,
+            title="Reliability",
+            x_label="Confidence",
+            y_label="Share correct",
+            legend="bottom-right",
+        )
+        self.queue_model = RelabelQueueModel(self)
+        self.queue_view = _table(self, self.queue_model)
+        self.queue_view.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.queue_view.setWordWrap(False)
+        self.queue_view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.queue_view.activated.connect(self._on_queue_view_activated)
+        self._roc_marker = pg.ScatterPlotItem(size=12, brush=pg.mkBrush(VERMILION), pen=None)
+        self._layout()
+        self.version_choice.currentIndexChanged.connect(self._on_choice_changed)
+        self.split_choice.currentIndexChanged.connect(self._on_choice_changed)
+        self._show_empty("Open a project to evaluate its models.")
+
+    def _layout(self) -> None:
+        bar = QHBoxLayout()
+        bar.addWidget(QLabel("Model", self))
+        bar.addWidget(self.version_choice)
+        bar.addWidget(QLabel("on", self))
+        bar.addWidget(self.split_choice)
+        bar.addWidget(self.busy)
+        bar.addStretch(1)
+
+        left = QWidget(self)
+        column = QVBoxLayout(left)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(
+            _note(
+                "<b>Confusion matrix</b>: rows are the labels, columns the "
+                "model's predictions. Click a cell to see its images.",
+                left,
+            )
+        )
+        column.addWidget(self.confusion_view, 3)
+        column.addWidget(_note("<b>Per class</b>", left))
+        column.addWidget(self.per_class_view, 2)
+
+        queue = QWidget(self)
+        queue_layout = QVBoxLayout(queue)
+        queue_layout.addWidget(
+            _note(
+                "Labels to check first: images the model disagrees with "
+                "(✗), strongest disagreement first. Double-click one to open it.",
+                queue,
+            )
+        )
+        queue_layout.addWidget(self.queue_view, 1)
+        roc = QWidget(self)
+        roc_layout = QVBoxLayout(roc)
+        roc_layout.addWidget(self.roc_plot, 1)
+        self.threshold_row = QWidget(roc)
+        slider_row = QHBoxLayout(self.threshold_row)
+        slider_row.setContentsMargins(0, 0, 0, 0)
+        slider_row.addWidget(QLabel("Threshold", roc))
+        slider_row.addWidget(self.threshold_slider, 1)
+        slider_row.addWidget(self.reset_threshold)
+        roc_layout.addWidget(self.threshold_row)
+        roc_layout.addWidget(self.rates_label)
+        reliability = QWidget(self)
+        reliability_layout = QVBoxLayout(reliability)
+        reliability_layout.addWidget(self.reliability_plot, 1)
+        reliability_layout.addWidget(
+            _note(
+                'Does "90% sure" mean right 9 times in 10? Points below the dashed line: the '
+                "model is more confident than it is right; above: less.",
+                reliability,
+            )
+        )
+        self.tabs = QTabWidget(self)
+        self.tabs.addTab(queue, "Relabel queue")
+        self.tabs.addTab(roc, "ROC and threshold")
+        self.tabs.addTab(reliability, "Reliability")
+
+        splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        splitter.addWidget(left)
+        splitter.addWidget(self.tabs)
+        splitter.setSizes([450, 450])
+        content = QWidget(self)
+        content_layout = QVBoxLayout(content)
+        content_layout.setContentsMargins(0, 0, 0, 0)
+        content_layout.addWidget(self.summary)
+        content_layout.addWidget(splitter, 1)
+        self.empty = QLabel(self)
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.setWordWrap(True)
+        self.pages = QStackedWidget(self)
+        self.pages.addWidget(self.empty)
+        self.pages.addWidget(content)
+        layout = QVBoxLayout(self)
+        layout.addLayout(bar)
+        layout.addWidget(self.message)
+        layout.addWidget(self.pages, 1)
+
+    # -- public -------------------------------------------------------------
+
+    def set_project(self, store: ProjectStore | None) -> None:
+        """Evaluate this project's models (None: no project)."""
+        self._store = store
+        self.refresh()
+
+    def refresh(self) -> None:
+        """List the finished versions again, select the active one and evaluate it."""
+        self.version_choice.blockSignals(True)
+        self.version_choice.clear()
+        if self._store is not None:
+            active = versions.active_version(self._store)
+            for version in versions.list_versions(self._store):
+                if version.status == "done":
+                    mark = " (active)" if active and version.id == active.id else ""
+                    self.version_choice.addItem(version.name + mark, version.id)
+            if active is not None:
+                self.version_choice.setCurrentIndex(self.version_choice.findData(active.id))
+        self.version_choice.blockSignals(False)
+        self._evaluate()
+
+    def evaluation_data(self) -> EvaluationData | None:
+        """What is shown (None while nothing is)."""
+        return self._data
+
+    # -- computing ----------------------------------------------------------
+
+    def _on_choice_changed(self) -> None:
+        self._evaluate()
+
+    def _evaluate(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()  # its result, if any, is dropped
+            self._worker = None
+        self.message.clear()
+        if self._store is None:
+            self._show_empty("Open a project to evaluate its models.")
+            return
+        version_id = self.version_choice.currentData()
+        if version_id is None:
+            self._show_empty("No model yet: train one, and its evaluation appears here.")
+            return
+        worker = Worker(
+            load_evaluation, self._store.project_dir, version_id, self.split_choice.currentData()
+        )
+        worker.finished.connect(lambda data, w=worker: self._on_worker_ended(w, data, None))
+        worker.failed.connect(lambda text, w=worker: self._on_worker_ended(w, None, text))
+        worker.cancelled.connect(lambda w=worker: self._on_worker_ended(w, None, None))
+        self._worker = worker
+        self._running.add(worker)  # alive until it ends, even once replaced
+        self.busy.show()
+        worker.start()
+
+    def _on_worker_ended(
+        self, worker: Worker, data: EvaluationData | None, error: str | None
+    ) -> None:
+        self._running.discard(worker)
+        if worker is not self._worker:
+            return  # a newer request replaced it
+        self._worker = None
+        self.busy.hide()
+        if data is not None:
+            self._show(data)
+        elif error is not None:
+            self._show_empty("")
+            self.message.show_message("error", error)
+
+    # -- showing ------------------------------------------------------------
+
+    def _show_empty(self, text: str) -> None:
+        self._data = None
+        self.empty.setText(text)
+        self.pages.setCurrentWidget(self.empty)
+        for model in (self.confusion_model, self.per_class_model):
+            model.set_evaluation(None)
+        self.queue_model.set_entries([])
+
+    def _show(self, data: EvaluationData) -> None:
+        self._data = data
+        evaluation = data.evaluation
+        self.summary.setText(summary_text(data))
+        self.confusion_model.set_evaluation(evaluation)
+        self.per_class_model.set_evaluation(evaluation)
+        _fit_height(self.per_class_view)
+        self.queue_model.set_entries(data.queue)
+        wrong = sum(entry.misclassified for entry in data.queue)
+        self.tabs.setTabText(0, f"Relabel queue ({wrong} to check)" if wrong else "Relabel queue")
+        self._plot_roc(evaluation)
+        self._plot_reliability(evaluation)
+        self.pages.setCurrentIndex(1)
+
+    def _plot_roc(self, evaluation: Evaluation) -> None:
+        plot = self.roc_plot.getPlotItem()
+        plot.clear()
+        plot.plot([0, 1], [0, 1], pen=pen(text_colour().name(), 1, dashed=True))
+        point = evaluation.operating_point
+        binary = point is not None and self._data is not None and self._data.scores is not None
+        names = [point.positive_class] if binary and point else evaluation.classes
+        for n, name in enumerate(names):
+            curve = evaluation.roc.get(name)
+            if curve is None or not curve.x:
+                continue
+            auc = evaluation.auc.get(name)
+            label = f"{name} (AUC {auc:.3f})" if auc is not None else name
+            plot.plot(
+                curve.x,
+                curve.y,
+                pen=pen(SERIES_COLOURS[n % len(SERIES_COLOURS)]),
+                name=label,
+                antialias=True,
+            )
+        plot.setXRange(0, 1, padding=0.02)
+        plot.setYRange(0, 1, padding=0.02)
+        self.threshold_row.setVisible(binary)
+        for widget in (self.threshold_slider, self.reset_threshold):
+            widget.setEnabled(binary)
+        if not binary or point is None:
+            self.rates_label.setText(
+                "Each curve is one class against all others. A decision "
+                "threshold applies to two-class tasks; with more classes "
+                "the model picks the most probable one."
+            )
+            return
+        plot.addItem(self._roc_marker)
+        self._on_reset_threshold_clicked()
+
+    def _plot_reliability(self, evaluation: Evaluation) -> None:
+        plot = self.reliability_plot.getPlotItem()
+        plot.clear()
+        plot.plot(
+            [0, 1],
+            [0, 1],
+            pen=pen(text_colour().name(), 1, dashed=True),
+            name="perfectly calibrated",
+        )
+        curve = evaluation.reliability
+        plot.plot(
+            curve.x,
+            curve.y,
+            pen=pen(SERIES_COLOURS[0]),
+            symbol="o",
+            symbolSize=7,
+            symbolBrush=SERIES_COLOURS[0],
+            name="this model",
+            antialias=True,
+        )
+        plot.setXRange(0, 1, padding=0.02)
+        plot.setYRange(0, 1, padding=0.02)
+
+    def _on_reset_threshold_clicked(self) -> None:
+        point = self._data.evaluation.operating_point if self._data else None
+        if point is not None:
+            self._set_threshold(point.threshold)
+
+    def _on_threshold_slider_value_changed(self, value: int) -> None:
+        self._set_threshold(value / SLIDER_STEPS)
+
+    def _set_threshold(self, threshold: float) -> None:
+        """Show the rates at ``threshold``; the slider shows it to its resolution."""
+        self._threshold = threshold
+        self.threshold_slider.blockSignals(True)
+        self.threshold_slider.setValue(round(threshold * SLIDER_STEPS))
+        self.threshold_slider.blockSignals(False)
+        rates = self.current_rates()
+        point = self._data.evaluation.operating_point if self._data else None
+        if rates is None or point is None:
+            return
+        self.rates_label.setText(rates_text(rates, point.positive_class))
+        if rates.sensitivity is not None and rates.specificity is not None:
+            self._roc_marker.setData([1 - rates.specificity], [rates.sensitivity])
+
+    def current_rates(self) -> BinaryRates | None:
+        """The sensitivity and specificity at the shown threshold (two classes only)."""
+        data = self._data
+        is_positive = None if data is None else data.is_positive
+        if data is None or data.scores is None or is_positive is None:
+            return None
+        return binary_rates(is_positive, data.scores, self._threshold)
+
+    def _on_confusion_view_clicked(self, index: QModelIndex) -> None:
+        data = self._data
+        if not index.isValid() or data is None:
+            return
+        label, predicted = self.confusion_model.cell(index)
+        split = {"test": "test", "val": "validation"}.get(data.evaluation.split, "")
+        self.filter_requested.emit(
+            {
+                "label": label,
+                "predicted": predicted,
+                "split": data.evaluation.split,
+                "model_version": data.version_name,
+                "image_ids": data.cell_images(index.row(), index.column()),
+                "title": f"{split.capitalize()} images labelled {label}, predicted {predicted} "
+                f"({data.version_name})",
+            }
+        )
+
+    def _on_queue_view_activated(self, index: QModelIndex) -> None:
+        if index.isValid():
+            self.open_image_requested.emit(self.queue_model.entries[index.row()].image_id)

@@ -1,0 +1,141 @@
+"""The project's model versions as a Qt table model (over engine.versions)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel
+from PySide6.QtCore import QModelIndex
+from PySide6.QtCore import QPersistentModelIndex
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont
+
+from linnaeus.engine import versions
+from linnaeus.engine.store import ProjectStore
+from linnaeus.engine.versions import ModelVersion
+from linnaeus.gui.panels.formatting import format_duration
+from linnaeus.gui.panels.formatting import format_percent
+from linnaeus.gui.panels.training_options import MODEL_LABELS
+
+CHECKPOINT_FILE = "checkpoint.keras"  # engine.training_callbacks.CHECKPOINT_FILE
+STATUS_WORDS = {
+    "done": "ready",
+    "training": "unfinished",
+    "failed": "failed",
+    "cancelled": "cancelled",
+}
+COLUMNS = (
+    "Version",
+    "Model",
+    "Status",
+    "Validation accuracy",
+    "Test accuracy",
+    "Training time",
+    "Trained",
+    "",
+)
+_Index = QModelIndex | QPersistentModelIndex
+
+
+def resumable_version(listed: list[ModelVersion]) -> ModelVersion | None:
+    """The version ``linnaeus train --resume`` would continue: the newest unfinished one
+    with a checkpoint, unless a newer version finished (as engine.training decides)."""
+    for version in listed:  # newest first
+        if version.status == "done":
+            return None
+        if (version.folder / CHECKPOINT_FILE).exists():
+            return version
+    return None
+
+
+def local_time(utc_text: str | None) -> str:
+    """An ISO UTC time stamp as local "YYYY-MM-DD HH:MM"."""
+    if not utc_text:
+        return ""
+    try:
+        return datetime.fromisoformat(utc_text).astimezone().strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return utc_text[:16]
+
+
+class ModelVersionsModel(QAbstractTableModel):
+    """One row per model version, newest first; the active one is bold and marked."""
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self._versions: list[ModelVersion] = []
+        self._active: int | None = None
+        self.training = False  # set while a training runs: its version shows "training…"
+
+    def refresh(self, store: ProjectStore | None) -> None:
+        """Read the versions again from ``store`` (None: no project, no rows)."""
+        self.beginResetModel()
+        if store is None:
+            self._versions, self._active = [], None
+        else:
+            self._versions = versions.list_versions(store)
+            active = versions.active_version(store)
+            self._active = active.id if active else None
+        self.endResetModel()
+
+    @property
+    def versions(self) -> list[ModelVersion]:
+        return list(self._versions)
+
+    def version_at(self, row: int) -> ModelVersion | None:
+        return self._versions[row] if 0 <= row < len(self._versions) else None
+
+    def is_active(self, version: ModelVersion) -> bool:
+        return version.id == self._active
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._versions)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        return None
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        version = self.version_at(index.row())
+        if version is None:
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._text(version, index.column())
+        if role == Qt.ItemDataRole.FontRole and self.is_active(version):
+            font = QFont()
+            font.setBold(True)
+            return font
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if version.error:
+                return version.error
+            if self.is_active(version):
+                return "The active model: the grid's predictions and the evaluation use it."
+        if role == Qt.ItemDataRole.TextAlignmentRole and 3 <= index.column() <= 5:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def _text(self, version: ModelVersion, column: int) -> str:
+        if column == 0:
+            return version.name
+        if column == 1:
+            return MODEL_LABELS.get(version.kind, version.kind)
+        if column == 2:
+            newest = self._versions and version is self._versions[0]
+            if self.training and newest and version.status == "training":
+                return "training…"
+            return STATUS_WORDS.get(version.status, version.status)
+        if column in (3, 4):
+            split = "val" if column == 3 else "test"
+            return format_percent(version.metrics.get(split, {}).get("accuracy"))
+        if column == 5:
+            return format_duration(version.duration_s)
+        if column == 6:
+            return local_time(version.created_at)
+        return "● active" if self.is_active(version) else ""

@@ -1,0 +1,163 @@
+"""Live loss and accuracy curves of a training run, from its progress lines."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import pyqtgraph as pg
+from PySide6.QtWidgets import QHBoxLayout
+from PySide6.QtWidgets import QWidget
+
+from linnaeus.gui.panels.plots import BLUE
+from linnaeus.gui.panels.plots import ORANGE
+from linnaeus.gui.panels.plots import make_plot
+from linnaeus.gui.panels.plots import pen
+from linnaeus.gui.panels.plots import text_colour
+
+# Phases whose lines carry epochs and metrics (engine/progress.py TrainingProgress).
+CURVE_PHASES = ("pretrain", "head", "train", "fine-tune")
+PHASE_NAMES = {
+    "decode": "Reading images",
+    "embed": "Computing ImageNet features",
+    "pretrain": "Learning your images",
+    "head": "Fitting the last layer",
+    "train": "Training",
+    "fine-tune": "Fine-tuning",
+    "evaluate": "Measuring accuracy",
+}
+METRICS = ("loss", "val_loss", "accuracy", "val_accuracy")
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+class CurveHistory:
+    """Per-epoch training and validation metrics gathered from progress lines.
+
+    Phases follow each other on one epoch axis (fine-tuning continues where the
+    head's training stopped). Within an epoch the trainer reports running
+    averages, so the latest value of an epoch replaces the earlier ones; the
+    validation figures of an epoch are taken from its last line (batch ==
+    batches), since lines during an epoch repeat the previous epoch's.
+    """
+
+    def __init__(self) -> None:
+        self.points: dict[str, dict[int, float]] = {metric: {} for metric in METRICS}
+        self.phase_starts: list[tuple[int, str]] = []  # (epoch axis offset, phase)
+        self._phase: str | None = None
+        self._offset = 0
+        self._last_epoch = 0
+
+    def add(self, line: Mapping[str, Any]) -> bool:
+        """Take one progress line; True if a curve changed."""
+        phase = line.get("phase")
+        epoch = line.get("epoch")
+        if phase not in CURVE_PHASES or not isinstance(epoch, int) or epoch < 1:
+            return False
+        if phase != self._phase:
+            if self._phase is not None:
+                self._offset += self._last_epoch
+            self._phase, self._last_epoch = phase, 0
+            self.phase_starts.append((self._offset, str(phase)))
+        self._last_epoch = max(self._last_epoch, epoch)
+        x = self._offset + epoch
+        keys = ["loss", "accuracy"]
+        if line.get("batch") == line.get("batches"):  # an epoch's end
+            keys += ["val_loss", "val_accuracy"]
+        changed = False
+        for key in keys:
+            value = _number(line.get(key))
+            if value is not None:
+                self.points[key][x] = value
+                changed = True
+        return changed
+
+    def series(self, metric: str) -> tuple[list[int], list[float]]:
+        """(epochs, values) of one metric, in epoch order."""
+        items = sorted(self.points[metric].items())
+        return [x for x, _ in items], [y for _, y in items]
+
+
+class TrainingCurvesView(QWidget):
+    """Two plots side by side: loss and accuracy, training (blue) and validation (orange)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.history = CurveHistory()
+        self.loss_plot = make_plot(
+            self, title="Loss (lower is better)", x_label="Epoch", y_label="Loss", integer_x=True
+        )
+        self.accuracy_plot = make_plot(
+            self,
+            title="Accuracy (higher is better)",
+            x_label="Epoch",
+            y_label="Accuracy",
+            legend="bottom-right",
+            integer_x=True,
+        )
+        self.accuracy_plot.setYRange(0, 1, padding=0.02)
+        self.accuracy_plot.getPlotItem().getViewBox().setLimits(yMin=-0.05, yMax=1.05)
+        self.curves: dict[str, pg.PlotDataItem] = {}
+        for metric, plot in (("loss", self.loss_plot), ("accuracy", self.accuracy_plot)):
+            for key, name, colour in (
+                (metric, "training", BLUE),
+                (f"val_{metric}", "validation", ORANGE),
+            ):
+                self.curves[key] = plot.plot(
+                    [],
+                    [],
+                    name=name,
+                    pen=pen(colour),
+                    symbol="o",
+                    symbolSize=5,
+                    symbolBrush=colour,
+                    symbolPen=None,
+                    antialias=True,
+                )
+        self._markers: list[tuple[pg.PlotWidget, pg.InfiniteLine, pg.PlotDataItem]] = []
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.loss_plot)
+        layout.addWidget(self.accuracy_plot)
+
+    def clear(self) -> None:
+        self.history = CurveHistory()
+        for curve in self.curves.values():
+            curve.setData([], [])
+        for plot, marker, sample in self._markers:
+            plot.removeItem(marker)
+            plot.getPlotItem().legend.removeItem(sample)
+        self._markers = []
+
+    def add_progress(self, line: Mapping[str, Any]) -> None:
+        """Take one progress line of the trainer."""
+        starts = len(self.history.phase_starts)
+        if not self.history.add(line):
+            return
+        for key, curve in self.curves.items():
+            curve.setData(*self.history.series(key))
+        if len(self.history.phase_starts) > starts:
+            offset, phase = self.history.phase_starts[-1]
+            # The quick model's last layer is fitted once per regularisation setting.
+            x_label = "Setting tried" if phase == "head" else "Epoch"
+            for plot in (self.loss_plot, self.accuracy_plot):
+                plot.getPlotItem().getAxis("bottom").setLabel(x_label)
+            if offset > 0:
+                self._mark_phase(offset, phase)
+
+    def _mark_phase(self, offset: int, phase: str) -> None:
+        """A dashed line where a new phase (e.g. fine-tuning) starts, named in the legend
+        (a label on the line itself would run off the plot's edge)."""
+        dashed = pen(text_colour().name(), 1, dashed=True)
+        name = f"{PHASE_NAMES.get(phase, phase)} from here"
+        for plot in (self.loss_plot, self.accuracy_plot):
+            marker = pg.InfiniteLine(pos=offset + 0.5, angle=90, pen=dashed)
+            plot.addItem(marker)
+            sample = pg.PlotDataItem(pen=dashed)
+            plot.getPlotItem().legend.addItem(sample, name)
+            self._markers.append((plot, marker, sample))

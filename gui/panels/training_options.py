@@ -1,0 +1,185 @@
+"""The training choices in the user's words, and the "Advanced" settings form.
+
+The GUI must not import engine.training (it imports TensorFlow's world), so
+the few names it needs are copied here; tests/gui check them against the
+engine's when TensorFlow is installed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QComboBox
+from PySide6.QtWidgets import QDoubleSpinBox
+from PySide6.QtWidgets import QFormLayout
+from PySide6.QtWidgets import QSpinBox
+from PySide6.QtWidgets import QWidget
+
+from linnaeus.engine.augment import PRESETS
+
+# (engine name, label, explanation); the engine's names are engine.training.MODEL_CHOICES.
+MODEL_CHOICES = (
+    (
+        "auto",
+        "Automatic",
+        "Quick when the ImageNet networks are installed, otherwise a small network trained "
+        "from scratch.",
+    ),
+    (
+        "quick",
+        "Quick (seconds)",
+        "Reuses a network trained on millions of photos (ImageNet) and fits only its last "
+        "layer. Retraining after a few label fixes takes seconds.",
+    ),
+    (
+        "accurate",
+        "Accurate (fine-tune)",
+        "Quick, then also adjusts the top of the ImageNet network to your images. "
+        "A few percent more accurate; takes minutes to hours.",
+    ),
+    (
+        "seed-cnn",
+        "From scratch (seed CNN)",
+        "The small network of the original notebooks, trained from scratch with augmentation. "
+        "Needs no ImageNet network; best with thousands of images.",
+    ),
+    (
+        "small-resnet",
+        "From scratch (small ResNet)",
+        "A stronger small network trained from scratch with augmentation. Needs no ImageNet "
+        "network.",
+    ),
+    (
+        "pretrain",
+        "Pretrain on my images",
+        "First learns what your images look like (labelled or not), then trains from there. "
+        "For many unlabelled images and no ImageNet network.",
+    ),
+)
+MODEL_LABELS = {name: label for name, label, _ in MODEL_CHOICES}
+# engine.training_data.IMBALANCE_METHODS, in words.
+IMBALANCE_CHOICES = (
+    (
+        "class-weights",
+        "Weigh rare classes more",
+        "Class weights: mistakes on a rare class count more in the loss.",
+    ),
+    (
+        "oversample",
+        "Repeat rare-class images",
+        "Oversample: rare-class images are shown more often in each epoch.",
+    ),
+    (
+        "undersample",
+        "Fewer common-class images",
+        "Undersample: each epoch uses only as many "
+        "images of a common class as the rarest class has.",
+    ),
+    ("none", "Do nothing", "Train on the images as they are."),
+)
+AUGMENT_CUSTOM = "custom"
+DEFAULT_DROPOUT = 0.2  # engine/cli_train.py defaults
+DEFAULT_AUGMENT = "gentle"
+
+
+class TrainingOptionsForm(QWidget):
+    """The "Advanced" settings: epochs, image size, class imbalance, regularisation,
+    augmentation. ``options()`` gives them as `TrainRunner` options.
+
+    Signal ``options_changed()`` when any setting changes.
+    """
+
+    options_changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.epochs = QSpinBox(self)
+        self.epochs.setRange(0, 1000)
+        self.epochs.setSpecialValueText("model's default")
+        self.epochs.setToolTip(
+            "The most epochs to train; training stops earlier once the "
+            "validation loss stops improving."
+        )
+        self.image_size = QSpinBox(self)
+        self.image_size.setRange(0, 1024)
+        self.image_size.setSingleStep(16)
+        self.image_size.setSpecialValueText("model's default")
+        self.image_size.setSuffix(" px")
+        self.image_size.setToolTip(
+            "Images are resized to this square size before training. "
+            "Larger sees finer detail but trains slower."
+        )
+        self.imbalance = QComboBox(self)
+        for name, label, tip in IMBALANCE_CHOICES:
+            self.imbalance.addItem(label, name)
+            self.imbalance.setItemData(self.imbalance.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
+        self.imbalance.setToolTip("What to do when some classes have many more images than others.")
+        self.l2 = QDoubleSpinBox(self)
+        self.l2.setRange(0.0, 1.0)
+        self.l2.setDecimals(4)
+        self.l2.setSingleStep(0.0005)
+        self.l2.setSpecialValueText("off")
+        self.l2.setToolTip(
+            "L2 penalty on the last layer's weights: larger values fight "
+            "over-fitting on few images."
+        )
+        self.dropout = QDoubleSpinBox(self)
+        self.dropout.setRange(0.0, 0.9)
+        self.dropout.setSingleStep(0.05)
+        self.dropout.setValue(DEFAULT_DROPOUT)
+        self.dropout.setToolTip(
+            "Share of features dropped at random while training, "
+            "another guard against over-fitting."
+        )
+        self.augment = QComboBox(self)
+        for name in PRESETS:
+            self.augment.addItem(name.capitalize(), name)
+        self.augment.setCurrentIndex(self.augment.findData(DEFAULT_AUGMENT))
+        self.augment.setToolTip(
+            "Random rotations, shifts, zooms and flips of the training "
+            "images; tune them in the Augmentation panel."
+        )
+        self._custom_augmentation: dict[str, Any] | None = None
+
+        form = QFormLayout(self)
+        form.setContentsMargins(0, 0, 0, 0)
+        form.addRow("Epochs at most", self.epochs)
+        form.addRow("Image size", self.image_size)
+        form.addRow("Class imbalance", self.imbalance)
+        form.addRow("L2 penalty", self.l2)
+        form.addRow("Dropout", self.dropout)
+        form.addRow("Augmentation", self.augment)
+        for spin in (self.epochs, self.image_size):
+            spin.valueChanged.connect(self.options_changed)
+        for double in (self.l2, self.dropout):
+            double.valueChanged.connect(self.options_changed)
+        for combo in (self.imbalance, self.augment):
+            combo.currentIndexChanged.connect(self.options_changed)
+
+    def set_augmentation(self, settings: dict[str, Any]) -> None:
+        """Use these `Augmentation` settings (from the Augmentation panel); a preset's
+        settings select the preset."""
+        preset = next((n for n, p in PRESETS.items() if p.to_dict() == settings), None)
+        if preset is not None:
+            self.augment.setCurrentIndex(self.augment.findData(preset))
+            return
+        self._custom_augmentation = dict(settings)
+        if self.augment.findData(AUGMENT_CUSTOM) < 0:
+            self.augment.addItem("Custom (from the Augmentation panel)", AUGMENT_CUSTOM)
+        self.augment.setCurrentIndex(self.augment.findData(AUGMENT_CUSTOM))
+
+    def options(self) -> dict[str, Any]:
+        """The settings as `TrainRunner` options (None: the model's default)."""
+        augment: Any = self.augment.currentData()
+        if augment == AUGMENT_CUSTOM:
+            augment = self._custom_augmentation
+        return {
+            "epochs": self.epochs.value() or None,
+            "image_size": self.image_size.value() or None,
+            "imbalance": self.imbalance.currentData(),
+            "l2": self.l2.value(),
+            "dropout": self.dropout.value(),
+            "augment": augment,
+        }

@@ -1,0 +1,394 @@
+"""The training panel: one "Train" button, live curves, and the project's model versions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtCore import Signal
+from PySide6.QtGui import QFont
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import QAbstractItemView
+from PySide6.QtWidgets import QComboBox
+from PySide6.QtWidgets import QHBoxLayout
+from PySide6.QtWidgets import QHeaderView
+from PySide6.QtWidgets import QLabel
+from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QProgressBar
+from PySide6.QtWidgets import QPushButton
+from PySide6.QtWidgets import QSplitter
+from PySide6.QtWidgets import QTableView
+from PySide6.QtWidgets import QToolButton
+from PySide6.QtWidgets import QVBoxLayout
+from PySide6.QtWidgets import QWidget
+
+from linnaeus.engine import versions
+from linnaeus.engine.errors import LinnaeusError
+from linnaeus.engine.store import ProjectStore
+from linnaeus.gui.panels.formatting import format_duration
+from linnaeus.gui.panels.formatting import format_percent
+from linnaeus.gui.panels.formatting import format_rate
+from linnaeus.gui.panels.message_line import MessageLine
+from linnaeus.gui.panels.model_versions import ModelVersionsModel
+from linnaeus.gui.panels.model_versions import resumable_version
+from linnaeus.gui.panels.train_runner import TrainRunner
+from linnaeus.gui.panels.training_curves import CURVE_PHASES
+from linnaeus.gui.panels.training_curves import PHASE_NAMES
+from linnaeus.gui.panels.training_curves import TrainingCurvesView
+from linnaeus.gui.panels.training_options import MODEL_CHOICES
+from linnaeus.gui.panels.training_options import TrainingOptionsForm
+
+
+def progress_text(line: Mapping[str, Any]) -> str:
+    """What a progress line says, e.g. "Training · epoch 3 of 30 · 420 images/s ·
+    about 2 min 10 s left"."""
+    phase = str(line.get("phase", ""))
+    parts = [PHASE_NAMES.get(phase, phase.capitalize() or "Working")]
+    epoch, epochs = line.get("epoch") or 0, line.get("epochs") or 0
+    if phase == "head" and epochs:
+        parts.append(f"step {epoch} of {epochs}")
+    elif phase in CURVE_PHASES and epochs:
+        parts.append(f"epoch {epoch} of {epochs}")
+    elif line.get("total"):
+        parts.append(f"{line.get('done', 0):,} of {line['total']:,}")
+    rate = format_rate(line.get("images_per_s"))
+    if rate:
+        parts.append(rate)
+    if line.get("eta_s") is not None:
+        parts.append(f"about {format_duration(line['eta_s'])} left")
+    return " · ".join(parts)
+
+
+def summary_text(done: Mapping[str, Any]) -> str:
+    """The summary of a finished training, from the trainer's "done" line."""
+    metrics = done.get("metrics") or {}
+    scores = [
+        f"{name} accuracy {format_percent(metrics[split].get('accuracy'))}"
+        for split, name in (("val", "validation"), ("test", "test"))
+        if split in metrics
+    ]
+    text = f"{done.get('model_version', 'The new model')} is ready and is now the active model"
+    text += ": " + ", ".join(scores) + "." if scores else "."
+    if done.get("duration_s") is not None:
+        text += f" Trained in {format_duration(done['duration_s'])}"
+        text += f" on {done['device']}." if done.get("device") else "."
+    skipped = done.get("skipped") or []
+    if skipped:
+        one = len(skipped) == 1
+        text += (
+            f" {len(skipped)} image{'' if one else 's'} could not be read and "
+            f"{'was' if one else 'were'} left out."
+        )
+    return text
+
+
+class TrainingPanel(QWidget):
+    """Train a model on the project's current labels and follow it live.
+
+    The main window gives it the open project with `set_project` and connects:
+    - ``training_finished(str)``: a new model version (e.g. "v4") finished and is
+      now the active model: refresh the grid's predictions and the evaluation;
+    - ``active_model_changed(str)``: the user made another version active;
+    - ``busy_changed(bool)``: a training started (True) or ended (False).
+    Before the window closes it calls `confirm_close()`, which asks while a
+    training runs. Before switching projects, ask while `is_training()`;
+    `set_project` cancels a running training.
+    Slot ``set_augmentation(dict)`` takes the Augmentation panel's
+    ``augmentation_changed``. Training runs as a child process (`TrainRunner`;
+    tests pass one with a fake trainer).
+    """
+
+    training_finished = Signal(str)
+    active_model_changed = Signal(str)
+    busy_changed = Signal(bool)
+
+    def __init__(self, parent: QWidget | None = None, *, runner: TrainRunner | None = None):
+        super().__init__(parent)
+        self._store: ProjectStore | None = None
+        self._phase: Any = None
+        self.runner = runner or TrainRunner()
+        self.runner.setParent(self)
+        self.runner.progress_received.connect(self._on_runner_progress_received)
+        self.runner.finished.connect(self._on_runner_finished)
+        self.runner.failed.connect(self._on_runner_failed)
+        self.runner.cancelled.connect(self._on_runner_cancelled)
+
+        self.model_choice = QComboBox(self)
+        for name, label, explanation in MODEL_CHOICES:
+            self.model_choice.addItem(label, name)
+            self.model_choice.setItemData(
+                self.model_choice.count() - 1, explanation, Qt.ItemDataRole.ToolTipRole
+            )
+        self.model_explanation = QLabel(self)
+        self.model_explanation.setWordWrap(True)
+        self.model_explanation.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.model_explanation.setMinimumHeight(3 * self.fontMetrics().lineSpacing())
+        self.model_explanation.setAlignment(Qt.AlignmentFlag.AlignTop)
+        self.model_choice.currentIndexChanged.connect(self._on_model_choice_changed)
+        self.train_button = QPushButton("Train", self)
+        font = QFont(self.train_button.font())
+        font.setBold(True)
+        font.setPointSizeF(font.pointSizeF() * 1.3)
+        self.train_button.setFont(font)
+        self.train_button.setMinimumHeight(44)
+        self.train_button.setToolTip("Train a new model version on the current labels.")
+        self.train_button.clicked.connect(self._on_train_button_clicked)
+        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button.setToolTip("Stop training after saving a checkpoint.")
+        self.cancel_button.clicked.connect(self.cancel_training)
+        self.resume_button = QPushButton("Resume", self)
+        self.resume_button.setToolTip("Continue the last cancelled or interrupted training.")
+        self.resume_button.clicked.connect(self._on_resume_button_clicked)
+        self.advanced_toggle = QToolButton(self)
+        self.advanced_toggle.setText("Advanced settings")
+        self.advanced_toggle.setCheckable(True)
+        self.advanced_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.advanced_toggle.setArrowType(Qt.ArrowType.RightArrow)
+        self.advanced_toggle.setAutoRaise(True)
+        self.advanced_toggle.toggled.connect(self._on_advanced_toggle_toggled)
+        self.advanced = TrainingOptionsForm(self)
+        self.advanced.hide()
+
+        self.progress = QProgressBar(self)
+        self.progress.setTextVisible(True)
+        self.progress_label = QLabel("Press Train to train a model on the current labels.", self)
+        self.progress_label.setWordWrap(True)
+        self.curves = TrainingCurvesView(self)
+        self.result = MessageLine(self)
+
+        self.versions_model = ModelVersionsModel(self)
+        self.versions_view = QTableView(self)
+        self.versions_view.setModel(self.versions_model)
+        self.versions_view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.versions_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.versions_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.versions_view.verticalHeader().hide()
+        self.versions_view.setAlternatingRowColors(True)
+        header = self.versions_view.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
+        self.versions_view.selectionModel().selectionChanged.connect(self._update_buttons)
+        self.versions_view.doubleClicked.connect(self._on_make_active_button_clicked)
+        self.make_active_button = QPushButton("Make active", self)
+        self.make_active_button.setToolTip(
+            "Use the selected version for the grid's predictions and the evaluation."
+        )
+        self.make_active_button.clicked.connect(self._on_make_active_button_clicked)
+        self._layout()
+        self._on_model_choice_changed()
+        self._update_buttons()
+
+    def _layout(self) -> None:
+        controls = QWidget(self)
+        left = QVBoxLayout(controls)
+        left.setContentsMargins(0, 0, 0, 0)
+        left.addWidget(QLabel("Model", controls))
+        left.addWidget(self.model_choice)
+        left.addWidget(self.model_explanation)
+        left.addWidget(self.train_button)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.cancel_button)
+        buttons.addWidget(self.resume_button)
+        left.addLayout(buttons)
+        left.addWidget(self.advanced_toggle)
+        left.addWidget(self.advanced)
+        left.addStretch(1)
+        controls.setFixedWidth(max(300, self.advanced.sizeHint().width() + 8))
+
+        live = QWidget(self)
+        right = QVBoxLayout(live)
+        right.setContentsMargins(0, 0, 0, 0)
+        right.addWidget(self.progress)
+        right.addWidget(self.progress_label)
+        right.addWidget(self.curves, 1)
+        right.addWidget(self.result)
+
+        top = QWidget(self)
+        row = QHBoxLayout(top)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(controls)
+        row.addWidget(live, 1)
+
+        bottom = QWidget(self)
+        table = QVBoxLayout(bottom)
+        table.setContentsMargins(0, 0, 0, 0)
+        title = QHBoxLayout()
+        title.addWidget(QLabel("<b>Model versions</b>", bottom))
+        title.addStretch(1)
+        title.addWidget(self.make_active_button)
+        table.addLayout(title)
+        table.addWidget(self.versions_view)
+
+        splitter = QSplitter(Qt.Orientation.Vertical, self)
+        splitter.setChildrenCollapsible(False)
+        splitter.addWidget(top)
+        splitter.addWidget(bottom)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(splitter)
+
+    # -- public -------------------------------------------------------------
+
+    def set_project(self, store: ProjectStore | None) -> None:
+        """Show this project's versions (None: no project). A running training is cancelled."""
+        if self.is_training():
+            self.cancel_training()
+        self._store = store
+        self.curves.clear()
+        self.result.clear()
+        self.progress.reset()
+        self.refresh_versions()
+
+    def set_augmentation(self, settings: dict[str, Any]) -> None:
+        """Train with these `Augmentation` settings (``Augmentation.to_dict()``)."""
+        self.advanced.set_augmentation(settings)
+
+    def is_training(self) -> bool:
+        return self.runner.is_running
+
+    def confirm_close(self) -> bool:
+        """Whether the window may close: asks while a training runs, and stops it if so
+        (the main window calls this before closing)."""
+        if not self.is_training():
+            return True
+        answer = QMessageBox.question(
+            self,
+            "Training is running",
+            "Closing stops the training. Resume continues it later from its last finished "
+            "epoch.\n\nStop training and close?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
+        if answer != QMessageBox.StandardButton.Yes:
+            return False
+        self.runner.kill()  # the last epoch's checkpoint is on disk already
+        return True
+
+    def training_options(self) -> dict[str, Any]:
+        """The options the next training starts with."""
+        return {"model": self.model_choice.currentData(), **self.advanced.options()}
+
+    def start_training(self, resume: bool = False) -> None:
+        """Start a new training (or resume the interrupted one) on the project."""
+        if self._store is None or self.is_training():
+            return
+        if not resume:
+            self.curves.clear()
+        self.result.clear()
+        self._phase = None
+        self.progress.setRange(0, 0)  # busy until the first line
+        self.progress_label.setText("Starting the trainer…")
+        self.runner.start(self._store.project_dir, self.training_options(), resume=resume)
+        self._update_buttons()
+        self.busy_changed.emit(True)
+
+    def cancel_training(self) -> None:
+        """Ask the trainer to stop after saving a checkpoint (Resume continues from it)."""
+        if not self.is_training():
+            return
+        self.runner.cancel()
+        self.cancel_button.setEnabled(False)
+        self.progress_label.setText("Stopping: saving a checkpoint first…")
+
+    def refresh_versions(self) -> None:
+        """Read the model versions again (after another part of the app changed them)."""
+        self.versions_model.training = self.is_training()
+        self.versions_model.refresh(self._store)
+        self._update_buttons()
+
+    # -- slots --------------------------------------------------------------
+
+    def _on_model_choice_changed(self) -> None:
+        index = self.model_choice.currentIndex()
+        self.model_explanation.setText(MODEL_CHOICES[index][2])
+
+    def _on_advanced_toggle_toggled(self, shown: bool) -> None:
+        self.advanced.setVisible(shown)
+        arrow = Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow
+        self.advanced_toggle.setArrowType(arrow)
+
+    def _on_train_button_clicked(self) -> None:
+        self.start_training(resume=False)
+
+    def _on_resume_button_clicked(self) -> None:
+        self.start_training(resume=True)
+
+    def _on_runner_progress_received(self, line: dict[str, Any]) -> None:
+        if line.get("phase") != self._phase:  # the new version is listed once it exists
+            self._phase = line.get("phase")
+            self.refresh_versions()
+        self.curves.add_progress(line)
+        total, done = line.get("total") or 0, line.get("done") or 0
+        if total > 0:
+            self.progress.setRange(0, int(total))
+            self.progress.setValue(min(int(done), int(total)))
+        else:
+            self.progress.setRange(0, 0)
+        self.progress_label.setText(progress_text(line))
+
+    def _on_runner_finished(self, done: dict[str, Any]) -> None:
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1)
+        self.progress_label.setText("Finished.")
+        self.result.show_message("success", summary_text(done))
+        self._ended()
+        self.training_finished.emit(str(done.get("model_version", "")))
+
+    def _on_runner_failed(self, message: str) -> None:
+        self.progress.setRange(0, 1)
+        self.progress.reset()
+        self.progress_label.setText("Training stopped.")
+        self.result.show_message("error", f"Training failed: {message}")
+        self._ended()
+
+    def _on_runner_cancelled(self) -> None:
+        self.progress.setRange(0, 1)
+        self.progress.reset()
+        self.progress_label.setText("Training cancelled.")
+        self._ended()
+        hint = " Press Resume to continue from the last saved epoch."
+        self.result.show_message(
+            "info", "Training cancelled." + (hint if self.resume_button.isEnabled() else "")
+        )
+
+    def _ended(self) -> None:
+        self.refresh_versions()
+        self.busy_changed.emit(False)
+
+    def _on_make_active_button_clicked(self) -> None:
+        version = self._selected_version()
+        if self._store is None or version is None or version.status != "done":
+            return
+        try:
+            versions.set_active(self._store, version.id)
+        except LinnaeusError as error:
+            self.result.show_message("error", str(error))
+            return
+        self.refresh_versions()
+        self.active_model_changed.emit(version.name)
+
+    def _selected_version(self) -> versions.ModelVersion | None:
+        rows = self.versions_view.selectionModel().selectedRows()
+        return self.versions_model.version_at(rows[0].row()) if rows else None
+
+    def _update_buttons(self) -> None:
+        running = self.is_training()
+        has_project = self._store is not None
+        self.train_button.setEnabled(has_project and not running)
+        self.cancel_button.setEnabled(running)
+        resumable = resumable_version(self.versions_model.versions) if has_project else None
+        self.resume_button.setEnabled(not running and resumable is not None)
+        if resumable is not None:
+            self.resume_button.setToolTip(
+                f"Continue training {resumable.name} from its last saved epoch."
+            )
+        self.model_choice.setEnabled(not running)
+        self.advanced.setEnabled(not running)
+        selected = self._selected_version()
+        self.make_active_button.setEnabled(
+            selected is not None
+            and selected.status == "done"
+            and not self.versions_model.is_active(selected)
+        )

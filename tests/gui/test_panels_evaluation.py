@@ -1,0 +1,125 @@
+"""The evaluation panel over a project with stored predictions (no TensorFlow)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+
+from linnaeus.gui.panels.evaluation_data import binary_rates
+from linnaeus.gui.panels.evaluation_panel import EvaluationPanel
+from tests.gui.fake_trainer import add_trained_version
+from tests.training_factory import make_shapes_project
+
+TIMEOUT_MS = 10_000
+
+
+@pytest.fixture
+def store(tmp_path):
+    project = make_shapes_project(tmp_path, {"disk": 30, "square": 30})
+    add_trained_version(project)
+    yield project
+    project.close()
+
+
+def shown_panel(qtbot, store) -> EvaluationPanel:
+    panel = EvaluationPanel()
+    qtbot.addWidget(panel)
+    panel.resize(900, 600)
+    panel.show()
+    panel.set_project(store)
+    qtbot.waitUntil(lambda: panel.evaluation_data() is not None, timeout=TIMEOUT_MS)
+    return panel
+
+
+def expected_confusion(store, split: str) -> list[list[int]]:
+    counts = {
+        label: sum(1 for i in store.images(split=split) if i.label == label)
+        for label in ("disk", "square")
+    }
+    return [[counts["disk"] - 2, 2], [0, counts["square"]]]
+
+
+def test_confusion_counts_and_a_cell_click_filters(qtbot, store) -> None:
+    panel = shown_panel(qtbot, store)
+    model = panel.confusion_model
+    shown = [[int(model.index(r, c).data().replace(",", "")) for c in range(2)] for r in range(2)]
+    assert shown == expected_confusion(store, "test")
+    assert model.headerData(0, Qt.Orientation.Vertical) == "disk"
+    cell = model.index(0, 1)
+    position = panel.confusion_view.visualRect(cell).center()
+    with qtbot.waitSignal(panel.filter_requested) as clicked:
+        qtbot.mouseClick(panel.confusion_view.viewport(), Qt.MouseButton.LeftButton, pos=position)
+    request = clicked.args[0]
+    wrong = [i.id for i in store.images(split="test") if i.label == "disk"][:2]
+    assert sorted(request.pop("image_ids")) == sorted(wrong)
+    assert request == {"label": "disk", "predicted": "square", "split": "test",
+                       "model_version": "v1",
+                       "title": "Test images labelled disk, predicted square (v1)"}  # fmt: skip
+    assert "v1 on" in panel.summary.text() and "accuracy" in panel.summary.text()
+    assert panel.per_class_model.index(1, 0).data() == "square"
+
+
+def test_split_choice_evaluates_the_validation_images(qtbot, store) -> None:
+    panel = shown_panel(qtbot, store)
+    panel.split_choice.setCurrentIndex(panel.split_choice.findData("val"))
+    qtbot.waitUntil(lambda: panel.evaluation_data().evaluation.split == "val", timeout=TIMEOUT_MS)
+    assert panel.evaluation_data().evaluation.confusion == expected_confusion(store, "val")
+
+
+def test_threshold_slider_changes_sensitivity_live(qtbot, store) -> None:
+    panel = shown_panel(qtbot, store)
+    assert panel.threshold_slider.isEnabled()
+    point = panel.evaluation_data().evaluation.operating_point
+    chosen = point.threshold
+    assert panel.threshold_slider.value() == round(chosen * 1000)
+    shown = panel.current_rates()  # the slider's figures agree with the engine's evaluation
+    assert (shown.sensitivity, shown.specificity) == (point.sensitivity, point.specificity)
+    panel.threshold_slider.setValue(0)
+    everything = panel.current_rates()
+    assert everything.sensitivity == 1.0 and everything.specificity == 0.0
+    assert "sensitivity 100.0%" in panel.rates_label.text()
+    panel.threshold_slider.setValue(999)
+    strict = panel.current_rates()
+    assert strict.sensitivity < 1.0 and strict.specificity == 1.0
+    panel.reset_threshold.click()
+    assert panel.threshold_slider.value() == round(chosen * 1000)
+    assert panel.current_rates().threshold == chosen
+
+
+def test_relabel_queue_lists_disagreements_first_and_opens_images(qtbot, store) -> None:
+    panel = shown_panel(qtbot, store)
+    entries = panel.queue_model.entries
+    assert sum(e.misclassified for e in entries) == 6  # 2 per split
+    assert all(e.misclassified for e in entries[:6]) and not entries[6].misclassified
+    assert entries[0].label == "disk" and entries[0].predicted == "square"
+    assert panel.tabs.tabText(0) == "Relabel queue (6 to check)"
+    with qtbot.waitSignal(panel.open_image_requested) as opened:
+        panel.queue_view.activated.emit(panel.queue_model.index(0, 1))
+    assert opened.args == [entries[0].image_id]
+
+
+def test_more_than_two_classes_have_no_threshold(qtbot, tmp_path) -> None:
+    store = make_shapes_project(tmp_path, {"disk": 12, "square": 12, "ring": 12})
+    add_trained_version(store, wrong=1)
+    panel = shown_panel(qtbot, store)
+    assert panel.confusion_model.rowCount() == 3
+    assert not panel.threshold_slider.isEnabled() and "two-class tasks" in panel.rates_label.text()
+    store.close()
+
+
+def test_without_a_model_the_panel_says_what_to_do(qtbot, tmp_path) -> None:
+    store = make_shapes_project(tmp_path, {"disk": 4, "square": 4})
+    panel = EvaluationPanel()
+    qtbot.addWidget(panel)
+    panel.set_project(store)
+    assert panel.pages.currentWidget() is panel.empty and "train" in panel.empty.text()
+    store.close()
+
+
+def test_binary_rates() -> None:
+    rates = binary_rates(np.array([1, 1, 0, 0]), np.array([0.9, 0.4, 0.6, 0.1]), 0.5)
+    assert (rates.true_positives, rates.false_negatives) == (1, 1)
+    assert (rates.true_negatives, rates.false_positives) == (1, 1)
+    assert rates.sensitivity == 0.5 and rates.specificity == 0.5
+    assert binary_rates(np.array([0]), np.array([0.2]), 0.5).sensitivity is None

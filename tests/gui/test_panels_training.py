@@ -1,0 +1,301 @@
+"""The training panel and its child-process runner, with a fake trainer (no TensorFlow)."""
+
+from __future__ import annotations
+
+import ast
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from PySide6.QtWidgets import QMessageBox
+
+from linnaeus.engine import versions
+from linnaeus.gui.panels.child_process import JsonLineBuffer
+from linnaeus.gui.panels.child_process import ProcessEnd
+from linnaeus.gui.panels.child_process import failure_message
+from linnaeus.gui.panels.model_versions import CHECKPOINT_FILE
+from linnaeus.gui.panels.train_runner import TrainRunner
+from linnaeus.gui.panels.train_runner import train_arguments
+from linnaeus.gui.panels.training_curves import CurveHistory
+from linnaeus.gui.panels.training_options import IMBALANCE_CHOICES
+from linnaeus.gui.panels.training_options import MODEL_CHOICES
+from linnaeus.gui.panels.training_panel import TrainingPanel
+from linnaeus.gui.panels.training_panel import progress_text
+from linnaeus.gui.panels.training_panel import summary_text
+from tests.gui.fake_trainer import fake_command
+from tests.training_factory import make_shapes_project
+
+ENGINE = Path(__file__).resolve().parents[2] / "engine"
+RUN_TIMEOUT_MS = 20_000
+
+
+def _engine_constant(module: str, name: str) -> object:
+    """A constant of an engine module, read from its source (importing it needs TensorFlow)."""
+    tree = ast.parse((ENGINE / module).read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == name:
+            return ast.literal_eval(node.value)
+    raise AssertionError(f"{name} not found in {module}")
+
+
+def test_copied_constants_match_the_engine() -> None:
+    assert [c[0] for c in MODEL_CHOICES] == list(_engine_constant("training.py", "MODEL_CHOICES"))
+    assert [c[0] for c in IMBALANCE_CHOICES] == list(
+        _engine_constant("training_data.py", "IMBALANCE_METHODS")
+    )
+    assert _engine_constant("training_callbacks.py", "CHECKPOINT_FILE") == CHECKPOINT_FILE
+
+
+@pytest.fixture
+def store(tmp_path):
+    project = make_shapes_project(tmp_path, {"disk": 12, "square": 12})
+    yield project
+    project.close()
+
+
+def make_panel(qtbot, store, *extra: str, kill_after_ms: int = 30_000) -> TrainingPanel:
+    runner = TrainRunner(command=fake_command(*extra), kill_after_ms=kill_after_ms)
+    panel = TrainingPanel(runner=runner)
+    qtbot.addWidget(panel)
+    panel.set_project(store)
+    return panel
+
+
+def test_training_updates_curves_and_progress_then_lists_the_new_version(qtbot, store) -> None:
+    panel = make_panel(qtbot, store)
+    lines = []
+    panel.runner.progress_received.connect(lines.append)
+    busy = []
+    panel.busy_changed.connect(busy.append)
+    with qtbot.waitSignal(panel.training_finished, timeout=RUN_TIMEOUT_MS) as finished:
+        panel.train_button.click()
+        assert panel.is_training() and not panel.train_button.isEnabled()
+    assert finished.args == ["v1"]
+    assert busy == [True, False] and not panel.is_training()
+    assert {line["phase"] for line in lines} == {"decode", "train"}
+    epochs, losses = panel.curves.history.series("loss")
+    assert epochs == [1, 2, 3] and losses[0] > losses[-1]
+    assert panel.curves.history.series("val_accuracy")[0] == [1, 2, 3]
+    assert panel.curves.curves["val_loss"].getData()[0].tolist() == [1, 2, 3]
+    assert panel.progress.value() == panel.progress.maximum()
+    assert (
+        "v1 is ready" in panel.result.text() and "validation accuracy 92.0%" in panel.result.text()
+    )
+    model = panel.versions_model
+    assert model.rowCount() == 1 and model.index(0, 7).data() == "● active"
+    assert versions.active_version(store).name == "v1"
+
+
+def test_cancel_ends_with_cancelled_and_resume_continues(qtbot, store) -> None:
+    panel = make_panel(qtbot, store, "--behaviour", "slow")
+    with qtbot.waitSignal(
+        panel.runner.progress_received,
+        timeout=RUN_TIMEOUT_MS,
+        check_params_cb=lambda line: line["phase"] == "train" and line["epoch"] == 2,
+    ):
+        panel.start_training()
+    with qtbot.waitSignal(panel.runner.cancelled, timeout=RUN_TIMEOUT_MS):
+        panel.cancel_button.click()
+    assert not panel.is_training() and panel.train_button.isEnabled()
+    assert "cancelled" in panel.result.text() and "Resume" in panel.result.text()
+    assert panel.resume_button.isEnabled()
+    assert panel.versions_model.index(0, 2).data() == "cancelled"
+    panel.runner._command = fake_command()  # the resumed run goes at full speed
+    with qtbot.waitSignal(panel.training_finished, timeout=RUN_TIMEOUT_MS):
+        panel.resume_button.click()
+    assert panel.versions_model.rowCount() == 1  # the same version, finished
+    assert panel.versions_model.index(0, 2).data() == "ready"
+
+
+def test_a_crashed_trainer_shows_its_message_and_the_panel_lives_on(qtbot, store) -> None:
+    panel = make_panel(qtbot, store, "--behaviour", "crash")
+    with qtbot.waitSignal(panel.runner.failed, timeout=RUN_TIMEOUT_MS) as failed:
+        panel.start_training()
+    assert "simulated out of memory" in failed.args[0]
+    assert "simulated out of memory" in panel.result.text() and panel.result.kind == "error"
+    assert panel.train_button.isEnabled() and not panel.cancel_button.isEnabled()
+
+
+def test_the_trainers_error_line_is_shown_as_it_is(qtbot, store) -> None:
+    panel = make_panel(qtbot, store, "--behaviour", "error")
+    with qtbot.waitSignal(panel.runner.failed, timeout=RUN_TIMEOUT_MS) as failed:
+        panel.start_training()
+    assert failed.args == ["These classes have no training images: square."]
+
+
+def test_closing_during_training_asks_and_stops_it(qtbot, store, monkeypatch) -> None:
+    panel = make_panel(qtbot, store, "--behaviour", "slow")
+    assert panel.confirm_close()  # nothing running: no question
+    with qtbot.waitSignal(panel.runner.progress_received, timeout=RUN_TIMEOUT_MS):
+        panel.start_training()
+    answers = [QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Yes]
+    monkeypatch.setattr(QMessageBox, "question", lambda *args: answers.pop(0))
+    assert not panel.confirm_close() and panel.is_training()
+    with qtbot.waitSignal(panel.busy_changed, timeout=RUN_TIMEOUT_MS) as ended:
+        assert panel.confirm_close()
+    assert ended.args == [False] and not panel.is_training()
+
+
+def test_a_trainer_that_ignores_sigterm_is_killed(qtbot, store) -> None:
+    panel = make_panel(qtbot, store, "--behaviour", "stubborn", kill_after_ms=300)
+    with qtbot.waitSignal(panel.runner.progress_received, timeout=RUN_TIMEOUT_MS):
+        panel.start_training()
+    with qtbot.waitSignal(panel.runner.cancelled, timeout=RUN_TIMEOUT_MS):
+        panel.cancel_training()
+
+
+def test_noise_and_split_lines_on_stdout_are_tolerated(qtbot, tmp_path) -> None:
+    runner = TrainRunner(command=fake_command("--behaviour", "noise", "--epochs", "1"))
+    lines = []
+    runner.progress_received.connect(lines.append)
+    with qtbot.waitSignal(runner.finished, timeout=RUN_TIMEOUT_MS):
+        runner.start(tmp_path, {})
+    assert [line["message"] for line in lines if line["phase"] == "decode"][-1] == "split"
+    assert runner._process.noise == ["WARNING: a library says something on stdout", "[1, 2, 3]"]
+
+
+def test_a_trainer_that_cannot_start_is_reported(qtbot, tmp_path) -> None:
+    runner = TrainRunner(command=lambda arguments: (str(tmp_path / "no-such-program"), []))
+    with qtbot.waitSignal(runner.failed, timeout=RUN_TIMEOUT_MS) as failed:
+        runner.start(tmp_path, {})
+    assert failed.args[0].startswith("The trainer could not be started")
+
+
+def test_custom_augmentation_is_passed_in_a_json_file(qtbot, tmp_path) -> None:
+    seen = {}
+
+    def command(arguments):
+        path = Path(arguments[arguments.index("--augment") + 1])
+        seen["settings"] = json.loads(path.read_text(encoding="utf-8"))
+        return sys.executable, ["-c", "pass"]
+
+    runner = TrainRunner(command=command)
+    with qtbot.waitSignal(runner.failed, timeout=RUN_TIMEOUT_MS):  # no "done" line: a failure
+        runner.start(tmp_path, {"augment": {"rotation_range": 15.0}})
+    assert seen["settings"] == {"rotation_range": 15.0}
+
+
+@pytest.mark.parametrize(
+    ("options", "resume", "expected"),
+    [
+        ({}, False, []),
+        (
+            {"model": "quick", "epochs": None, "l2": 0.001},
+            False,
+            ["--model", "quick", "--l2", "0.001"],
+        ),
+        (
+            {"grayscale": True, "binarize": False, "image_size": 64},
+            False,
+            ["--grayscale", "--image-size", "64"],
+        ),
+        ({"model": "quick"}, True, ["--resume"]),
+    ],
+)
+def test_train_arguments(options, resume, expected) -> None:
+    start = ["train", "--project", "P", "--json-progress"]
+    assert train_arguments(Path("P"), options, resume=resume) == start + expected
+
+
+def test_train_arguments_refuse_unknown_options() -> None:
+    with pytest.raises(ValueError, match="colour"):
+        train_arguments(Path("P"), {"colour": "red"}, resume=False)
+
+
+@pytest.mark.parametrize(
+    ("pieces", "objects", "noise"),
+    [
+        ([b'{"a": 1}\n{"b"', b": 2}\n"], [{"a": 1}, {"b": 2}], []),
+        ([b"hello\n", b'{"a": 1}\r\n', b"[1]\n\n"], [{"a": 1}], ["hello", "[1]"]),
+        ([b'{"a": "\xc3', b'\xa9"}\n'], [{"a": "é"}], []),
+        ([b'{"a": 1}'], [{"a": 1}], []),  # the unterminated last line, on flush
+    ],
+)
+def test_json_line_buffer(pieces, objects, noise) -> None:
+    buffer = JsonLineBuffer()
+    found = [line for piece in pieces for line in buffer.feed(piece)] + buffer.flush()
+    assert found == objects and list(buffer.noise) == noise
+
+
+@pytest.mark.parametrize(
+    ("end", "expected"),
+    [
+        (
+            ProcessEnd(1, False, ["Traceback (most recent call last):", "RuntimeError: boom"]),
+            "The trainer stopped unexpectedly (exit status 1).\nIts last message: RuntimeError: "
+            "boom\nThe full output is in the log.",
+        ),
+        (ProcessEnd(1, False, ["linnaeus: error: No labels."]), "No labels."),
+        (
+            ProcessEnd(None, False, []),
+            "The trainer stopped unexpectedly (it crashed or was stopped by the system).",
+        ),
+        (
+            ProcessEnd(None, False, [], start_error="No such file"),
+            "The trainer could not be started: No such file",
+        ),
+    ],
+)
+def test_failure_message(end, expected) -> None:
+    assert failure_message(end, "The trainer") == expected
+
+
+def _line(epoch, batch, loss, val_loss=None, phase="train"):
+    return {
+        "phase": phase,
+        "epoch": epoch,
+        "epochs": 2,
+        "batch": batch,
+        "batches": 2,
+        "loss": loss,
+        "accuracy": 0.5,
+        "val_loss": val_loss,
+        "val_accuracy": None,
+    }
+
+
+def test_curve_history_takes_each_epochs_last_values_and_chains_phases() -> None:
+    history = CurveHistory()
+    lines = [
+        {"phase": "decode", "done": 5, "total": 10},
+        _line(1, 1, 0.9),
+        _line(1, 2, 0.8),
+        _line(1, 2, 0.8, val_loss=0.85),
+        _line(2, 1, 0.7, val_loss=0.85),  # repeats epoch 1's validation loss
+        _line(2, 2, 0.6, val_loss=0.85),
+        _line(2, 2, 0.6, val_loss=0.65),
+        _line(1, 2, 0.5, val_loss=0.55, phase="fine-tune"),
+    ]
+    changed = [history.add(line) for line in lines]
+    assert changed[0] is False
+    assert history.series("loss") == ([1, 2, 3], [0.8, 0.6, 0.5])
+    assert history.series("val_loss") == ([1, 2, 3], [0.85, 0.65, 0.55])
+    assert history.phase_starts == [(0, "train"), (2, "fine-tune")]
+
+
+def test_progress_and_summary_texts() -> None:
+    line = {
+        "phase": "train",
+        "epoch": 3,
+        "epochs": 30,
+        "done": 10,
+        "total": 300,
+        "images_per_s": 420.4,
+        "eta_s": 130,
+    }
+    assert progress_text(line) == "Training · epoch 3 of 30 · 420 images/s · about 2 min 10 s left"
+    assert progress_text({"phase": "decode", "done": 5, "total": 1200}) == (
+        "Reading images · 5 of 1,200"
+    )
+    done = {
+        "model_version": "v2",
+        "metrics": {"val": {"accuracy": 0.9444}},
+        "duration_s": 16.4,
+        "device": "CPU (2 cores)",
+        "skipped": [{"path": "a.png", "reason": "bad"}],
+    }
+    assert summary_text(done) == (
+        "v2 is ready and is now the active model: validation accuracy 94.4%. Trained in 16 s "
+        "on CPU (2 cores). 1 image could not be read and was left out."
+    )
