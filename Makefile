@@ -6,6 +6,9 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 EXTRAS ?= cpu,dev
 STAMP  := $(VENV)/.installed
+# A "strict" editable install links the sources into a real linnaeus/ folder
+# (build/__editable__.*), which import-linter needs to see the package.
+EDITABLE := --config-settings editable_mode=strict
 # ImageNet backbone weights on disk, if the shared folder beside the checkout has
 # them (developers and CI); elsewhere Linnaeus looks in its data folder and the
 # Keras cache, and trains from scratch when none are found.
@@ -16,7 +19,7 @@ export LINNAEUS_WEIGHTS ?= $(abspath $(wildcard ../shared/weights))
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
+	$(BIN)/python -m pip install --quiet $(EDITABLE) -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -27,7 +30,8 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/lint-imports
+	$(BIN)/python -m pip install --quiet --no-deps $(EDITABLE) -e .  # links new modules too
+	$(BIN)/lint-imports --no-cache
 
 test: lint
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
