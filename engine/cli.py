@@ -336,7 +336,8 @@ def _run_demo(args: argparse.Namespace) -> int:
         print(f"Classified {shipped['new_images']} new images with the exported model alone "
               f"({shipped['provider']}): {shipped['new_images_right']} right; results in "
               f"{shipped['predictions_csv']}.")  # fmt: skip
-    print(f"\nSee it with: linnaeus info --project {args.project}")
+    print(f"\nOpen it with: linnaeus gui --project {args.project}   (or: linnaeus info "
+          f"--project {args.project})")  # fmt: skip
     return EXIT_OK
 
 
