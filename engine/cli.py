@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -49,10 +50,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    if not hasattr(args, "run"):
+    if not hasattr(args, "run") and not args.self_test:
         return _open_desktop_application(parser)
     try:
-        return int(args.run(args) or EXIT_OK)
+        return _run_self_test() if args.self_test else int(args.run(args) or EXIT_OK)
     except (Cancelled, KeyboardInterrupt):
         print("linnaeus: cancelled; everything saved before stays saved.", file=sys.stderr)
         return EXIT_CANCELLED
@@ -68,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
         "desktop application.",
     )
     parser.add_argument("--version", action="version", version=f"Linnaeus {__version__}")
+    parser.add_argument("--self-test", action="store_true",
+                        help="check offline that this installation can show its window, train, "
+                        "export and classify (about a minute), then exit")  # fmt: skip
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     def command(name: str, run: Callable[[argparse.Namespace], int], help: str) -> Any:
@@ -174,6 +178,19 @@ def _emit_json(payload: object) -> None:
 
 
 # -- commands ---------------------------------------------------------------
+
+
+def _run_self_test() -> int:
+    from linnaeus.engine.self_test import format_step
+    from linnaeus.engine.self_test import run_self_test
+
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # tf2onnx's deprecation notes
+    print(f"Linnaeus {__version__} self-test, on generated images in a temporary folder:",
+          flush=True)  # fmt: skip
+    started = time.perf_counter()
+    results = run_self_test(on_step=lambda result: print(format_step(result), flush=True))
+    print(f"Self-test passed: {len(results)} steps in {time.perf_counter() - started:.1f} s.")
+    return EXIT_OK
 
 
 def _run_import(args: argparse.Namespace) -> int:
