@@ -21,6 +21,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import shiboken6
 from PySide6.QtCore import QCoreApplication
 from PySide6.QtCore import QObject
 from PySide6.QtCore import Qt
@@ -35,6 +36,7 @@ from linnaeus.gui.image_table import DEFAULT_DESCENDING
 from linnaeus.gui.image_table import SORT_KEYS
 from linnaeus.gui.image_table import ImageFilter
 from linnaeus.gui.main_window import MainWindow
+from linnaeus.gui.workflows import install_workflows
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +76,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     app = create_application([sys.argv[0], *qt_args], theme=args.theme)
     window = MainWindow()
+    install_workflows(window)
+    try:
+        return _run(app, window, args)
+    finally:
+        window.close()
+        # Delete the window now, on the GUI thread: left to Python's garbage
+        # collector (signal connections make cycles) it could go later, from a
+        # worker thread, which crashes Qt.
+        shiboken6.delete(window)
+
+
+def _run(app: QApplication, window: MainWindow, args: argparse.Namespace) -> int:
     if args.size:
         window.resize(*args.size)
     window.show()
@@ -85,11 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         natural = ImageFilter(sort=args.sort, descending=DEFAULT_DESCENDING[args.sort])
         window.project_view.filter_bar.apply(natural)
     if args.screenshot:
-        job = ScreenshotJob(window, args.screenshot, args.image)
-        job.start()
-        status = app.exec()
-        window.close()
-        return status
+        ScreenshotJob(window, args.screenshot, args.image).start()
     return app.exec()
 
 

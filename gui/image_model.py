@@ -212,7 +212,7 @@ class ImageListModel(QAbstractListModel):
 
         worker.finished.connect(finished)
         worker.failed.connect(failed)
-        self._worker = worker.start()
+        self._worker = worker.start(owner=self)
 
     def _on_table_read(self, table: ImageTable) -> None:
         self._read_classes()

@@ -261,7 +261,7 @@ class ImageViewer(QWidget):
         worker = Worker(read_for_viewer, path)
         worker.finished.connect(lambda decoded, w=worker: self._on_worker_finished(w, decoded))
         worker.failed.connect(lambda message, w=worker: self._on_worker_failed(w, message))
-        self._worker = worker.start()
+        self._worker = worker.start(owner=self)
 
     def _on_worker_finished(self, worker: Worker, decoded: DecodedImage) -> None:
         if worker is not self._worker or self._image_id is None:

@@ -171,7 +171,7 @@ class OpenFolderDialog(QDialog):
         worker.progress.connect(self._on_worker_progress)
         worker.finished.connect(self._on_worker_finished)
         worker.failed.connect(self._on_worker_failed)
-        self._worker = worker.start()
+        self._worker = worker.start(owner=self)
 
     def showEvent(self, event: object) -> None:
         super().showEvent(event)  # type: ignore[arg-type]

@@ -367,7 +367,7 @@ class AugmentPanel(QWidget):
         worker.failed.connect(lambda text, w=worker: self._on_preview_failed(w, request, text))
         worker.cancelled.connect(lambda w=worker: self._running.discard(w))
         self._running.add(worker)
-        worker.start()
+        worker.start(owner=self)
 
     def _on_preview_ended(self, worker: Worker, request: int, samples: list[np.ndarray]) -> None:
         self._running.discard(worker)

@@ -251,7 +251,7 @@ class ClassifyDialog(QDialog):
         self._running.add(worker)
         self.model_info.show_message("info", f"Reading {path.name}…")
         self._update_controls()
-        worker.start()
+        worker.start(owner=self)
 
     def _on_model_checked(
         self, worker: Worker, metadata: OnnxMetadata | None, error: str | None
@@ -299,7 +299,7 @@ class ClassifyDialog(QDialog):
         worker.cancelled.connect(self._on_worker_cancelled)
         self._worker = worker
         self._update_controls()
-        worker.start()
+        worker.start(owner=self)
 
     def cancel(self) -> None:
         if self._worker is not None:

@@ -305,7 +305,7 @@ class EvaluationPanel(QWidget):
         self._worker = worker
         self._running.add(worker)  # alive until it ends, even once replaced
         self.busy.show()
-        worker.start()
+        worker.start(owner=self)
 
     def _on_worker_ended(
         self, worker: Worker, data: EvaluationData | None, error: str | None

@@ -3,7 +3,8 @@
 `window_factory` (used by each test module's ``make_window`` fixture) builds a
 project of disk and square images (tests/training_factory), optionally with
 stored predictions of a registered model version (no TensorFlow), opens it in
-a `MainWindow` with its own settings file and waits until the grid is filled.
+a `MainWindow` with its own settings file (and, if asked, the workflow panels
+with the fake trainer) and waits until the grid is filled.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from linnaeus.engine import versions
 from linnaeus.engine.predictions import save_predictions
 from linnaeus.engine.store import ProjectStore
 from linnaeus.gui.main_window import MainWindow
+from linnaeus.gui.workflows import install_workflows
+from tests.gui.fake_trainer import fake_command
 from tests.training_factory import make_shapes_project
 
 CLASSES = ["disk", "square"]
@@ -75,10 +78,12 @@ def window_factory(tmp_path: Path, qtbot) -> Iterator[WindowFactory]:
     (options as `build_project`); every window made is closed at the end."""
     made: list[MainWindow] = []
 
-    def make(**options: object) -> MainWindow:
+    def make(workflows: bool = False, **options: object) -> MainWindow:
         project = build_project(tmp_path / f"p{len(made)}", **options)  # type: ignore[arg-type]
         settings = QSettings(str(tmp_path / f"settings{len(made)}.ini"), QSettings.Format.IniFormat)
         window = MainWindow(settings=settings)
+        if workflows:  # the panels, with the fake trainer as their command line
+            window.workflows = install_workflows(window, command=fake_command())
         made.append(window)
         window.resize(1200, 800)
         window.show()

@@ -107,7 +107,6 @@ def test_demo_runner_reports_the_project_or_the_error(tmp_path, qtbot, monkeypat
 
 def test_screenshot_option_writes_a_png(tmp_path: Path) -> None:
     project = build_project(tmp_path / "shot", predictions=True)
-    QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(tmp_path))
     out = tmp_path / "docs" / "window.png"
     status = app.main(
         [

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import threading
 
+import shiboken6
+from PySide6.QtCore import QObject
+from PySide6.QtCore import QThreadPool
+
 from linnaeus.engine.errors import LinnaeusError
 from linnaeus.engine.progress import Progress
 from linnaeus.engine.progress import check_cancelled
@@ -57,3 +61,25 @@ def test_cancel_stops_between_steps(qtbot) -> None:
         worker.start()
         worker.cancel()
         gate.set()
+
+
+def test_a_deleted_owner_hears_nothing_and_its_work_is_cancelled(qtbot) -> None:
+    gate = threading.Event()
+    checked = []
+
+    def wait_then_check(*, on_progress, cancel):
+        gate.wait(5)
+        checked.append(cancel.cancelled)
+        return "done"
+
+    owner = QObject()
+    worker = Worker(wait_then_check)
+    heard = []
+    for signal in (worker.finished, worker.failed, worker.cancelled, worker.progress):
+        signal.connect(lambda *args: heard.append(args))
+    worker.start(owner=owner)
+    shiboken6.delete(owner)  # a panel closed while its work runs
+    gate.set()
+    QThreadPool.globalInstance().waitForDone(5000)
+    qtbot.wait(50)  # queued deliveries, if any, would arrive now
+    assert checked == [True] and heard == []

@@ -1,0 +1,133 @@
+"""The workflow panels (train, evaluate, augment, classify, export) joined to the
+main window: composition only, no domain logic.
+
+`Workflows` adds the panels as tabs beside the image viewer, a Model menu with
+the classify and export dialogs, and connects them: the open project goes to
+every panel, a finished training refreshes the grid's predictions, a
+confusion-matrix cell filters the grid, the relabel queue selects images, the
+augmentation settings go to the next training and its preview follows the
+image in the viewer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import shiboken6
+from PySide6.QtCore import QObject
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction
+from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import QMenu
+
+from linnaeus.gui.main_window import MainWindow
+from linnaeus.gui.panels.augment_panel import AugmentPanel
+from linnaeus.gui.panels.child_process import CommandFactory
+from linnaeus.gui.panels.child_process import linnaeus_command
+from linnaeus.gui.panels.classify_dialog import ClassifyDialog
+from linnaeus.gui.panels.evaluation_panel import EvaluationPanel
+from linnaeus.gui.panels.export_dialog import ExportDialog
+from linnaeus.gui.panels.train_runner import TrainRunner
+from linnaeus.gui.panels.training_panel import TrainingPanel
+from linnaeus.gui.project_session import ProjectSession
+
+
+class Workflows(QObject):
+    """The panels of one main window and the connections between them.
+
+    ``command`` turns ``linnaeus`` arguments into the program the child
+    processes run (training, export, report); tests pass a fake trainer.
+    """
+
+    def __init__(self, window: MainWindow, *, command: CommandFactory = linnaeus_command) -> None:
+        super().__init__(window)
+        self.window = window
+        self._command = command
+        self.training = TrainingPanel(runner=TrainRunner(command=command))
+        self.evaluation = EvaluationPanel()
+        self.augment = AugmentPanel()
+        window.add_panel("Train", self.training)
+        window.add_panel("Evaluate", self.evaluation)
+        window.add_panel("Augment", self.augment)
+        self.classify_action = QAction("&Classify a folder…", window)
+        self.classify_action.setShortcut(QKeySequence("Ctrl+K"))
+        self.export_action = QAction("&Export model and report…", window)
+        self.export_action.setShortcut(QKeySequence("Ctrl+E"))
+        menu = QMenu("&Model", window)
+        menu.addActions([self.classify_action, self.export_action])
+        window.menuBar().insertMenu(window.menuBar().actions()[-1], menu)  # before Help
+        self.dialog: ClassifyDialog | ExportDialog | None = None
+        self._connect()
+        self._on_project_changed(window.session)
+
+    def _connect(self) -> None:
+        window, viewer = self.window, self.window.project_view.viewer
+        window.project_changed.connect(self._on_project_changed)
+        self.training.training_finished.connect(self._on_model_changed)
+        self.training.active_model_changed.connect(self._on_model_changed)
+        self.evaluation.filter_requested.connect(self._on_evaluation_filter_requested)
+        self.evaluation.open_image_requested.connect(self.open_image)
+        self.augment.augmentation_changed.connect(self.training.set_augmentation)
+        viewer.image_shown.connect(self._on_viewer_image_shown)
+        self.classify_action.triggered.connect(self.classify_folder)
+        self.export_action.triggered.connect(self.export_model)
+
+    # -- reactions ----------------------------------------------------------
+
+    def _on_project_changed(self, session: ProjectSession | None) -> None:
+        store = session.store if session is not None else None
+        self.training.set_project(store)
+        self.evaluation.set_project(store)
+        self.classify_action.setEnabled(store is not None)
+        self.export_action.setEnabled(store is not None)
+
+    def _on_model_changed(self, _version: str) -> None:
+        self.window.refresh_project()
+        self.evaluation.refresh()
+
+    def _on_evaluation_filter_requested(self, request: dict[str, Any]) -> None:
+        self.window.show_images(request["image_ids"], request["title"])
+
+    def _on_viewer_image_shown(self, _image_id: int) -> None:
+        self.augment.set_image(self.window.project_view.viewer.pixels)
+
+    def open_image(self, image_id: int) -> None:
+        """Select the image in the grid, showing all images if a filter hides it."""
+        grid = self.window.project_view.grid
+        if not grid.select_image(image_id):
+            self.window.show_images(None)
+            grid.select_image(image_id)
+
+    # -- dialogs ------------------------------------------------------------
+
+    def classify_folder(self) -> None:
+        session = self.window.session
+        self._show_dialog(ClassifyDialog(session.store if session else None, parent=self.window))
+
+    def export_model(self) -> None:
+        session = self.window.session
+        if session is None:
+            self.window.warn("Open a project first.")
+            return
+        self._show_dialog(ExportDialog(session.store, parent=self.window, command=self._command))
+
+    def _show_dialog(self, dialog: ClassifyDialog | ExportDialog) -> None:
+        """Show ``dialog``, closing the previous one unless it is still working."""
+        previous = self.dialog
+        if previous is not None and shiboken6.isValid(previous) and previous.isVisible():
+            if previous.is_running():
+                dialog.deleteLater()
+                previous.raise_()
+                previous.activateWindow()
+                return
+            previous.close()
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.dialog = dialog
+        dialog.show()
+
+
+def install_workflows(
+    window: MainWindow, *, command: CommandFactory = linnaeus_command
+) -> Workflows:
+    """Add the workflow panels and the Model menu to ``window``."""
+    return Workflows(window, command=command)

@@ -1,0 +1,127 @@
+"""The workflow panels inside the main window, with the fake trainer: what a user does
+from the window itself (train, evaluate, open queued images, classify, export)."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtWidgets import QMessageBox
+
+from linnaeus.engine import versions
+from linnaeus.gui.image_model import ImageRole
+from linnaeus.gui.panels.classify_dialog import ClassifyDialog
+from linnaeus.gui.panels.export_dialog import ExportDialog
+from tests.gui.browse_factory import WRONG_IMAGE
+from tests.gui.browse_factory import window_factory
+from tests.gui.fake_trainer import fake_command
+
+RUN_TIMEOUT_MS = 20_000
+
+
+@pytest.fixture
+def make_window(tmp_path, qtbot):
+    with window_factory(tmp_path, qtbot) as make:
+        yield make
+
+
+def grid_ids(window) -> list[int]:
+    model = window.session.model
+    return [model.image_id(row) for row in range(model.rowCount())]
+
+
+def wait_for_evaluation(qtbot, window) -> None:
+    qtbot.waitUntil(
+        lambda: window.workflows.evaluation.evaluation_data() is not None, timeout=10_000
+    )
+
+
+def test_panels_are_tabs_and_the_model_menu_holds_the_dialogs(make_window) -> None:
+    window = make_window(workflows=True)
+    assert window.project_view.tab_titles() == ["Image", "Train", "Evaluate", "Augment"]
+    menus = [a.text() for a in window.menuBar().actions()]
+    assert menus[-2:] == ["&Model", "&Help"]
+    workflows = window.workflows
+    assert workflows.classify_action.shortcut().toString() == "Ctrl+K"
+    window.close_project()
+    assert not workflows.classify_action.isEnabled()
+    assert "Open a project" in workflows.evaluation.empty.text()
+
+
+def test_training_from_the_window_refreshes_predictions_in_the_grid(make_window, qtbot) -> None:
+    window = make_window(workflows=True)
+    model = window.session.model
+    assert model.index(0, 0).data(ImageRole.PREDICTED) is None  # no model yet
+    training = window.workflows.training
+    window.project_view.panels.setCurrentWidget(training)
+    with qtbot.waitSignal(training.training_finished, timeout=RUN_TIMEOUT_MS) as finished:
+        training.train_button.click()
+    assert finished.args == ["v1"]
+    assert versions.active_version(window.session.store).name == "v1"
+    qtbot.waitUntil(lambda: model.index(0, 0).data(ImageRole.PREDICTED) is not None)
+    wait_for_evaluation(qtbot, window)
+    assert window.workflows.evaluation.evaluation_data().version_name == "v1"
+
+
+def test_closing_during_training_asks_first(make_window, qtbot, monkeypatch) -> None:
+    window = make_window(workflows=True)
+    training = window.workflows.training
+    training.runner._command = fake_command("--behaviour", "slow")
+    training.start_training()
+    assert training.is_training()
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.No)
+    assert not window.close() and window.isVisible() and training.is_training()
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    assert window.close()
+    qtbot.waitUntil(lambda: not training.is_training(), timeout=RUN_TIMEOUT_MS)
+
+
+def test_a_confusion_matrix_cell_filters_the_grid(make_window, qtbot) -> None:
+    window = make_window(workflows=True, predictions=True, per_class=12)
+    evaluation = window.workflows.evaluation
+    wait_for_evaluation(qtbot, window)
+    data = evaluation.evaluation_data()
+    cell = evaluation.confusion_model.index(0, 0)
+    expected = data.cell_images(0, 0)
+    assert expected
+    evaluation.confusion_view.clicked.emit(cell)
+    qtbot.waitUntil(lambda: sorted(grid_ids(window)) == sorted(expected))
+    window.show_images(None)
+    qtbot.waitUntil(lambda: len(grid_ids(window)) == 24)
+
+
+def test_the_relabel_queue_opens_its_images_in_the_viewer(make_window, qtbot) -> None:
+    window = make_window(workflows=True, predictions=True)
+    evaluation = window.workflows.evaluation
+    wait_for_evaluation(qtbot, window)
+    queue = evaluation.queue_model
+    qtbot.waitUntil(lambda: queue.rowCount() > 0)
+    first = queue.entries[0].image_id
+    assert window.session.store.image(first).path == WRONG_IMAGE  # the disagreement first
+    window.show_images([], "nothing")  # a filter hides it: the grid shows everything again
+    evaluation.queue_view.activated.emit(queue.index(0, 0))
+    assert window.project_view.grid.current_image_id() == first
+    qtbot.waitUntil(lambda: window.project_view.viewer.image_id == first)
+
+
+def test_the_augmentation_preview_follows_the_viewer(make_window, qtbot) -> None:
+    window = make_window(workflows=True)
+    viewer, augment = window.project_view.viewer, window.workflows.augment
+    qtbot.waitUntil(lambda: viewer.pixels is not None, timeout=10_000)
+    assert augment._pixels is not None and augment._pixels.shape == viewer.pixels.shape
+
+
+def test_classify_and_export_dialogs_open_from_the_menu(make_window, qtbot) -> None:
+    window = make_window(workflows=True, predictions=True)
+    workflows = window.workflows
+    workflows.classify_action.trigger()
+    assert isinstance(workflows.dialog, ClassifyDialog) and workflows.dialog.isVisible()
+    assert workflows.dialog.use_active.isEnabled()  # it knows the project's active model
+    workflows.export_action.trigger()
+    assert isinstance(workflows.dialog, ExportDialog)
+    with qtbot.waitSignal(workflows.dialog.model_exported, timeout=RUN_TIMEOUT_MS):
+        workflows.dialog.export_button.click()
+    workflows.classify_action.trigger()
+    dialog = workflows.dialog
+    qtbot.waitUntil(lambda: dialog.model_info.kind == "success", timeout=10_000)
+    assert dialog.chosen_model() is not None and dialog.chosen_model().is_file()
+    dialog.close()
+    assert dialog.isHidden()
