@@ -3,7 +3,7 @@
 Linnaeus never downloads at run time: transfer learning uses the official Keras
 Applications "no top" weight files when a copy is on disk, found in (in order)
 the folders of ``LINNAEUS_WEIGHTS``, the app's data folder, the folder bundled
-beside a frozen (PyInstaller) app, and the Keras cache. Pure path logic: this
+inside a frozen (PyInstaller) app, and the Keras cache. Pure path logic: this
 module imports neither Keras nor TensorFlow, so the CLI and the GUI can say
 which backbones are usable without starting TensorFlow.
 """
@@ -147,12 +147,26 @@ def keras_cache_dir() -> Path:
     return base / "models"
 
 
+def bundled_weights_dir() -> Path | None:
+    """The weights folder the installer put inside a frozen (PyInstaller) app, else None.
+
+    PyInstaller 6 unpacks data beside the program's libraries (``sys._MEIPASS``:
+    ``_internal/`` on Linux and Windows, ``Contents/Frameworks`` on macOS), not
+    beside the executable; older bundles had them beside it.
+    """
+    if not getattr(sys, "frozen", False):
+        return None
+    bundle = getattr(sys, "_MEIPASS", None)
+    return Path(bundle if bundle else Path(sys.executable).resolve().parent) / "weights"
+
+
 def weight_search_dirs() -> list[Path]:
     """The folders searched for weight files, in order of preference."""
     dirs = [Path(p).expanduser() for p in os.environ.get(WEIGHTS_ENV, "").split(os.pathsep) if p]
     dirs.append(app_weights_dir())
-    if getattr(sys, "frozen", False):
-        dirs.append(Path(sys.executable).resolve().parent / "weights")
+    bundled = bundled_weights_dir()
+    if bundled is not None:
+        dirs.append(bundled)
     dirs.append(keras_cache_dir())
     unique: list[Path] = []
     for d in dirs:

@@ -236,6 +236,19 @@ def test_weight_search_order_and_discovery(
         find_weights("resnet_9000")
 
 
+def test_a_frozen_app_finds_the_weights_bundled_with_its_libraries(
+    isolated_dirs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bundle = isolated_dirs / "opt" / "linnaeus" / "_internal"
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(sys, "_MEIPASS", str(bundle), raising=False)
+    (bundle / "weights").mkdir(parents=True)
+    (bundle / "weights" / BACKBONES[SMALL].file_name).write_bytes(b"h5")
+
+    assert weight_search_dirs()[-2] == bundle / "weights"  # before the Keras cache
+    assert find_weights(SMALL) == bundle / "weights" / BACKBONES[SMALL].file_name
+
+
 def test_backbones_module_imports_neither_keras_nor_tensorflow() -> None:
     code = (
         "import sys, linnaeus.engine.backbones as b; b.available_backbones(); "
