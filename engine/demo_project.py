@@ -112,14 +112,16 @@ def _ship(
 
     version = training.version
     calibration = calibrate_version(store, version)
-    (store.project_dir / "exports").mkdir(exist_ok=True)
+    onnx_path = versions.exported_model_path(store.project_dir, version.name)
+    onnx_path.parent.mkdir(exist_ok=True)
     exported = export_onnx(
-        store, version, store.project_dir / "exports" / f"demo-{version.name}.onnx",
+        store, version, onnx_path,
         threshold=calibration["threshold"], positive_class=calibration["positive_class"],
         temperature=calibration["temperature"], on_progress=on_progress, cancel=cancel,
     )  # fmt: skip
     report = write_report(store, versions.get_version(store, version.id),
-                          store.project_dir / "report.html", on_progress=on_progress)  # fmt: skip
+                          versions.report_path(store.project_dir, version.name),
+                          on_progress=on_progress)  # fmt: skip
     new_folder = store.project_dir / NEW_IMAGES_FOLDER
     if not new_folder.exists():
         make_demo_images(new_folder, per_class=10, size=DEMO_IMAGE_SIZE, wrong_fraction=0.0,

@@ -21,6 +21,7 @@ from linnaeus.engine.store import ProjectStore
 from linnaeus.engine.store import utc_now
 
 MODELS_FOLDER = "models"
+EXPORTS_FOLDER = "exports"  # inside the project folder: exported models and reports
 STATUSES = ("training", "done", "failed", "cancelled")
 _ACTIVE_KEY = "active_model"
 
@@ -51,6 +52,18 @@ class ModelVersion:
     @property
     def model_file(self) -> Path:
         return self.folder / "model.keras"
+
+
+def exported_model_path(project_dir: Path, version_name: str, int8: bool = False) -> Path:
+    """Where a version's exported model goes unless the user chooses another place;
+    the desktop application looks there for the model that draws heatmaps."""
+    suffix = "-int8" if int8 else ""
+    return project_dir / EXPORTS_FOLDER / f"{project_dir.name}-{version_name}{suffix}.onnx"
+
+
+def report_path(project_dir: Path, version_name: str) -> Path:
+    """Where a version's HTML model card goes unless the user chooses another place."""
+    return project_dir / EXPORTS_FOLDER / f"{project_dir.name}-{version_name}-report.html"
 
 
 _COLUMNS = (

@@ -3,19 +3,20 @@
 Mouse: the wheel zooms, dragging with the left button pans, dragging with
 the right button sets window (left/right) and level (up/down) as on a
 radiology workstation. Keys (while the grid or the viewer has the focus):
-+ and - zoom, 0 fits the image, H shows or hides the heatmap. The sliders
++ and - zoom, 0 fits the image, H shows or hides heatmaps. The sliders
 under the image set window and level too; "Auto" goes back to the 0.5-99.5
 percentile stretch. 16-bit images keep all their bits for this; DICOM
 images arrive already windowed by the file's own centre and width.
 
 The picture is decoded on a worker thread; a newer request wins over an
-older one still loading. The heatmap (a class activation map) is given by
-whoever computes it through `set_overlay`.
+older one still loading. Heatmaps (class activation maps) are computed
+elsewhere: while they are wanted, the viewer asks for one through
+``explanation_wanted`` for each image it shows and draws what `set_overlay`
+gives it, for the class chosen beside the Heatmap button.
 """
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QAction
 from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import QComboBox
 from PySide6.QtWidgets import QHBoxLayout
 from PySide6.QtWidgets import QLabel
 from PySide6.QtWidgets import QScrollArea
@@ -43,6 +45,7 @@ from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import ProgressCallback
 from linnaeus.engine.store import HistoryEntry
 from linnaeus.engine.store import ImageRecord
+from linnaeus.gui.image_details import details_html
 from linnaeus.gui.workers import Worker
 
 HEATMAP_COLOURS = "inferno"
@@ -126,6 +129,7 @@ class ImageViewer(QWidget):
     """One image, large; see the module docstring."""
 
     image_shown = Signal(int)  # image id, once its pixels are on screen
+    explanation_wanted = Signal(int)  # image id: heatmaps are on and this image needs one
     load_failed = Signal(int, str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -174,11 +178,14 @@ class ImageViewer(QWidget):
         self.auto_window_action = _action(
             self, "Auto", None, "Automatic window/level", self.reset_window
         )
-        self.heatmap_action = _action(
-            self, "Heatmap", "H", "Show the heatmap over the image (H)", self.toggle_heatmap
-        )
+        self.heatmap_action = _action(self, "Heatmap", "H", "No model yet", None)
         self.heatmap_action.setCheckable(True)
         self.heatmap_action.setEnabled(False)
+        self.heatmap_action.toggled.connect(self._on_heatmap_toggled)
+        self.class_choice = QComboBox()
+        self.class_choice.setToolTip("The class the heatmap explains")
+        self.class_choice.addItem("Predicted class", None)
+        self.class_choice.currentIndexChanged.connect(self._ask_for_explanation)
 
         self.details = QLabel(textFormat=Qt.TextFormat.RichText, wordWrap=True)
         self.details.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
@@ -187,6 +194,7 @@ class ImageViewer(QWidget):
         self.addActions(self.key_actions)
         self._lay_out()
         self.opacity_slider.hide()
+        self.class_choice.hide()
         self._show_message("Select an image to see it here.")
 
     def _lay_out(self) -> None:
@@ -202,6 +210,7 @@ class ImageViewer(QWidget):
         tools.addWidget(_button(self.auto_window_action))
         tools.addSpacing(8)
         tools.addWidget(_button(self.heatmap_action))
+        tools.addWidget(self.class_choice)
         tools.addWidget(self.opacity_slider)
         self.opacity_slider.setMaximumWidth(80)
         picture = QWidget()
@@ -280,6 +289,7 @@ class ImageViewer(QWidget):
         if not same_size:
             self.fit()
         self.image_shown.emit(self._image_id)
+        self._ask_for_explanation()
 
     def _on_worker_failed(self, worker: Worker, message: str) -> None:
         if worker is self._worker and self._image_id is not None:
@@ -359,22 +369,44 @@ class ImageViewer(QWidget):
 
     # -- heatmap ------------------------------------------------------------
 
-    def set_overlay(self, heatmap: np.ndarray | None, opacity: float = DEFAULT_OPACITY) -> None:
+    def set_heatmap_classes(self, classes: Sequence[str] | None, note: str = "") -> None:
+        """The classes heatmaps can explain (None: no model, heatmaps are off and
+        ``note`` says why in the tooltip)."""
+        self.class_choice.blockSignals(True)
+        self.class_choice.clear()
+        self.class_choice.addItem("Predicted class", None)
+        for index, name in enumerate(classes or ()):
+            self.class_choice.addItem(name, index)
+        self.class_choice.blockSignals(False)
+        available = classes is not None
+        self.heatmap_action.setEnabled(available)
+        about = "Show where the model looked (H)"
+        self.heatmap_action.setToolTip(
+            (f"{about}\n{note}" if note else about) if available else note or "No model yet"
+        )
+        if not available:
+            self.heatmap_action.setChecked(False)  # hides the overlay and its controls
+
+    @property
+    def heatmap_wanted(self) -> bool:
+        """Whether the user asked to see heatmaps (H)."""
+        return self.heatmap_action.isChecked()
+
+    @property
+    def explained_class(self) -> int | None:
+        """The class index the heatmap should explain; None for the predicted class."""
+        return self.class_choice.currentData()
+
+    def set_overlay(self, heatmap: np.ndarray | None, opacity: float | None = None) -> None:
         """Lay ``heatmap`` (2-D, any size, higher = more important) over the image,
-        smoothly stretched to it; None removes it. H shows or hides it. Showing
-        another image removes it, so call this after `show_image`."""
+        smoothly stretched to it; None removes it. It shows while heatmaps are
+        wanted (H). Showing another image removes it, so call this after `show_image`."""
         self._overlay = None if heatmap is None else np.asarray(heatmap, dtype=np.float32)
-        self.heatmap_action.setEnabled(self._overlay is not None)
-        self.opacity_slider.setVisible(self._overlay is not None)
+        if opacity is not None:
+            self.opacity_slider.setValue(round(opacity * 100))
         if self._overlay is None:
             self._overlay_item.clear()
-            self._overlay_item.setVisible(False)
-            self.heatmap_action.setChecked(False)
-            return
-        self.opacity_slider.setValue(round(opacity * 100))
-        self._overlay_item.setOpacity(opacity)
-        self._overlay_item.setVisible(True)
-        self.heatmap_action.setChecked(True)
+        self._overlay_item.setVisible(self._overlay is not None and self.heatmap_wanted)
         self._place_overlay()
 
     def _place_overlay(self) -> None:
@@ -386,8 +418,7 @@ class ImageViewer(QWidget):
         scale = min(1.0, _OVERLAY_PIXELS / max(height, width))
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
         smooth = cv2.resize(np.nan_to_num(self._overlay), size, interpolation=cv2.INTER_LINEAR)
-        low, high = float(smooth.min()), float(smooth.max())
-        self._overlay_item.setImage(smooth, autoLevels=False, levels=(low, max(high, low + 1e-6)))
+        self._overlay_item.setImage(smooth, autoLevels=False, levels=(0.0, 1.0))
         self._overlay_item.setRect(QRectF(0, 0, width, height))
 
     @property
@@ -395,9 +426,19 @@ class ImageViewer(QWidget):
         return self._overlay_item.isVisible()
 
     def toggle_heatmap(self) -> None:
-        if self._overlay is not None:
-            self._overlay_item.setVisible(not self._overlay_item.isVisible())
-        self.heatmap_action.setChecked(self._overlay_item.isVisible())
+        if self.heatmap_action.isEnabled():
+            self.heatmap_action.toggle()
+
+    def _on_heatmap_toggled(self, wanted: bool) -> None:
+        self.opacity_slider.setVisible(wanted)
+        self.class_choice.setVisible(wanted)
+        self._overlay_item.setVisible(wanted and self._overlay is not None)
+        if wanted:
+            self._ask_for_explanation()
+
+    def _ask_for_explanation(self) -> None:
+        if self.heatmap_wanted and self._image_id is not None and self._pixels is not None:
+            self.explanation_wanted.emit(self._image_id)
 
     def _on_opacity_changed(self, value: int) -> None:
         self._overlay_item.setOpacity(value / 100)
@@ -415,65 +456,6 @@ class ImageViewer(QWidget):
         self.details.setText(details_html(record, history, probabilities or {}, version_name))
 
 
-def details_html(
-    record: ImageRecord | None,
-    history: Sequence[HistoryEntry],
-    probabilities: dict[str, float],
-    version_name: str | None,
-) -> str:
-    """The image details as rich text: file, size, label, prediction, label history."""
-    if record is None:
-        return ""
-    e = html.escape
-    size = f"{record.width} × {record.height}" if record.width else "unknown"
-    depth = f"{record.bit_depth}-bit" if record.bit_depth else ""
-    channels = {1: "gray", 2: "gray + alpha", 3: "colour", 4: "colour + alpha"}.get(
-        record.channels or 0, ""
-    )
-    kind = ", ".join(p for p in (depth, channels, (record.format or "").upper()) if p)
-    if record.format == "dicom":
-        kind += " (windowed by the file's centre/width)"
-    rows = [
-        ("File", e(record.path)),
-        (
-            "Size",
-            f"{size} pixels, {kind}"
-            + (f", {record.byte_size / 1024:,.0f} KB" if record.byte_size else ""),
-        ),
-        ("Label", e(record.label or "unlabelled")),
-        (
-            "Split",
-            {"train": "training", "val": "validation", "test": "test"}.get(
-                record.split or "", "none"
-            ),
-        ),
-    ]
-    if record.group_id:
-        rows.append(("Group", e(record.group_id)))
-    if record.status != "ok":
-        rows.append(("Problem", e(f"{record.status}: {record.error or ''}")))
-    if probabilities:
-        ranked = sorted(probabilities.items(), key=lambda item: -item[1])[:3]
-        text = ", ".join(f"{e(name)} {p:.0%}" for name, p in ranked)
-        rows.append((f"Model {e(version_name or '')}", text))
-    table = "".join(
-        f"<tr><td style='color:gray;padding-right:8px'>{k}</td><td>{v}</td></tr>" for k, v in rows
-    )
-    lines = [f"<table>{table}</table>"]
-    if history:
-        lines.append("<p style='margin-top:6px'><b>Label history</b> (newest first)</p><table>")
-        for entry in history[:50]:
-            when = entry.changed_at.replace("T", " ")[:16]
-            change = f"{e(entry.old_label or '—')} → {e(entry.new_label or '—')}"
-            action = "" if entry.action == "set" else f" ({entry.action})"
-            lines.append(
-                f"<tr><td style='color:gray;padding-right:8px'>{when}</td><td>{change}</td>"
-                f"<td style='color:gray;padding-left:8px'>{e(entry.source)}{action}</td></tr>"
-            )
-        lines.append("</table>")
-    return "".join(lines)
-
-
 def _heatmap_lut() -> np.ndarray:
     """RGBA lookup table: the colour map, transparent where the heatmap is low."""
     lut = pg.colormap.get(HEATMAP_COLOURS).getLookupTable(0.0, 1.0, 256, alpha=True)
@@ -481,13 +463,14 @@ def _heatmap_lut() -> np.ndarray:
     return lut
 
 
-def _action(parent: QWidget, text: str, key: str | None, tip: str, slot: object) -> QAction:
+def _action(parent: QWidget, text: str, key: str | None, tip: str, slot: object | None) -> QAction:
     action = QAction(text, parent)
     if key:
         action.setShortcut(QKeySequence(key))
         action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
     action.setToolTip(tip)
-    action.triggered.connect(slot)
+    if slot is not None:
+        action.triggered.connect(slot)
     return action
 
 

@@ -6,7 +6,8 @@ the classify and export dialogs, and connects them: the open project goes to
 every panel, a finished training refreshes the grid's predictions, a
 confusion-matrix cell filters the grid, the relabel queue selects images, the
 augmentation settings go to the next training and its preview follows the
-image in the viewer.
+image in the viewer, and the viewer's heatmap and the feature-map tab show
+the `Explainer`'s view of the image on screen.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from PySide6.QtGui import QAction
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QMenu
 
+from linnaeus.engine.image_explanation import ImageExplanation
+from linnaeus.gui.explainer import Explainer
 from linnaeus.gui.main_window import MainWindow
 from linnaeus.gui.panels.augment_panel import AugmentPanel
 from linnaeus.gui.panels.child_process import CommandFactory
@@ -27,6 +30,7 @@ from linnaeus.gui.panels.child_process import linnaeus_command
 from linnaeus.gui.panels.classify_dialog import ClassifyDialog
 from linnaeus.gui.panels.evaluation_panel import EvaluationPanel
 from linnaeus.gui.panels.export_dialog import ExportDialog
+from linnaeus.gui.panels.feature_maps_panel import FeatureMapsPanel
 from linnaeus.gui.panels.train_runner import TrainRunner
 from linnaeus.gui.panels.training_panel import TrainingPanel
 from linnaeus.gui.project_session import ProjectSession
@@ -46,6 +50,9 @@ class Workflows(QObject):
         self.training = TrainingPanel(runner=TrainRunner(command=command))
         self.evaluation = EvaluationPanel()
         self.augment = AugmentPanel()
+        self.features = FeatureMapsPanel()
+        self.explainer = Explainer(self, command=command)
+        window.add_panel("Feature maps", self.features)
         window.add_panel("Train", self.training)
         window.add_panel("Evaluate", self.evaluation)
         window.add_panel("Augment", self.augment)
@@ -69,6 +76,11 @@ class Workflows(QObject):
         self.evaluation.open_image_requested.connect(self.open_image)
         self.augment.augmentation_changed.connect(self.training.set_augmentation)
         viewer.image_shown.connect(self._on_viewer_image_shown)
+        viewer.explanation_wanted.connect(self.explain_current_image)
+        window.project_view.panels.currentChanged.connect(self._on_panels_current_changed)
+        self.explainer.state_changed.connect(self._on_explainer_state_changed)
+        self.explainer.explained.connect(self._on_explainer_explained)
+        self.explainer.failed.connect(self._on_explainer_failed)
         self.classify_action.triggered.connect(self.classify_folder)
         self.export_action.triggered.connect(self.export_model)
 
@@ -78,21 +90,61 @@ class Workflows(QObject):
         store = session.store if session is not None else None
         self.training.set_project(store)
         self.evaluation.set_project(store)
+        if store is None:
+            self.explainer.stop()
+        self.explainer.set_project(store)
         self.classify_action.setEnabled(store is not None)
         self.export_action.setEnabled(store is not None)
 
     def _on_model_changed(self, _version: str) -> None:
         self.window.refresh_project()
         self.evaluation.refresh()
+        self.explainer.refresh()
 
     def _on_evaluation_filter_requested(self, request: dict[str, Any]) -> None:
         self.window.show_images(request["image_ids"], request["title"])
 
     def _on_viewer_image_shown(self, _image_id: int) -> None:
         self.augment.set_image(self.window.project_view.viewer.pixels)
+        self.features.set_explanation(None)
+        if self.features.isVisible():
+            self.explain_current_image()
+
+    def _on_panels_current_changed(self, _index: int) -> None:
+        if self.features.isVisible() and self.features.explanation is None:
+            self.explain_current_image()
+
+    def explain_current_image(self) -> None:
+        """Ask for the heatmap and feature maps of the image in the viewer."""
+        viewer, session = self.window.project_view.viewer, self.window.session
+        if session is None or viewer.image_id is None or self.explainer.classes is None:
+            return
+        path = session.model.image_path(viewer.image_id)
+        self.explainer.explain(viewer.image_id, path, viewer.explained_class)
+
+    def _on_explainer_state_changed(self) -> None:
+        explainer = self.explainer
+        self.window.project_view.viewer.set_heatmap_classes(explainer.classes, explainer.status)
+        self.features.set_status(explainer.status)
+        if explainer.process.is_running:
+            self.window.status.showMessage(explainer.status, 10_000)
+
+    def _on_explainer_explained(self, image_id: int, explanation: ImageExplanation) -> None:
+        viewer = self.window.project_view.viewer
+        if image_id == viewer.image_id:
+            viewer.set_overlay(explanation.heatmap)
+            self.features.set_explanation(explanation)
+
+    def _on_explainer_failed(self, image_id: int, message: str) -> None:
+        if image_id == self.window.project_view.viewer.image_id:
+            self.window.status.showMessage(message, 10_000)
 
     def open_image(self, image_id: int) -> None:
-        """Select the image in the grid, showing all images if a filter hides it."""
+        """Select the image in the grid (showing all images if a filter hides it), with
+        its heatmap: the relabel queue is walked looking at where the model looked."""
+        viewer = self.window.project_view.viewer
+        if viewer.heatmap_action.isEnabled():
+            viewer.heatmap_action.setChecked(True)
         grid = self.window.project_view.grid
         if not grid.select_image(image_id):
             self.window.show_images(None)

@@ -35,6 +35,7 @@ from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import Progress
 from linnaeus.engine.progress import ProgressCallback
 from linnaeus.engine.store import ProjectStore
+from linnaeus.engine.versions import exported_model_path
 from linnaeus.gui.panels.classify_results import SORT_ROLE
 from linnaeus.gui.panels.classify_results import ClassifyRequest
 from linnaeus.gui.panels.classify_results import ClassifyResult
@@ -42,7 +43,6 @@ from linnaeus.gui.panels.classify_results import PredictionsModel
 from linnaeus.gui.panels.classify_results import classify
 from linnaeus.gui.panels.classify_results import result_summary
 from linnaeus.gui.panels.export_dialog import ExportDialog
-from linnaeus.gui.panels.export_dialog import exported_model_path
 from linnaeus.gui.panels.message_line import MessageLine
 from linnaeus.gui.workers import Worker
 

@@ -30,6 +30,8 @@ from PySide6.QtWidgets import QWidget
 
 from linnaeus.engine import versions
 from linnaeus.engine.store import ProjectStore
+from linnaeus.engine.versions import exported_model_path
+from linnaeus.engine.versions import report_path
 from linnaeus.gui.panels.child_process import ChildProcess
 from linnaeus.gui.panels.child_process import CommandFactory
 from linnaeus.gui.panels.child_process import ProcessEnd
@@ -38,19 +40,6 @@ from linnaeus.gui.panels.child_process import linnaeus_command
 from linnaeus.gui.panels.formatting import format_duration
 from linnaeus.gui.panels.formatting import format_size
 from linnaeus.gui.panels.message_line import MessageLine
-
-EXPORTS_FOLDER = "exports"  # inside the project folder
-
-
-def exported_model_path(project_dir: Path, version_name: str, int8: bool = False) -> Path:
-    """Where the export dialog puts a version's model by default (the classify dialog
-    looks there for the active model)."""
-    suffix = "-int8" if int8 else ""
-    return project_dir / EXPORTS_FOLDER / f"{project_dir.name}-{version_name}{suffix}.onnx"
-
-
-def report_path(project_dir: Path, version_name: str) -> Path:
-    return project_dir / EXPORTS_FOLDER / f"{project_dir.name}-{version_name}-report.html"
 
 
 def export_summary(result: dict[str, Any]) -> str:

@@ -9,7 +9,8 @@ Run as ``python fake_trainer.py COMMAND ...`` with the arguments the GUI gives
   is a project) and ends with the "done" line. SIGTERM ends it as the real one
   does: {"phase": "cancelled"} and exit status 130.
 - ``export --project P --out F.onnx [--int8] --json`` writes a tiny real ONNX
-  model (tests/onnx_factory.py) for the project's classes and prints the JSON;
+  model (tests/onnx_factory.py) for the project's classes and prints the JSON
+  (with ``crash`` or ``error`` it fails as an install without TensorFlow would);
 - ``report --project P --out F.html --json`` writes a small HTML file.
 ``--behaviour`` (test only) makes it misbehave: ``crash`` (a traceback after the
 first epoch), ``error`` (an error line, as for too few labels), ``noise``
@@ -228,6 +229,11 @@ def export(args: argparse.Namespace) -> int:
     from linnaeus.engine.store import ProjectStore
     from tests.onnx_factory import make_model
 
+    if args.behaviour in ("crash", "error"):
+        print(
+            "linnaeus: error: Exporting needs TensorFlow, which is not installed.", file=sys.stderr
+        )
+        return 1
     with ProjectStore.open(args.project) as store:
         classes = [c.name for c in store.classes()]
     time.sleep(0.1)

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
+from linnaeus.engine.versions import exported_model_path
 from linnaeus.gui.panels.classify_dialog import ClassifyDialog
 from linnaeus.gui.panels.export_dialog import ExportDialog
-from linnaeus.gui.panels.export_dialog import exported_model_path
 from tests.gui.fake_trainer import add_trained_version
 from tests.gui.fake_trainer import fake_command
 from tests.onnx_factory import make_model

@@ -9,10 +9,10 @@ from PySide6.QtTest import QTest
 
 from linnaeus.engine.store import HistoryEntry
 from linnaeus.engine.store import ImageRecord
+from linnaeus.gui.image_details import details_html
 from linnaeus.gui.image_viewer import ImageViewer
 from linnaeus.gui.image_viewer import Window
 from linnaeus.gui.image_viewer import auto_window
-from linnaeus.gui.image_viewer import details_html
 from linnaeus.gui.image_viewer import display_pixels
 from tests.gui.browse_factory import window_factory
 from tests.image_factory import write_image
@@ -101,7 +101,15 @@ def test_zoom_and_fit(viewer, qtbot, tmp_path):
 
 def test_heatmap_overlay_toggles_with_h(viewer, qtbot, tmp_path):
     _show(viewer, qtbot, write_image(tmp_path / "rgb.png", size=(64, 48)))
-    assert not viewer.heatmap_action.isEnabled()
+    assert not viewer.heatmap_action.isEnabled()  # no model: nothing to explain
+    assert "No model" in viewer.heatmap_action.toolTip()
+    viewer.set_heatmap_classes(["disk", "square"])
+    assert viewer.heatmap_action.isEnabled() and not viewer.heatmap_wanted
+    viewer._view.setFocus()
+    with qtbot.waitSignal(viewer.explanation_wanted) as wanted:
+        QTest.keyClick(viewer._view, Qt.Key.Key_H)
+    assert wanted.args == [viewer.image_id] and viewer.heatmap_wanted
+    assert viewer.class_choice.isVisible() and viewer.explained_class is None
     heatmap = np.outer(np.linspace(0, 1, 7), np.linspace(0, 1, 7))
     viewer.set_overlay(heatmap, opacity=0.3)
     assert viewer.heatmap_visible and viewer.opacity_slider.value() == 30
@@ -109,13 +117,18 @@ def test_heatmap_overlay_toggles_with_h(viewer, qtbot, tmp_path):
     assert overlay.image.shape == (48, 64)  # smoothly resized to the image
     assert overlay.image[24, 32] > overlay.image[0, 0]
     assert overlay.mapRectToParent(overlay.boundingRect()).width() == 64
-    viewer._view.setFocus()
+    with qtbot.waitSignal(viewer.explanation_wanted):
+        viewer.class_choice.setCurrentIndex(2)  # explain "square"
+    assert viewer.explained_class == 1
     QTest.keyClick(viewer._view, Qt.Key.Key_H)
-    assert not viewer.heatmap_visible
+    assert not viewer.heatmap_visible and not viewer.class_choice.isVisible()
     QTest.keyClick(viewer._view, Qt.Key.Key_H)
     assert viewer.heatmap_visible
-    viewer.set_overlay(None)
-    assert not viewer.heatmap_visible and not viewer.heatmap_action.isEnabled()
+    with qtbot.waitSignal(viewer.explanation_wanted):  # the next image asks for its own
+        viewer.show_image(8, write_image(tmp_path / "next.png", size=(32, 32)))
+    assert not viewer.heatmap_visible  # the old map is gone until the new one arrives
+    viewer.set_heatmap_classes(None, "Train a model to see heatmaps")
+    assert not viewer.heatmap_wanted and not viewer.heatmap_action.isEnabled()
 
 
 def test_unreadable_image_shows_why(viewer, qtbot, tmp_path):

@@ -7,6 +7,7 @@ import pytest
 from PySide6.QtWidgets import QMessageBox
 
 from linnaeus.engine import versions
+from linnaeus.engine.versions import exported_model_path
 from linnaeus.gui.image_model import ImageRole
 from linnaeus.gui.panels.classify_dialog import ClassifyDialog
 from linnaeus.gui.panels.export_dialog import ExportDialog
@@ -36,7 +37,13 @@ def wait_for_evaluation(qtbot, window) -> None:
 
 def test_panels_are_tabs_and_the_model_menu_holds_the_dialogs(make_window) -> None:
     window = make_window(workflows=True)
-    assert window.project_view.tab_titles() == ["Image", "Train", "Evaluate", "Augment"]
+    assert window.project_view.tab_titles() == [
+        "Image",
+        "Feature maps",
+        "Train",
+        "Evaluate",
+        "Augment",
+    ]
     menus = [a.text() for a in window.menuBar().actions()]
     assert menus[-2:] == ["&Model", "&Help"]
     workflows = window.workflows
@@ -125,3 +132,48 @@ def test_classify_and_export_dialogs_open_from_the_menu(make_window, qtbot) -> N
     assert dialog.chosen_model() is not None and dialog.chosen_model().is_file()
     dialog.close()
     assert dialog.isHidden()
+
+
+def test_heatmaps_export_the_model_once_then_follow_the_viewer(make_window, qtbot) -> None:
+    window = make_window(workflows=True, predictions=True)
+    viewer, explainer = window.project_view.viewer, window.workflows.explainer
+    qtbot.waitUntil(lambda: viewer.pixels is not None, timeout=10_000)
+    assert viewer.heatmap_action.isEnabled() and not viewer.heatmap_visible
+    assert "exported when you first ask" in viewer.heatmap_action.toolTip()
+    viewer.heatmap_action.trigger()  # H: the first request exports v1 (the fake trainer)
+    qtbot.waitUntil(lambda: viewer.heatmap_visible, timeout=RUN_TIMEOUT_MS)
+    project = window.session.project_dir
+    assert explainer.model_file() == exported_model_path(project, "v1")
+    assert explainer.status.startswith("Heatmaps from") and "CPU" in explainer.status
+    grid = window.project_view.grid
+    other = grid_ids(window)[3]
+    grid.select_image(other)
+    qtbot.waitUntil(lambda: viewer.image_id == other and viewer.heatmap_visible, timeout=10_000)
+    viewer.class_choice.setCurrentIndex(2)  # explain "square" whatever the prediction
+    features = window.workflows.features
+    window.project_view.panels.setCurrentWidget(features)
+    qtbot.waitUntil(
+        lambda: features.explanation is not None and features.explanation.explained == 1,
+        timeout=10_000,
+    )
+    assert features.block_choice.count() == 1
+    assert features.shown_grid() is not None and not features.picture.pixmap().isNull()
+    assert features.prediction.text().startswith("Model: ")
+
+
+def test_without_a_model_heatmaps_say_what_to_do(make_window) -> None:
+    window = make_window(workflows=True)
+    viewer = window.project_view.viewer
+    assert not viewer.heatmap_action.isEnabled()
+    assert "Train a model" in viewer.heatmap_action.toolTip()
+    assert "Train a model" in window.workflows.features.status.text()
+
+
+def test_a_failed_export_is_explained_and_the_window_lives_on(make_window, qtbot) -> None:
+    window = make_window(workflows=True, predictions=True)
+    explainer = window.workflows.explainer
+    explainer._command = fake_command("--behaviour", "crash")
+    explainer.export_model()
+    qtbot.waitUntil(lambda: not explainer.process.is_running, timeout=RUN_TIMEOUT_MS)
+    assert explainer.status == "No heatmaps: Exporting needs TensorFlow, which is not installed."
+    assert not explainer.is_ready and window.isVisible()
