@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from collections.abc import Sequence
 from typing import Any
 
 import pyqtgraph as pg
@@ -34,6 +35,19 @@ def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     return float(value) if math.isfinite(value) else None
+
+
+def stored_lines(curves: Mapping[str, Sequence[float]]) -> list[dict[str, Any]]:
+    """The progress lines that would have drawn a finished version's stored curves
+    (``<phase>_<metric>`` lists, one value per epoch; phases in training order)."""
+    lines = []
+    for phase in CURVE_PHASES:
+        columns = {metric: list(curves.get(f"{phase}_{metric}") or []) for metric in METRICS}
+        for index in range(max(len(values) for values in columns.values())):
+            line: dict[str, Any] = {"phase": phase, "epoch": index + 1, "batch": 1, "batches": 1}
+            line |= {m: values[index] for m, values in columns.items() if index < len(values)}
+            lines.append(line)
+    return lines
 
 
 class CurveHistory:
@@ -133,6 +147,12 @@ class TrainingCurvesView(QWidget):
             plot.removeItem(marker)
             plot.getPlotItem().legend.removeItem(sample)
         self._markers = []
+
+    def show_stored(self, curves: Mapping[str, Sequence[float]]) -> None:
+        """Show a finished version's curves, as stored with it, instead of a live run."""
+        self.clear()
+        for line in stored_lines(curves):
+            self.add_progress(line)
 
     def add_progress(self, line: Mapping[str, Any]) -> None:
         """Take one progress line of the trainer."""

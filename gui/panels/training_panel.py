@@ -169,6 +169,7 @@ class TrainingPanel(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setStretchLastSection(True)
         self.versions_view.selectionModel().selectionChanged.connect(self._update_buttons)
+        self.versions_view.selectionModel().selectionChanged.connect(self._show_selected_curves)
         self.versions_view.doubleClicked.connect(self._on_make_active_button_clicked)
         self.make_active_button = QPushButton("Make active", self)
         self.make_active_button.setToolTip(
@@ -240,6 +241,9 @@ class TrainingPanel(QWidget):
         self.result.clear()
         self.progress.reset()
         self.refresh_versions()
+        active = versions.active_version(store) if store is not None else None
+        if active is not None:
+            self.curves.show_stored(active.curves)
 
     def set_augmentation(self, settings: dict[str, Any]) -> None:
         """Train with these `Augmentation` settings (``Augmentation.to_dict()``)."""
@@ -299,6 +303,12 @@ class TrainingPanel(QWidget):
         self._update_buttons()
 
     # -- slots --------------------------------------------------------------
+
+    def _show_selected_curves(self) -> None:
+        """A version picked in the list shows its curves (not while a training draws)."""
+        selected = self._selected_version()
+        if selected is not None and not self.is_training():
+            self.curves.show_stored(selected.curves)
 
     def _on_model_choice_changed(self) -> None:
         index = self.model_choice.currentIndex()

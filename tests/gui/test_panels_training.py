@@ -299,3 +299,26 @@ def test_progress_and_summary_texts() -> None:
         "v2 is ready and is now the active model: validation accuracy 94.4%. Trained in 16 s "
         "on CPU (2 cores). 1 image could not be read and was left out."
     )
+
+
+def test_a_finished_versions_stored_curves_are_shown(qtbot, store) -> None:
+    version = versions.create_version(
+        store, kind="accurate", config={}, augmentation={}, classes=["disk", "square"], labels={}
+    )
+    stored = {
+        "head_val_loss": [0.6, 0.5],
+        "head_val_accuracy": [0.7, 0.8],
+        "fine-tune_loss": [0.4, 0.3, 0.2],
+        "fine-tune_val_accuracy": [0.85, 0.9, 0.95],
+    }
+    versions.update_version(store, version.id, status="done", curves=stored)
+    versions.set_active(store, version.id)
+    panel = make_panel(qtbot, store)  # opening the project shows the active version's curves
+    history = panel.curves.history
+    assert history.series("val_loss") == ([1, 2], [0.6, 0.5])
+    assert history.series("loss") == ([3, 4, 5], [0.4, 0.3, 0.2])  # fine-tuning continues
+    assert history.series("val_accuracy")[0] == [1, 2, 3, 4, 5]
+    assert [phase for _, phase in history.phase_starts] == ["head", "fine-tune"]
+    panel.curves.clear()
+    panel.versions_view.selectRow(0)  # picking it in the list shows them again
+    assert panel.curves.history.series("loss")[1] == [0.4, 0.3, 0.2]
