@@ -49,6 +49,7 @@ class ProjectView(QWidget):
         self.session: ProjectSession | None = None
         self._status_bar = status_bar
         self._pending_layout: tuple[QByteArray, QByteArray] | None = None
+        self._laid_out = False
         self.filter_bar = FilterBar()
         self.grid = ThumbnailGrid()
         self.class_bar = ClassBar()
@@ -266,6 +267,16 @@ class ProjectView(QWidget):
         super().showEvent(event)
         if self._pending_layout is not None:  # once the stacked page has its real size
             QTimer.singleShot(0, self._apply_pending_layout)
+        elif not self._laid_out:
+            QTimer.singleShot(0, self._share_width)
+        self._laid_out = True
+
+    def _share_width(self) -> None:
+        """The first layout without a saved one: the side bar as narrow as it can be,
+        the grid and the panels half of the rest each."""
+        side = self.splitter.widget(0).minimumWidth()
+        rest = max(0, self.splitter.width() - side - 2 * self.splitter.handleWidth())
+        self.splitter.setSizes([side, rest // 2, rest - rest // 2])
 
     def _apply_pending_layout(self) -> None:
         if self._pending_layout is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -157,7 +158,7 @@ class PerClassModel(QAbstractTableModel):
 class RelabelQueueModel(QAbstractTableModel):
     """Images to check first: those the model disagrees with, highest loss first."""
 
-    COLUMNS = ("", "Image", "Label", "Model says", "Confidence")
+    COLUMNS = ("", "Image", "Label → model", "Confidence")
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
@@ -186,13 +187,16 @@ class RelabelQueueModel(QAbstractTableModel):
         if role == _DISPLAY:
             values = (
                 "✗" if entry.misclassified else "",
-                entry.path,
-                entry.label,
-                entry.predicted,
+                PurePosixPath(entry.path).name,
+                entry.label
+                if entry.label == entry.predicted
+                else f"{entry.label} → {entry.predicted}",
                 format_percent(entry.confidence, 0),
             )
             return values[column]
         if role == Qt.ItemDataRole.ToolTipRole:
+            if column == 1:
+                return entry.path
             if entry.misclassified:
                 return (
                     f"Labelled {entry.label}, but the model says {entry.predicted} with "
@@ -201,7 +205,7 @@ class RelabelQueueModel(QAbstractTableModel):
             return f"The model agrees, but is unsure (loss {entry.loss:.2f})."
         if role == Qt.ItemDataRole.ForegroundRole and column == 0 and entry.misclassified:
             return QColor(VERMILION)
-        if role == Qt.ItemDataRole.TextAlignmentRole and column == 4:
+        if role == Qt.ItemDataRole.TextAlignmentRole and column == 3:
             return _RIGHT
         if role == Qt.ItemDataRole.UserRole:
             return entry.image_id

@@ -130,9 +130,7 @@ class EvaluationPanel(QWidget):
         self.confusion_view.clicked.connect(self._on_confusion_view_clicked)
         self.per_class_model = PerClassModel(self)
         self.per_class_view = _table(self, self.per_class_model)
-        self.per_class_view.horizontalHeader().setSectionResizeMode(
-            0, QHeaderView.ResizeMode.Stretch
-        )
+        self.per_class_view.horizontalHeader().setStretchLastSection(True)  # names never elided
 
         self.roc_plot = make_plot(
             self,
@@ -229,14 +227,16 @@ class EvaluationPanel(QWidget):
             )
         )
         self.tabs = QTabWidget(self)
-        self.tabs.addTab(queue, "Relabel queue")
-        self.tabs.addTab(roc, "ROC and threshold")
-        self.tabs.addTab(reliability, "Reliability")
+        self.tabs.addTab(queue, "Check labels")
+        self.tabs.addTab(roc, "ROC")
+        self.tabs.addTab(reliability, "Calibration")
 
         splitter = QSplitter(Qt.Orientation.Horizontal, self)
         splitter.addWidget(left)
         splitter.addWidget(self.tabs)
-        splitter.setSizes([450, 450])
+        splitter.setStretchFactor(0, 2)
+        splitter.setStretchFactor(1, 3)
+        splitter.setSizes([400, 600])  # the queue's file names need the room
         content = QWidget(self)
         content_layout = QVBoxLayout(content)
         content_layout.setContentsMargins(0, 0, 0, 0)
@@ -340,7 +340,7 @@ class EvaluationPanel(QWidget):
         _fit_height(self.per_class_view)
         self.queue_model.set_entries(data.queue)
         wrong = sum(entry.misclassified for entry in data.queue)
-        self.tabs.setTabText(0, f"Relabel queue ({wrong} to check)" if wrong else "Relabel queue")
+        self.tabs.setTabText(0, f"Check labels ({wrong})" if wrong else "Check labels")
         self._plot_roc(evaluation)
         self._plot_reliability(evaluation)
         self.pages.setCurrentIndex(1)

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import pyqtgraph as pg
-from PySide6.QtWidgets import QHBoxLayout
+from PySide6.QtGui import QResizeEvent
+from PySide6.QtWidgets import QBoxLayout
 from PySide6.QtWidgets import QWidget
 
 from linnaeus.gui.panels.plots import BLUE
@@ -29,6 +30,7 @@ PHASE_NAMES = {
     "evaluate": "Measuring accuracy",
 }
 METRICS = ("loss", "val_loss", "accuracy", "val_accuracy")
+SIDE_BY_SIDE_MIN_WIDTH = 560  # pixels: below, the two plots are stacked
 
 
 def _number(value: Any) -> float | None:
@@ -134,10 +136,19 @@ class TrainingCurvesView(QWidget):
                     antialias=True,
                 )
         self._markers: list[tuple[pg.PlotWidget, pg.InfiniteLine, pg.PlotDataItem]] = []
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.loss_plot)
-        layout.addWidget(self.accuracy_plot)
+        self._layout = QBoxLayout(QBoxLayout.Direction.LeftToRight, self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self._layout.addWidget(self.loss_plot)
+        self._layout.addWidget(self.accuracy_plot)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        """Side by side where there is room, one above the other where the panel is
+        narrow (titles and legends stay readable)."""
+        super().resizeEvent(event)
+        wide = event.size().width() >= SIDE_BY_SIDE_MIN_WIDTH
+        direction = QBoxLayout.Direction.LeftToRight if wide else QBoxLayout.Direction.TopToBottom
+        if self._layout.direction() != direction:
+            self._layout.setDirection(direction)
 
     def clear(self) -> None:
         self.history = CurveHistory()

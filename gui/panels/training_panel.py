@@ -152,6 +152,7 @@ class TrainingPanel(QWidget):
 
         self.progress = QProgressBar(self)
         self.progress.setTextVisible(True)
+        self.progress.hide()  # shown while a training runs
         self.progress_label = QLabel("Press Train to train a model on the current labels.", self)
         self.progress_label.setWordWrap(True)
         self.curves = TrainingCurvesView(self)
@@ -240,6 +241,7 @@ class TrainingPanel(QWidget):
         self.curves.clear()
         self.result.clear()
         self.progress.reset()
+        self.progress.hide()  # shown while a training runs
         self.refresh_versions()
         active = versions.active_version(store) if store is not None else None
         if active is not None:
@@ -282,6 +284,7 @@ class TrainingPanel(QWidget):
             self.curves.clear()
         self.result.clear()
         self._phase = None
+        self.progress.show()
         self.progress.setRange(0, 0)  # busy until the first line
         self.progress_label.setText("Starting the trainer…")
         self.runner.start(self._store.project_dir, self.training_options(), resume=resume)

@@ -93,7 +93,7 @@ def test_relabel_queue_lists_disagreements_first_and_opens_images(qtbot, store) 
     assert sum(e.misclassified for e in entries) == 6  # 2 per split
     assert all(e.misclassified for e in entries[:6]) and not entries[6].misclassified
     assert entries[0].label == "disk" and entries[0].predicted == "square"
-    assert panel.tabs.tabText(0) == "Relabel queue (6 to check)"
+    assert panel.tabs.tabText(0) == "Check labels (6)"
     with qtbot.waitSignal(panel.open_image_requested) as opened:
         panel.queue_view.activated.emit(panel.queue_model.index(0, 1))
     assert opened.args == [entries[0].image_id]
