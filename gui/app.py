@@ -91,7 +91,12 @@ def _run(app: QApplication, window: MainWindow, args: argparse.Namespace) -> int
     if args.size:
         window.resize(*args.size)
     window.show()
-    opened = args.project is None or window.open_project(args.project)
+    if args.project is None:
+        opened = True
+        if not args.screenshot:  # carry on where the user left off
+            window.reopen_last_project()
+    else:
+        opened = window.open_project(args.project)
     if args.screenshot and not opened:
         print(f"linnaeus: error: cannot open the project {args.project}", file=sys.stderr)
         return 1

@@ -96,7 +96,9 @@ class MainWindow(QMainWindow):
             "&Open project…", self.choose_project, QKeySequence.StandardKey.Open
         )
         self.demo_action = self._action("Try the &demo project", self.start_page.try_demo.click)
-        self.close_project_action = self._action("&Close project", self.close_project, "Ctrl+W")
+        self.close_project_action = self._action(
+            "&Close project", self._on_close_project_action_triggered, "Ctrl+W"
+        )
         self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
         self.undo_action = self.undo_group.createUndoAction(self, "&Undo")
         self.undo_action.setShortcut(QKeySequence.StandardKey.Undo)
@@ -187,6 +189,18 @@ class MainWindow(QMainWindow):
         self._update_actions()
         self.project_changed.emit(None)
 
+    def _on_close_project_action_triggered(self) -> None:
+        self.settings.setValue("last_project", "")  # the next start shows the start page
+        self.close_project()
+
+    def reopen_last_project(self) -> bool:
+        """Open the project that was open when the window last closed, if any (a
+        project closed with File > Close is not reopened)."""
+        last = self.settings.value("last_project", "")
+        if not last or not Path(str(last)).is_dir():
+            return False
+        return self.open_project(Path(str(last)))
+
     def choose_project(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open a Linnaeus project")
         if folder:
@@ -203,8 +217,19 @@ class MainWindow(QMainWindow):
     # -- for panels ---------------------------------------------------------
 
     def add_panel(self, title: str, widget: QWidget) -> None:
-        """Add a panel as a tab beside the image viewer."""
+        """Add a panel as a tab beside the image viewer. A panel with a
+        ``restore_state(settings)`` method gets its saved choices back (from its own
+        settings group), and ``save_state(settings)`` is called when the window closes."""
         self.project_view.add_panel(title, widget)
+        restore = getattr(widget, "restore_state", None)
+        if restore is not None:
+            self.settings.beginGroup(f"panels/{title}")
+            try:
+                restore(self.settings)
+            finally:
+                self.settings.endGroup()
+        if self.settings.value("panels/current") == title:
+            self.project_view.panels.setCurrentWidget(widget)
 
     def show_images(self, image_ids: Iterable[int] | None, title: str = "") -> None:
         """Limit the grid to these images (None: show all again)."""
@@ -253,6 +278,14 @@ class MainWindow(QMainWindow):
         s.setValue("project/splitter", splitter)
         s.setValue("viewer/splitter", viewer_splitter)
         s.setValue("grid/tile_size", self.project_view.grid.tile_size)
+        panels = self.project_view.panels
+        s.setValue("panels/current", panels.tabText(panels.currentIndex()))
+        for index in range(panels.count()):
+            save = getattr(panels.widget(index), "save_state", None)
+            if save is not None:
+                s.beginGroup(f"panels/{panels.tabText(index)}")
+                save(s)
+                s.endGroup()
         s.sync()
 
     def _update_actions(self) -> None:

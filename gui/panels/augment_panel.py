@@ -8,6 +8,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from PySide6.QtCore import QSettings
 from PySide6.QtCore import Qt
 from PySide6.QtCore import QTimer
 from PySide6.QtCore import Signal
@@ -300,6 +301,17 @@ class AugmentPanel(QWidget):
         self.featurewise_std.setChecked(params.featurewise_std_normalization)
         self._updating = False
         self._on_setting_changed()
+
+    def save_state(self, settings: QSettings) -> None:
+        """Remember the augmentation settings between sessions."""
+        settings.setValue("augmentation", json.dumps(self.augmentation().to_dict()))
+
+    def restore_state(self, settings: QSettings) -> None:
+        try:
+            saved = Augmentation.from_dict(json.loads(str(settings.value("augmentation", ""))))
+        except (ValueError, TypeError, LinnaeusError):
+            return  # none saved, or from another version: keep the defaults
+        self.set_augmentation(saved.to_dict())
 
     def save_settings(self, path: Path) -> None:
         """Write the settings to a JSON file that `linnaeus train --augment` reads."""

@@ -6,6 +6,7 @@ from typing import Any
 
 import pyqtgraph as pg
 from PySide6.QtCore import QModelIndex
+from PySide6.QtCore import QSettings
 from PySide6.QtCore import Qt
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QAbstractItemView
@@ -231,7 +232,7 @@ class EvaluationPanel(QWidget):
         self.tabs.addTab(roc, "ROC")
         self.tabs.addTab(reliability, "Calibration")
 
-        splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        self.splitter = splitter = QSplitter(Qt.Orientation.Horizontal, self)
         splitter.addWidget(left)
         splitter.addWidget(self.tabs)
         splitter.setStretchFactor(0, 2)
@@ -254,6 +255,20 @@ class EvaluationPanel(QWidget):
         layout.addWidget(self.pages, 1)
 
     # -- public -------------------------------------------------------------
+
+    def save_state(self, settings: QSettings) -> None:
+        """Remember the split shown, the tab and the layout."""
+        settings.setValue("split", self.split_choice.currentData())
+        settings.setValue("tab", self.tabs.currentIndex())
+        settings.setValue("splitter", self.splitter.saveState())
+
+    def restore_state(self, settings: QSettings) -> None:
+        index = self.split_choice.findData(settings.value("split"))
+        if index >= 0:
+            self.split_choice.setCurrentIndex(index)
+        self.tabs.setCurrentIndex(int(settings.value("tab", 0)))
+        if settings.value("splitter"):
+            self.splitter.restoreState(settings.value("splitter"))
 
     def set_project(self, store: ProjectStore | None) -> None:
         """Evaluate this project's models (None: no project)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from PySide6.QtCore import QSettings
 from PySide6.QtCore import Qt
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox
@@ -169,6 +170,23 @@ class TrainingOptionsForm(QWidget):
         if self.augment.findData(AUGMENT_CUSTOM) < 0:
             self.augment.addItem("Custom (from the Augmentation panel)", AUGMENT_CUSTOM)
         self.augment.setCurrentIndex(self.augment.findData(AUGMENT_CUSTOM))
+
+    def save_state(self, settings: QSettings) -> None:
+        """Remember the settings (the augmentation is the Augmentation panel's)."""
+        settings.setValue("epochs", self.epochs.value())
+        settings.setValue("image_size", self.image_size.value())
+        settings.setValue("imbalance", self.imbalance.currentData())
+        settings.setValue("l2", self.l2.value())
+        settings.setValue("dropout", self.dropout.value())
+
+    def restore_state(self, settings: QSettings) -> None:
+        self.epochs.setValue(int(settings.value("epochs", self.epochs.value())))
+        self.image_size.setValue(int(settings.value("image_size", self.image_size.value())))
+        index = self.imbalance.findData(settings.value("imbalance"))
+        if index >= 0:
+            self.imbalance.setCurrentIndex(index)
+        self.l2.setValue(float(settings.value("l2", self.l2.value())))
+        self.dropout.setValue(float(settings.value("dropout", self.dropout.value())))
 
     def options(self) -> dict[str, Any]:
         """The settings as `TrainRunner` options (None: the model's default)."""

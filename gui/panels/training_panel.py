@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from PySide6.QtCore import QSettings
 from PySide6.QtCore import Qt
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QFont
@@ -222,7 +223,7 @@ class TrainingPanel(QWidget):
         table.addLayout(title)
         table.addWidget(self.versions_view)
 
-        splitter = QSplitter(Qt.Orientation.Vertical, self)
+        self.splitter = splitter = QSplitter(Qt.Orientation.Vertical, self)
         splitter.setChildrenCollapsible(False)
         splitter.addWidget(top)
         splitter.addWidget(bottom)
@@ -246,6 +247,22 @@ class TrainingPanel(QWidget):
         active = versions.active_version(store) if store is not None else None
         if active is not None:
             self.curves.show_stored(active.curves)
+
+    def save_state(self, settings: QSettings) -> None:
+        """Remember the model choice, the advanced settings and the layout."""
+        settings.setValue("model", self.model_choice.currentData())
+        settings.setValue("advanced_shown", self.advanced_toggle.isChecked())
+        settings.setValue("splitter", self.splitter.saveState())
+        self.advanced.save_state(settings)
+
+    def restore_state(self, settings: QSettings) -> None:
+        index = self.model_choice.findData(settings.value("model"))
+        if index >= 0:
+            self.model_choice.setCurrentIndex(index)
+        self.advanced_toggle.setChecked(settings.value("advanced_shown", False, type=bool))
+        if settings.value("splitter"):
+            self.splitter.restoreState(settings.value("splitter"))
+        self.advanced.restore_state(settings)
 
     def set_augmentation(self, settings: dict[str, Any]) -> None:
         """Train with these `Augmentation` settings (``Augmentation.to_dict()``)."""

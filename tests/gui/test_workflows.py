@@ -9,8 +9,10 @@ from PySide6.QtWidgets import QMessageBox
 from linnaeus.engine import versions
 from linnaeus.engine.versions import exported_model_path
 from linnaeus.gui.image_model import ImageRole
+from linnaeus.gui.main_window import MainWindow
 from linnaeus.gui.panels.classify_dialog import ClassifyDialog
 from linnaeus.gui.panels.export_dialog import ExportDialog
+from linnaeus.gui.workflows import install_workflows
 from tests.gui.browse_factory import WRONG_IMAGE
 from tests.gui.browse_factory import window_factory
 from tests.gui.fake_trainer import fake_command
@@ -177,3 +179,29 @@ def test_a_failed_export_is_explained_and_the_window_lives_on(make_window, qtbot
     qtbot.waitUntil(lambda: not explainer.process.is_running, timeout=RUN_TIMEOUT_MS)
     assert explainer.status == "No heatmaps: Exporting needs TensorFlow, which is not installed."
     assert not explainer.is_ready and window.isVisible()
+
+
+def test_panel_choices_and_the_last_project_persist(make_window, tmp_path, qtbot) -> None:
+    window = make_window(workflows=True, predictions=True)
+    project, settings = window.session.project_dir, window.settings
+    workflows = window.workflows
+    training, evaluation, augment = workflows.training, workflows.evaluation, workflows.augment
+    training.model_choice.setCurrentIndex(training.model_choice.findData("seed-cnn"))
+    training.advanced.epochs.setValue(7)
+    evaluation.split_choice.setCurrentIndex(evaluation.split_choice.findData("val"))
+    augment.set_augmentation({**augment.augmentation().to_dict(), "rotation_range": 33.0})
+    window.project_view.panels.setCurrentWidget(evaluation)
+    assert window.close()
+
+    again = MainWindow(settings=settings)
+    qtbot.addWidget(again)
+    restored = install_workflows(again, command=fake_command())
+    assert restored.training.model_choice.currentData() == "seed-cnn"
+    assert restored.training.advanced.epochs.value() == 7
+    assert restored.evaluation.split_choice.currentData() == "val"
+    assert restored.augment.augmentation().rotation_range == 33.0
+    assert again.project_view.panels.currentWidget() is restored.evaluation
+    assert again.reopen_last_project() and again.session.project_dir == project
+    qtbot.waitUntil(lambda: not again.session.model.is_loading)
+    again.close_project_action.trigger()  # closed on purpose: the next start begins fresh
+    assert not again.reopen_last_project() and again.session is None
