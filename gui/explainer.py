@@ -199,11 +199,13 @@ class Explainer(QObject):
         path = self.model_file()
         if end.exit_code == 0 and path is not None:
             self._load(path)
-        elif not end.stop_requested:
+        elif end.stop_requested:
+            self._set_status("Preparing heatmaps was stopped; ask again (H) to restart it.")
+        else:
             self._set_status("No heatmaps: " + failure_message(end, "The export"))
 
     def stop(self) -> None:
-        """Stop an export in progress (closing the project or the window)."""
+        """Stop an export in progress (heatmaps turned off, the project closed)."""
         self._drop_work()
         if self.process.is_running:
             self.process.stop()

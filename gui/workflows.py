@@ -77,6 +77,7 @@ class Workflows(QObject):
         self.augment.augmentation_changed.connect(self.training.set_augmentation)
         viewer.image_shown.connect(self._on_viewer_image_shown)
         viewer.explanation_wanted.connect(self.explain_current_image)
+        viewer.heatmap_action.toggled.connect(self._on_heatmap_toggled)
         window.project_view.panels.currentChanged.connect(self._on_panels_current_changed)
         self.explainer.state_changed.connect(self._on_explainer_state_changed)
         self.explainer.explained.connect(self._on_explainer_explained)
@@ -109,6 +110,12 @@ class Workflows(QObject):
         self.features.set_explanation(None)
         if self.features.isVisible():
             self.explain_current_image()
+
+    def _on_heatmap_toggled(self, wanted: bool) -> None:
+        """Turning heatmaps off stops preparing them (the export), unless the feature
+        maps are on screen and still need the model."""
+        if not wanted and not self.features.isVisible():
+            self.explainer.stop()
 
     def _on_panels_current_changed(self, _index: int) -> None:
         if self.features.isVisible() and self.features.explanation is None:

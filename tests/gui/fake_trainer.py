@@ -10,7 +10,8 @@ Run as ``python fake_trainer.py COMMAND ...`` with the arguments the GUI gives
   does: {"phase": "cancelled"} and exit status 130.
 - ``export --project P --out F.onnx [--int8] --json`` writes a tiny real ONNX
   model (tests/onnx_factory.py) for the project's classes and prints the JSON
-  (with ``crash`` or ``error`` it fails as an install without TensorFlow would);
+  (with ``crash`` or ``error`` it fails as an install without TensorFlow would;
+  ``slow-export`` takes 10 s);
 - ``report --project P --out F.html --json`` writes a small HTML file.
 ``--behaviour`` (test only) makes it misbehave: ``crash`` (a traceback after the
 first epoch), ``error`` (an error line, as for too few labels), ``noise``
@@ -56,7 +57,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", type=Path)
     parser.add_argument("--int8", action="store_true")
     parser.add_argument(
-        "--behaviour", default="ok", choices=("ok", "crash", "error", "noise", "slow", "stubborn")
+        "--behaviour",
+        default="ok",
+        choices=("ok", "crash", "error", "noise", "slow", "stubborn", "slow-export"),
     )
     args, _ = parser.parse_known_args(argv)  # the real trainer's other options are accepted
     if args.command == "export":
@@ -236,7 +239,7 @@ def export(args: argparse.Namespace) -> int:
         return 1
     with ProjectStore.open(args.project) as store:
         classes = [c.name for c in store.classes()]
-    time.sleep(0.1)
+    time.sleep(10 if args.behaviour == "slow-export" else 0.1)
     make_model(args.out, classes)
     emit(
         {

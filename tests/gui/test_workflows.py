@@ -205,3 +205,15 @@ def test_panel_choices_and_the_last_project_persist(make_window, tmp_path, qtbot
     qtbot.waitUntil(lambda: not again.session.model.is_loading)
     again.close_project_action.trigger()  # closed on purpose: the next start begins fresh
     assert not again.reopen_last_project() and again.session is None
+
+
+def test_turning_heatmaps_off_stops_preparing_them(make_window, qtbot) -> None:
+    window = make_window(workflows=True, predictions=True)
+    viewer, explainer = window.project_view.viewer, window.workflows.explainer
+    explainer._command = fake_command("--behaviour", "slow-export")
+    qtbot.waitUntil(lambda: viewer.pixels is not None, timeout=10_000)
+    viewer.heatmap_action.trigger()
+    assert explainer.process.is_running and "Preparing heatmaps" in explainer.status
+    viewer.heatmap_action.trigger()  # H again: the user changed their mind
+    qtbot.waitUntil(lambda: not explainer.process.is_running, timeout=RUN_TIMEOUT_MS)
+    assert "stopped" in explainer.status and explainer.model_file() is None
