@@ -11,6 +11,7 @@ ever read.
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -32,11 +33,15 @@ from PySide6.QtWidgets import QTableWidgetItem
 from PySide6.QtWidgets import QVBoxLayout
 from PySide6.QtWidgets import QWidget
 
+from linnaeus.engine.errors import ImportSourceError
+from linnaeus.engine.errors import LinnaeusError
+from linnaeus.engine.importer import ImportOptions
 from linnaeus.engine.importer import ImportReport
 from linnaeus.engine.importer import import_images
 from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import Progress
 from linnaeus.engine.progress import ProgressCallback
+from linnaeus.engine.splits import SplitFractions
 from linnaeus.engine.store import DATABASE_NAME
 from linnaeus.engine.store import ProjectStore
 from linnaeus.gui.workers import Worker
@@ -80,13 +85,35 @@ def project_dir_problem(image_folder: Path, project_dir: Path) -> str | None:
 def check_folder(
     image_folder: Path,
     staging_dir: Path,
+    options: ImportOptions | None = None,
     *,
     on_progress: ProgressCallback,
     cancel: CancelToken,
 ) -> ImportReport:
     """Import ``image_folder`` into a new project in ``staging_dir`` (run by a `Worker`)."""
     with ProjectStore.create(staging_dir, image_folder) as store:
-        return import_images(store, on_progress=on_progress, cancel=cancel)
+        return import_images(
+            store, options or ImportOptions(), on_progress=on_progress, cancel=cancel
+        )
+
+
+def import_options(split_text: str, group_pattern: str) -> ImportOptions:
+    """The options the dialog's fields describe; LinnaeusError says what is wrong."""
+    fractions = SplitFractions.parse(split_text.strip() or "70/15/15")
+    pattern = group_pattern.strip() or None
+    if pattern is not None:
+        try:
+            compiled = re.compile(pattern)
+        except re.error as error:
+            raise ImportSourceError(
+                f"The patient/specimen pattern is not valid: {error}."
+            ) from None
+        if compiled.groups < 1:
+            raise ImportSourceError(
+                "Put the id part of the pattern in brackets, e.g. P(\\d+): the part in "
+                "brackets names the patient or specimen."
+            )
+    return ImportOptions(group_regex=pattern, fractions=fractions)
 
 
 def move_project(staging_dir: Path, project_dir: Path) -> Path:
@@ -117,6 +144,25 @@ class OpenFolderDialog(QDialog):
         browse.clicked.connect(self._on_browse_clicked)
         self.destination_problem = QLabel(wordWrap=True)
         self.destination_problem.setStyleSheet("color: #D55E00;")
+        self.split_sizes = QLineEdit("70/15/15")
+        self.split_sizes.setToolTip(
+            "Training / validation / test shares, in percent, for images that are not in "
+            "train/val/test folders already. Fixed once the project exists."
+        )
+        self.group_pattern = QLineEdit()
+        self.group_pattern.setPlaceholderText(
+            r"optional, e.g. P(\d+) for names like P0042_scan3.png"
+        )
+        self.group_pattern.setToolTip(
+            "A pattern whose part in brackets is the patient (or specimen, slide) id in each "
+            "file's path. All images of one patient then land in the same split, so the test "
+            "figures are not flattered by near-duplicates."
+        )
+        self.check_again = QPushButton("Check again with these settings")
+        self.check_again.clicked.connect(self.recheck)
+        self.options_problem = QLabel(wordWrap=True)
+        self.options_problem.setStyleSheet("color: #D55E00;")
+        self._checked_options = ("70/15/15", "")
         self.progress = QProgressBar()
         self.progress_text = QLabel()
         self.layout_text = QLabel(wordWrap=True)
@@ -138,6 +184,8 @@ class OpenFolderDialog(QDialog):
         self.create_button.clicked.connect(self._on_create_clicked)
         self.cancel_button.clicked.connect(self.reject)
         self.destination.textChanged.connect(self._update_create_button)
+        self.split_sizes.textChanged.connect(self._update_create_button)
+        self.group_pattern.textChanged.connect(self._update_create_button)
 
         where = QHBoxLayout()
         where.addWidget(self.destination, 1)
@@ -146,6 +194,12 @@ class OpenFolderDialog(QDialog):
         form.addRow("Images", QLabel(str(self.image_folder), wordWrap=True))
         form.addRow("Project folder", where)
         form.addRow("", self.destination_problem)
+        form.addRow("Split sizes", self.split_sizes)
+        form.addRow("Patient id pattern", self.group_pattern)
+        again = QHBoxLayout()
+        again.addWidget(self.options_problem, 1)
+        again.addWidget(self.check_again)
+        form.addRow("", again)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.progress)
@@ -163,15 +217,42 @@ class OpenFolderDialog(QDialog):
 
     # -- checking -----------------------------------------------------------
 
-    def start_check(self) -> None:
+    def _options_text(self) -> tuple[str, str]:
+        return self.split_sizes.text().strip(), self.group_pattern.text().strip()
+
+    def start_check(self, options: ImportOptions | None = None) -> None:
         """Read every file of the folder on a worker thread."""
         self.progress_text.setText("Looking for images…")
         self.progress.setRange(0, 0)
-        worker = Worker(check_folder, self.image_folder, self._staging)
+        self.progress.show()
+        self._checked_options = self._options_text()
+        self._update_create_button()
+        worker = Worker(check_folder, self.image_folder, self._staging, options)
         worker.progress.connect(self._on_worker_progress)
         worker.finished.connect(self._on_worker_finished)
         worker.failed.connect(self._on_worker_failed)
         self._worker = worker.start(owner=self)
+
+    def recheck(self) -> None:
+        """Check the folder again with the split and patient settings shown (a new
+        staging project: splits are fixed once made)."""
+        try:
+            options = import_options(*self._options_text())
+        except LinnaeusError as error:
+            self.options_problem.setText(str(error))
+            return
+        if self._worker is not None:
+            _discard_when_stopped(self._worker, self._staging.parent)
+            self._worker = None
+        else:
+            self._discard_staging()
+        self._staging = Path(tempfile.mkdtemp(prefix="linnaeus-new-project-")) / "project"
+        self.report = None
+        self.counts.hide()
+        self.unreadable.hide()
+        self.unreadable_title.clear()
+        self.layout_text.clear()
+        self.start_check(options)
 
     def showEvent(self, event: object) -> None:
         super().showEvent(event)  # type: ignore[arg-type]
@@ -199,9 +280,11 @@ class OpenFolderDialog(QDialog):
                 else ""
             )
         )
+        grouped = " Images of one patient stay in one split." if self._checked_options[1] else ""
         self.layout_text.setText(
             f"<b>Layout:</b> {report.layout}. Images without a split folder were split into "
             "training, validation and test class by class; the split stays fixed from now on."
+            + grouped
         )
         self._fill_counts(report)
         self._fill_unreadable(report)
@@ -270,7 +353,13 @@ class OpenFolderDialog(QDialog):
         problem = project_dir_problem(self.image_folder, self._chosen_dir())
         self.destination_problem.setText(problem or "")
         self.destination_problem.setVisible(problem is not None)
-        self.create_button.setEnabled(problem is None and self.report is not None)
+        changed = self._options_text() != self._checked_options
+        self.check_again.setVisible(changed)
+        self.options_problem.setText(
+            "Settings changed: check again to see the new split." if changed else ""
+        )
+        ready = problem is None and self.report is not None and not changed
+        self.create_button.setEnabled(ready)
 
     def _on_browse_clicked(self) -> None:
         folder = QFileDialog.getExistingDirectory(
@@ -301,6 +390,7 @@ class OpenFolderDialog(QDialog):
 def _discard_when_stopped(worker: Worker, staging_root: Path) -> None:
     """Cancel a check and delete its staging folder once the worker has stopped."""
     _WINDING_DOWN.add(worker)
+    worker.disown()  # the dialog may be gone when the check stops
 
     def discard(*_: object) -> None:
         shutil.rmtree(staging_root, ignore_errors=True)

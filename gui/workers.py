@@ -47,6 +47,7 @@ class Worker(QObject):
         self.cancel_token = CancelToken()
         self._runnable = _Runnable(self)
         self._forgotten = False
+        self._disowned = False
         self._outcome.connect(self._deliver)
 
     def start(self, pool: QThreadPool | None = None, *, owner: QObject | None = None) -> Worker:
@@ -57,9 +58,15 @@ class Worker(QObject):
         (pool or QThreadPool.globalInstance()).start(self._runnable)
         return self
 
+    def disown(self) -> None:
+        """Keep delivering signals even after the owner is deleted (for clean-up that
+        must run when the call ends, whoever started it)."""
+        self._disowned = True
+
     def _forget(self) -> None:
-        self._forgotten = True
-        self.cancel()
+        if not self._disowned:
+            self._forgotten = True
+            self.cancel()
 
     def _deliver(self, kind: str, value: object) -> None:
         if self._forgotten:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import shiboken6
 
 from linnaeus.engine.store import ProjectStore
 from linnaeus.gui.open_folder_dialog import OpenFolderDialog
@@ -61,6 +62,53 @@ def test_cancelling_the_check_leaves_nothing_behind(qtbot, tmp_path) -> None:
     dialog.reject()
     qtbot.waitUntil(lambda: not staging.exists(), timeout=20_000)
     assert dialog.project_dir is None
+
+
+def test_a_closed_dialog_still_cleans_up_its_check(qtbot, tmp_path) -> None:
+    dialog = OpenFolderDialog(_folder(tmp_path / "pets"))
+    staging = dialog._staging.parent
+    dialog.show()
+    dialog.reject()
+    shiboken6.delete(dialog)  # the dialog is gone before its check has stopped
+    qtbot.waitUntil(lambda: not staging.exists(), timeout=20_000)
+
+
+def test_patient_pattern_and_split_sizes_are_checked_again(qtbot, tmp_path) -> None:
+    folder = tmp_path / "scans"
+    for label in ("normal", "pneumonia"):
+        (folder / label).mkdir(parents=True)
+        for patient in range(6):
+            for scan in range(3):
+                name = f"P{patient:03d}_{label}_{scan}.png"
+                write_image(folder / label / name, seed=patient * 3 + scan)
+    dialog = OpenFolderDialog(folder)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitUntil(lambda: dialog.report is not None, timeout=20_000)
+    dialog.destination.setText(str(tmp_path / "projects" / "scans"))
+    assert dialog.create_button.isEnabled()
+    dialog.group_pattern.setText("P[0-9+")  # not a pattern
+    assert not dialog.create_button.isEnabled() and dialog.check_again.isVisible()
+    dialog.check_again.click()
+    assert "not valid" in dialog.options_problem.text() and dialog.report is not None
+    dialog.group_pattern.setText("P\\d+")  # no brackets: no id to take
+    dialog.check_again.click()
+    assert "brackets" in dialog.options_problem.text()
+    dialog.group_pattern.setText("P(\\d+)_")
+    dialog.split_sizes.setText("50/25/25")
+    dialog.check_again.click()
+    assert dialog.report is None and not dialog.create_button.isEnabled()
+    qtbot.waitUntil(lambda: dialog.report is not None, timeout=20_000)
+    assert "one patient stay in one split" in dialog.layout_text.text()
+    assert dialog.create_button.isEnabled()
+    dialog.create_button.click()
+    with ProjectStore.open(dialog.project_dir) as store:
+        images = store.images()
+        splits_of = {}
+        for image in images:
+            splits_of.setdefault(image.group_id, set()).add(image.split)
+    assert len(splits_of) == 6 and all(len(s) == 1 for s in splits_of.values())
+    assert {split for s in splits_of.values() for split in s} == {"train", "val", "test"}
 
 
 @pytest.mark.parametrize(
