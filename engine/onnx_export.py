@@ -4,7 +4,10 @@ The exported file follows `engine.onnx_format`'s contract: uint8 "image" in;
 "probabilities" (temperature applied), "logits", "cam" and one feature map per
 convolutional block out; the version's description in the metadata. Before
 anything is written the ONNX model is run on real project images and compared
-with the Keras model; an optional int8 copy is calibrated on project images.
+with the Keras model. An int8 model (on request, instead of the float one) is
+calibrated on project images and compared with the float model on held-out
+ones; the comparison travels in its metadata, so whoever classifies with it
+sees what the speed costs.
 
 Speed on the CPU: onnxruntime runs every node of a graph whatever outputs are
 asked for, so inference classifies with a copy cut down to "probabilities".
@@ -12,8 +15,8 @@ For that copy the export moves max pooling before activations onnxruntime
 cannot fuse into its convolutions (ELU; exact, as both are monotonic), which
 makes those activations run on a quarter of the values.
 
-Imports TensorFlow, Keras and tf2onnx; only the CLI and GUI export paths
-import this module, lazily.
+Imports TensorFlow and Keras (and, through `engine.onnx_convert`, tf2onnx);
+only the CLI and GUI export paths import this module, lazily.
 """
 
 from __future__ import annotations
@@ -29,15 +32,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
-from typing import Any
 
 import cv2
 import keras
 import numpy as np
-import onnx
-import onnxruntime
-import tensorflow as tf
-from onnx import helper
 
 from linnaeus.engine import __version__
 from linnaeus.engine import versions
@@ -47,21 +45,17 @@ from linnaeus.engine.errors import LinnaeusError
 from linnaeus.engine.imageio import read_image
 from linnaeus.engine.models import HEAD_LAYER_NAMES
 from linnaeus.engine.models import feature_layer_names
-from linnaeus.engine.models import features_model
-from linnaeus.engine.onnx_format import CAM
+from linnaeus.engine.onnx_convert import convert
+from linnaeus.engine.onnx_convert import keras_probabilities
+from linnaeus.engine.onnx_convert import set_metadata
 from linnaeus.engine.onnx_format import FORMAT_VERSION
-from linnaeus.engine.onnx_format import INPUT_NAME
-from linnaeus.engine.onnx_format import LOGITS
-from linnaeus.engine.onnx_format import METADATA_KEY
-from linnaeus.engine.onnx_format import PROBABILITIES
+from linnaeus.engine.onnx_format import Int8Check
 from linnaeus.engine.onnx_format import OnnxMetadata
 from linnaeus.engine.onnx_format import check_signature
 from linnaeus.engine.onnx_format import output_names
-from linnaeus.engine.onnx_format import session_options
-from linnaeus.engine.onnx_graph import pool_before_activation
+from linnaeus.engine.onnx_graph import compare_int8
+from linnaeus.engine.onnx_graph import probabilities_of
 from linnaeus.engine.onnx_graph import quantise
-from linnaeus.engine.onnx_graph import quiet
-from linnaeus.engine.onnx_graph import remove_unused
 from linnaeus.engine.preprocess import InputFormat
 from linnaeus.engine.preprocess import prepare_image
 from linnaeus.engine.progress import CancelToken
@@ -74,16 +68,11 @@ from linnaeus.engine.versions import ModelVersion
 
 log = logging.getLogger(__name__)
 
-OPSET = 17  # within tf2onnx's tested range (14-18); onnxruntime >= 1.14 runs it
 PARITY_TOLERANCE = 1e-4  # largest allowed |probability difference| from the Keras model
 CALIBRATION_IMAGES = 100
-# Quantised operators: the head (MatMul, Softmax) stays float so probabilities keep
-# their resolution; ReLU/ReLU6 fold into the int8 convolutions.
-_BATCH = 16
+INT8_CHECK_IMAGES = 500  # held-out images on which int8 is compared with float
 _SPLIT_ORDER_CHECK = ("test", "val", "train")  # held-out images first for the parity check
 _SPLIT_ORDER_CALIBRATE = ("train", "val", "test")
-# Activations that commute with max pooling (monotonic) and that onnxruntime cannot fuse
-# into its convolutions; ReLU and friends are fused, so moving them would cost time.
 
 
 @dataclass(frozen=True)
@@ -98,6 +87,7 @@ class ExportReport:
     int8_accuracy_change: float | None  # accuracy(int8) - accuracy(float) on the checked images
     seconds: float
     size_bytes: int
+    int8_check: Int8Check | None = None  # int8 against float on held-out images
 
 
 # --- public API ------------------------------------------------------------------------
@@ -121,8 +111,10 @@ def export_onnx(
     Keras one on up to ``parity_images`` of the images the version was trained on.
 
     ``int8`` writes a model quantised on up to 100 of those images instead of
-    the float one. ``threshold`` (two classes only) is the decision threshold on
-    the probability of ``positive_class`` (default: the second class);
+    the float one, compared with the float one on up to `INT8_CHECK_IMAGES`
+    held-out images (the comparison is in its metadata and the report).
+    ``threshold`` (two classes only) is the decision threshold on the
+    probability of ``positive_class`` (default: the second class);
     ``temperature`` divides the logits before the softmax. Nothing is left at
     ``destination`` if the export fails or is cancelled.
     """
@@ -144,10 +136,14 @@ def export_onnx(
 
     wanted = [(_SPLIT_ORDER_CHECK, parity_images)]
     if int8:
-        wanted.append((_SPLIT_ORDER_CALIBRATE, CALIBRATION_IMAGES))
-    (images, labels), *calibration = _project_images(
+        wanted += [
+            (_SPLIT_ORDER_CALIBRATE, CALIBRATION_IMAGES),
+            (_SPLIT_ORDER_CHECK, INT8_CHECK_IMAGES),
+        ]
+    (images, labels), *int8_sets = _project_images(
         store, version, fmt, wanted, on_progress=on_progress, cancel=cancel
     )
+    calibration, int8_check = int8_sets or [(None, None), (None, None)]
     check_cancelled(cancel)
     model = _load_keras(version.model_file)
     metadata = OnnxMetadata(
@@ -173,7 +169,9 @@ def export_onnx(
         metadata,
         images=images,
         labels=labels,
-        calibration_images=calibration[0][0] if calibration else None,
+        calibration_images=calibration[0],
+        int8_images=int8_check[0],
+        int8_labels=int8_check[1],
         keras_file=version.model_file,
         on_progress=on_progress,
         cancel=cancel,
@@ -188,6 +186,8 @@ def export_model(
     images: np.ndarray | None = None,
     labels: np.ndarray | None = None,
     calibration_images: np.ndarray | None = None,
+    int8_images: np.ndarray | None = None,
+    int8_labels: np.ndarray | None = None,
     keras_file: Path | None = None,
     optimize: bool = True,
     on_progress: ProgressCallback = ignore_progress,
@@ -198,8 +198,10 @@ def export_model(
     is baked into the graph; ``metadata.int8`` asks for an int8 model).
 
     ``images`` (prepared uint8, N x S x S x C) are the parity check's images
-    (default: 8 random images); ``labels`` (their class indices) give the int8
-    accuracy change; ``calibration_images`` calibrate int8 (default: ``images``).
+    (default: 8 random images); ``calibration_images`` calibrate int8 (default:
+    ``images``); int8 is compared with float on ``int8_images`` (default:
+    ``images`` and ``labels``), whose ``int8_labels`` (class indices) give
+    each one's accuracy.
     The Keras model is copied from ``keras_file`` (or saved) beside the ONNX
     file. ``optimize=False`` keeps tf2onnx's graph as converted (benchmarks).
     """
@@ -214,6 +216,11 @@ def export_model(
     images = _check_images(images, fmt, "images")
     if labels is not None and len(labels) != len(images):
         raise ExportError("There must be one label per parity-check image.")
+    if int8_images is None:
+        int8_images, int8_labels = images, labels
+    int8_images = _check_images(int8_images, fmt, "int8 check images")
+    if int8_labels is not None and len(int8_labels) != len(int8_images):
+        raise ExportError("There must be one label per int8 check image.")
     int8 = bool(metadata.int8)
     steps = 4 if int8 else 3
     step = _Steps(on_progress, steps)
@@ -227,17 +234,15 @@ def export_model(
         feature_layers=layers,
         int8=False,
     )
-    float_model = _convert(model, metadata.temperature, len(layers), optimize=optimize)
-    _set_metadata(float_model, metadata)
+    float_model = convert(model, metadata.temperature, len(layers), optimize=optimize)
+    set_metadata(float_model, metadata)
     check_signature(float_model, metadata)
     float_bytes = float_model.SerializeToString()
 
     step(f"Checking the ONNX model against the Keras model on {len(images)} images")
     check_cancelled(cancel)
-    reference = _keras_probabilities(model, images, metadata.temperature)
-    float_session = _session(float_bytes)
-    float_probabilities = _run(float_session, images)
-    difference = float(np.max(np.abs(float_probabilities - reference)))
+    reference = keras_probabilities(model, images, metadata.temperature)
+    difference = float(np.max(np.abs(probabilities_of(float_bytes, images) - reference)))
     if not difference <= PARITY_TOLERANCE:  # also catches NaN
         raise ExportError(
             f"The ONNX model differs from the trained model by up to {difference:.1e} "
@@ -245,24 +250,24 @@ def export_model(
             "written. Please report this with the model's kind."
         )
 
-    data, accuracy_change = float_bytes, None
+    data, int8_check = float_bytes, None
     with tempfile.TemporaryDirectory(prefix="linnaeus-export-") as work:
         workdir = Path(work)
         if int8:
-            step("Quantising to int8")
+            step(f"Quantising to int8 and comparing it with float on {len(int8_images)} images")
             check_cancelled(cancel)
             calibration = images if calibration_images is None else calibration_images
             calibration = _check_images(calibration, fmt, "calibration images")
             int8_model = quantise(float_model, calibration, workdir)
-            metadata = dataclasses.replace(metadata, int8=True)
-            _set_metadata(int8_model, metadata)
+            float_probabilities = probabilities_of(float_bytes, int8_images)
+            int8_check = compare_int8(
+                float_probabilities, int8_model.SerializeToString(), int8_images, int8_labels,
+                metadata,
+            )  # fmt: skip
+            metadata = dataclasses.replace(metadata, int8=True, int8_check=int8_check.to_dict())
+            set_metadata(int8_model, metadata)
             check_signature(int8_model, metadata)
             data = int8_model.SerializeToString()
-            if labels is not None:
-                int8_probabilities = _run(_session(data), images)
-                accuracy_change = _accuracy(int8_probabilities, labels, metadata) - _accuracy(
-                    float_probabilities, labels, metadata
-                )
         step(f"Writing {destination.name}")
         check_cancelled(cancel)
         if keras_file is None:
@@ -276,9 +281,10 @@ def export_model(
         max_abs_difference=difference,
         images_checked=len(images),
         int8=int8,
-        int8_accuracy_change=accuracy_change,
+        int8_accuracy_change=int8_check.accuracy_change if int8_check else None,
         seconds=time.monotonic() - started,
         size_bytes=len(data),
+        int8_check=int8_check,
     )
 
 
@@ -410,139 +416,7 @@ def _read_prepared(store: ProjectStore, image_id: int, fmt: InputFormat) -> np.n
         return None
 
 
-# --- conversion ----------------------------------------------------------------------
-
-
-def _serving_function(model: keras.Model, temperature: float) -> Any:
-    """A tf.function computing the contract's outputs from uint8 images."""
-    taps = features_model(model)
-    gap = model.get_layer("gap")
-    dense = model.get_layer("logits")
-    size, _, channels = model.inputs[0].shape[1:]
-    spec = tf.TensorSpec([None, size, size, channels], tf.uint8, name=INPUT_NAME)
-
-    @tf.function(input_signature=[spec], jit_compile=False)
-    def serve(image: tf.Tensor) -> dict[str, tf.Tensor]:
-        *maps, _ = taps(image, training=False)
-        maps = [tf.cast(m, tf.float32) for m in maps]
-        last = maps[-1]  # the input of "gap"
-        logits = tf.cast(dense(gap(last)), tf.float32)
-        kernel = tf.cast(dense.kernel, tf.float32)
-        bias = tf.cast(dense.bias, tf.float32)
-        # CAM identity: the mean of cam over the map is gap(last) @ kernel + bias = logits.
-        cam = tf.einsum("nhwc,ck->nhwk", last, kernel) + bias
-        scaled = logits if temperature == 1.0 else logits / float(temperature)
-        outputs = {PROBABILITIES: tf.nn.softmax(scaled, axis=-1), LOGITS: logits, CAM: cam}
-        for name, feature_map in zip(output_names(len(maps))[3:], maps, strict=True):
-            outputs[name] = feature_map
-        return outputs
-
-    return serve
-
-
-def _convert(
-    model: keras.Model, temperature: float, feature_count: int, *, optimize: bool
-) -> onnx.ModelProto:
-    import tf2onnx
-
-    serve = _serving_function(model, temperature)
-    # tf2onnx.convert.from_function, except that only the image is a graph input: it
-    # would also make inputs of tensors the function captured (Keras 3 keeps a
-    # Normalization layer's mean and variance as such tensors); freezing turns those
-    # into constants.
-    concrete = serve.get_concrete_function()
-    inputs = [concrete.inputs[0].name]
-    outputs = [tensor.name for tensor in concrete.outputs]
-    renames = tf2onnx.convert.tensor_names_from_structed(concrete, inputs, outputs)
-    with quiet("tf2onnx"), tf.device("/cpu:0"):
-        try:
-            frozen = tf2onnx.tf_loader.from_function(concrete, inputs, outputs)
-            proto, _ = tf2onnx.convert.from_graph_def(
-                frozen, name=model.name, input_names=inputs, output_names=outputs,
-                opset=OPSET, tensors_to_rename=renames,
-            )  # fmt: skip
-        except Exception as error:  # tf2onnx raises anything for an op it cannot convert
-            raise ExportError(
-                f"tf2onnx cannot convert the model {model.name!r}: {error}"
-            ) from error
-    graph = proto.graph
-    by_name = {output.name: output for output in graph.output}
-    expected = output_names(feature_count)
-    if set(by_name) != set(expected):
-        raise ExportError(f"tf2onnx produced the outputs {sorted(by_name)}, not {expected}.")
-    ordered = [by_name[name] for name in expected]
-    del graph.output[:]
-    graph.output.extend(ordered)
-    for value in (*graph.input, *graph.output):
-        batch = value.type.tensor_type.shape.dim[0]
-        batch.ClearField("dim_value")
-        batch.dim_param = "N"
-    if optimize:
-        moved = pool_before_activation(graph)
-        log.debug("moved max pooling before %d activations", moved)
-    remove_unused(graph)
-    proto.producer_name = "linnaeus"
-    proto.producer_version = __version__
-    onnx.checker.check_model(proto)
-    return proto
-
-
-def _set_metadata(model: onnx.ModelProto, metadata: OnnxMetadata) -> None:
-    props = {p.key: p.value for p in model.metadata_props}
-    props[METADATA_KEY] = metadata.to_json()
-    del model.metadata_props[:]
-    helper.set_model_props(model, props)
-    model.doc_string = (
-        f"Linnaeus {metadata.model_kind} model {metadata.model_version}: "
-        f"{', '.join(metadata.classes)}"
-    )
-
-
-# --- running -------------------------------------------------------------------------
-
-
-def _keras_probabilities(model: keras.Model, images: np.ndarray, temperature: float) -> np.ndarray:
-    """The Keras model's probabilities of ``images`` at ``temperature`` (float64)."""
-    heads = keras.Model(
-        model.inputs[0], [model.get_layer(LOGITS).output, model.get_layer(PROBABILITIES).output]
-    )
-    logits, probabilities = [], []
-    for start in range(0, len(images), _BATCH):
-        batch_logits, batch_probabilities = heads(images[start : start + _BATCH], training=False)
-        logits.append(np.asarray(batch_logits, np.float64))
-        probabilities.append(np.asarray(batch_probabilities, np.float64))
-    if temperature == 1.0:
-        return np.concatenate(probabilities)
-    scaled = np.concatenate(logits) / temperature
-    exp = np.exp(scaled - scaled.max(axis=1, keepdims=True))
-    return exp / exp.sum(axis=1, keepdims=True)
-
-
-def _session(model: bytes) -> onnxruntime.InferenceSession:
-    return onnxruntime.InferenceSession(
-        model, sess_options=session_options(), providers=["CPUExecutionProvider"]
-    )
-
-
-def _run(session: onnxruntime.InferenceSession, images: np.ndarray) -> np.ndarray:
-    batches = [
-        session.run([PROBABILITIES], {INPUT_NAME: images[start : start + _BATCH]})[0]
-        for start in range(0, len(images), _BATCH)
-    ]
-    return np.concatenate(batches)
-
-
-def _accuracy(probabilities: np.ndarray, labels: np.ndarray, metadata: OnnxMetadata) -> float:
-    predicted = probabilities.argmax(axis=1)
-    if metadata.threshold is not None and metadata.positive_class is not None:
-        positive = metadata.classes.index(metadata.positive_class)
-        predicted = np.where(
-            probabilities[:, positive] >= metadata.threshold, positive, 1 - positive
-        )
-    return float(np.mean(predicted == labels))
-
-
-# --- int8 ----------------------------------------------------------------------------
+# --- writing -------------------------------------------------------------------------
 
 
 def _write(destination: Path, data: bytes, keras_source: Path) -> Path:

@@ -83,6 +83,9 @@ class OnnxMetadata:
     metrics: dict[str, Any]
     linnaeus_version: str
     int8: bool
+    # For an int8 model: how it compared with the float model at export (`Int8Check` as a
+    # dict). Optional, so files written before it existed still load.
+    int8_check: dict[str, Any] | None = None
 
     def to_json(self) -> str:
         """The metadata as one JSON object."""
@@ -110,13 +113,65 @@ class OnnxMetadata:
                 f"it was made by a newer Linnaeus (model format {version}; this Linnaeus reads "
                 f"format {FORMAT_VERSION} and older). Update Linnaeus to use it."
             )
-        names = [f.name for f in dataclasses.fields(cls)]
-        missing = [name for name in names if name not in data]
+        fields = dataclasses.fields(cls)
+        names = [f.name for f in fields if f.name in data or _required(f)]
+        missing = [f.name for f in fields if f.name not in data and _required(f)]
         if missing:
             raise ModelFileError(f"its Linnaeus metadata lacks {', '.join(missing)}.")
         metadata = cls(**{name: data[name] for name in names})
         _check_fields(metadata)
         return metadata
+
+
+def _required(field: dataclasses.Field[Any]) -> bool:
+    return field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
+
+
+@dataclass(frozen=True)
+class Int8Check:
+    """How an int8 model compared with its float model on held-out project images."""
+
+    images: int
+    agreement: float  # fraction of the images both models give the same class
+    max_abs_difference: float  # largest |probability difference|
+    accuracy_float: float | None  # None without labels
+    accuracy_int8: float | None
+
+    @property
+    def accuracy_change(self) -> float | None:
+        """accuracy(int8) - accuracy(float), or None without labels."""
+        if self.accuracy_float is None or self.accuracy_int8 is None:
+            return None
+        return self.accuracy_int8 - self.accuracy_float
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Int8Check:
+        """The check in ``data`` (as `to_dict` writes it); ModelFileError if malformed."""
+        try:
+            check = cls(**{f.name: data[f.name] for f in dataclasses.fields(cls)})
+        except (KeyError, TypeError):
+            raise ModelFileError("its int8 check is incomplete.") from None
+        numbers = (check.agreement, check.max_abs_difference, check.accuracy_float,
+                   check.accuracy_int8)  # fmt: skip
+        if not isinstance(check.images, int) or not all(
+            n is None or (isinstance(n, int | float) and not isinstance(n, bool)) for n in numbers
+        ):
+            raise ModelFileError("its int8 check holds values that are not numbers.")
+        return check
+
+    def describe(self) -> str:
+        """One line for people: agreement and accuracy change against the float model."""
+        text = f"same class as the float model on {self.agreement:.1%} of {self.images} images"
+        change = self.accuracy_change
+        if change is not None:
+            text += (
+                f"; accuracy {self.accuracy_int8:.1%} (float {self.accuracy_float:.1%}, "
+                f"{100 * change:+.1f} points)"
+            )
+        return text
 
 
 def _check_fields(metadata: OnnxMetadata) -> None:
@@ -152,6 +207,10 @@ def _check_fields(metadata: OnnxMetadata) -> None:
         fail("the temperature must be a number")
     if not isinstance(metadata.metrics, dict):
         fail("the metrics must be a mapping")
+    if metadata.int8_check is not None:
+        if not isinstance(metadata.int8_check, dict) or not metadata.int8:
+            fail("an int8 check belongs to an int8 model, as a mapping")
+        Int8Check.from_dict(metadata.int8_check)
 
 
 def read_metadata(path: Path) -> OnnxMetadata:

@@ -17,6 +17,10 @@ from onnx import helper
 
 from linnaeus.engine.errors import ExportError
 from linnaeus.engine.onnx_format import INPUT_NAME
+from linnaeus.engine.onnx_format import PROBABILITIES
+from linnaeus.engine.onnx_format import Int8Check
+from linnaeus.engine.onnx_format import OnnxMetadata
+from linnaeus.engine.onnx_format import session_options
 
 INT8_OPERATORS = ("Conv", "MaxPool", "Add", "Clip", "Relu")
 _BATCH = 16
@@ -158,3 +162,48 @@ def quantise(
     quantised = onnx.load(str(target))
     onnx.checker.check_model(quantised)
     return quantised
+
+
+# --- running and comparing ---------------------------------------------------------------
+
+
+def probabilities_of(model: bytes, images: np.ndarray) -> np.ndarray:
+    """The "probabilities" output of the serialised ``model`` for ``images``, on the CPU."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(
+        model, sess_options=session_options(), providers=["CPUExecutionProvider"]
+    )
+    batches = [
+        session.run([PROBABILITIES], {INPUT_NAME: images[start : start + _BATCH]})[0]
+        for start in range(0, len(images), _BATCH)
+    ]
+    return np.concatenate(batches)
+
+
+def decisions(probabilities: np.ndarray, metadata: OnnxMetadata) -> np.ndarray:
+    """The class index each row of ``probabilities`` gets under ``metadata``'s decision rule."""
+    if metadata.threshold is None or metadata.positive_class is None:
+        return probabilities.argmax(axis=1)
+    positive = metadata.classes.index(metadata.positive_class)
+    return np.where(probabilities[:, positive] >= metadata.threshold, positive, 1 - positive)
+
+
+def compare_int8(
+    float_probabilities: np.ndarray,
+    int8_model: bytes,
+    images: np.ndarray,
+    labels: np.ndarray | None,
+    metadata: OnnxMetadata,
+) -> Int8Check:
+    """How the int8 model's answers on ``images`` differ from the float model's
+    (``float_probabilities``), and each one's accuracy if ``labels`` are known."""
+    int8_probabilities = probabilities_of(int8_model, images)
+    ours, theirs = decisions(int8_probabilities, metadata), decisions(float_probabilities, metadata)
+    return Int8Check(
+        images=len(images),
+        agreement=float(np.mean(ours == theirs)),
+        max_abs_difference=float(np.max(np.abs(int8_probabilities - float_probabilities))),
+        accuracy_float=None if labels is None else float(np.mean(theirs == labels)),
+        accuracy_int8=None if labels is None else float(np.mean(ours == labels)),
+    )

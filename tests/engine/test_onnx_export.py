@@ -34,6 +34,7 @@ from linnaeus.engine.onnx_format import INPUT_NAME
 from linnaeus.engine.onnx_format import LOGITS
 from linnaeus.engine.onnx_format import METADATA_KEY
 from linnaeus.engine.onnx_format import PROBABILITIES
+from linnaeus.engine.onnx_format import Int8Check
 from linnaeus.engine.onnx_format import ModelFileError
 from linnaeus.engine.onnx_format import OnnxMetadata
 from linnaeus.engine.onnx_format import feature_output_name
@@ -229,7 +230,14 @@ def test_int8_export_keeps_the_contract_and_reports_the_accuracy_change(
     assert report.int8 and isinstance(report.int8_accuracy_change, float)
     assert -1.0 <= report.int8_accuracy_change <= 1.0
     assert report.max_abs_difference < 1e-4  # the float model's check, before quantising
-    assert read_metadata(path) == replace(read_metadata(exported[0].path), int8=True)
+    check = report.int8_check
+    assert check is not None and check.accuracy_change == report.int8_accuracy_change
+    assert 0.0 <= check.agreement <= 1.0 and check.images >= 1
+    metadata = read_metadata(path)
+    assert Int8Check.from_dict(metadata.int8_check) == check  # predict shows it
+    assert metadata == replace(
+        read_metadata(exported[0].path), int8=True, int8_check=metadata.int8_check
+    )
     model = onnx.load(path)
     assert {"QLinearConv", "ConvInteger", "QuantizeLinear"} & {n.op_type for n in model.graph.node}
     assert [o.name for o in model.graph.output] == output_names(4)
