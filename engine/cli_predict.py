@@ -65,9 +65,9 @@ def add_commands(commands: Any, project_options: Any) -> None:
     sub.add_argument(
         "--batch-size",
         type=_positive_int,
-        default=64,
+        default=None,
         metavar="N",
-        help="images per model call (default 64)",
+        help="images per model call (default 8, one call per CPU core at a time)",
     )
     sub.add_argument(
         "--project", type=Path, metavar="DIR", help="the project the model was trained for"
@@ -165,8 +165,8 @@ def run_predict(args: argparse.Namespace) -> int:
         _check_model_fits_project(classifier.metadata, args.project)
     if not args.json:
         print(
-            f"Classifying with {args.model.name} ({len(classifier.classes)} classes) "
-            f"on {classifier.provider}."
+            f"Classifying with {args.model.name} ({len(classifier.classes)} classes, "
+            f"{model_precision(classifier)}) on {classifier.provider}."
         )
 
     tally = _Tally(
@@ -176,9 +176,8 @@ def run_predict(args: argparse.Namespace) -> int:
     )
     started = time.perf_counter()
     with ProgressBar(enabled=not args.json) as bar:
-        predictions = classifier.classify_folder(
-            folder, batch_size=args.batch_size, on_progress=bar.update
-        )
+        batch_size = {} if args.batch_size is None else {"batch_size": args.batch_size}
+        predictions = classifier.classify_folder(folder, on_progress=bar.update, **batch_size)
         first = next(predictions, None)
         if first is None:
             raise LinnaeusError(f"There are no image files in {folder}.")
@@ -208,6 +207,9 @@ def run_predict(args: argparse.Namespace) -> int:
     summary = {
         "model": str(args.model),
         "provider": classifier.provider,
+        "precision": classifier.precision,
+        "int8_check": classifier.int8_check.to_dict() if classifier.int8_check else None,
+        "threads": classifier.threads,
         "folder": str(folder),
         "csv": str(out),
         "images": rows,
@@ -226,6 +228,16 @@ def run_predict(args: argparse.Namespace) -> int:
     else:
         _print_summary(summary)
     return 0
+
+
+def model_precision(classifier: Any) -> str:
+    """The model file's precision, and for int8 what it cost against the float model."""
+    if classifier.precision != "int8":
+        return "float32"
+    check = classifier.int8_check
+    if check is None:
+        return "int8; its accuracy against the float model was not recorded (export it again)"
+    return f"int8: {check.describe()}"
 
 
 def _count_order(classes: list[str], tally: _Tally) -> list[str]:

@@ -3,25 +3,21 @@
 This module, and everything it imports, must never import TensorFlow or Keras:
 machines that only classify have neither. Images are prepared with
 `prepare_image`, exactly as for training; the model scales the pixels itself.
-A folder is classified in batches while a thread pool decodes the next ones;
-unreadable files become predictions with an error, never an exception.
+A folder is classified in small batches by one worker per core, each decoding
+its batch and running the model on it with one onnxruntime thread: on a
+2-core CPU this beat one model call on both cores beside separate decoding
+threads (bench/bench_predict.py), as no core waits for another. Unreadable
+files become predictions with an error, never an exception.
 """
 
 from __future__ import annotations
 
-import csv
-import errno
 import logging
-import os
-import shutil
 from collections import deque
-from collections.abc import Iterable
 from collections.abc import Iterator
 from collections.abc import Sequence
 from concurrent.futures import Future
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from dataclasses import field
 from pathlib import Path
 
 import cv2
@@ -30,21 +26,27 @@ import onnx
 import onnx.utils
 import onnxruntime
 
-from linnaeus.engine.atomic import atomic_open
 from linnaeus.engine.errors import ImageReadError
 from linnaeus.engine.errors import LinnaeusError
-from linnaeus.engine.export_labels import flat_file_name
-from linnaeus.engine.export_labels import unique_folder_names
 from linnaeus.engine.imageio import is_image_candidate
 from linnaeus.engine.imageio import read_image
 from linnaeus.engine.layout import walk_files
 from linnaeus.engine.onnx_format import CAM
 from linnaeus.engine.onnx_format import INPUT_NAME
 from linnaeus.engine.onnx_format import PROBABILITIES
+from linnaeus.engine.onnx_format import Int8Check
 from linnaeus.engine.onnx_format import ModelFileError
 from linnaeus.engine.onnx_format import OnnxMetadata
 from linnaeus.engine.onnx_format import read_metadata
 from linnaeus.engine.onnx_format import session_options
+from linnaeus.engine.prediction_files import CSV_FIXED_COLUMNS
+from linnaeus.engine.prediction_files import UNKNOWN
+from linnaeus.engine.prediction_files import Prediction
+from linnaeus.engine.prediction_files import SortReport
+from linnaeus.engine.prediction_files import check_destination
+from linnaeus.engine.prediction_files import shown_label
+from linnaeus.engine.prediction_files import sort_into
+from linnaeus.engine.prediction_files import write_predictions_csv
 from linnaeus.engine.preprocess import InputFormat
 from linnaeus.engine.preprocess import prepare_image
 from linnaeus.engine.progress import CancelToken
@@ -52,9 +54,14 @@ from linnaeus.engine.progress import Progress
 from linnaeus.engine.progress import ProgressCallback
 from linnaeus.engine.progress import check_cancelled
 from linnaeus.engine.progress import ignore_progress
-from linnaeus.engine.store import display_path
 
 log = logging.getLogger(__name__)
+
+__all__ = [  # the result writers live in engine.prediction_files; importable from here too
+    "CSV_FIXED_COLUMNS", "UNKNOWN", "Classifier", "Prediction", "SortReport", "cam_to_square",
+    "check_destination", "choose_providers", "find_images", "heatmap_to_image", "pad_box",
+    "shown_label", "sort_into", "square_to_original", "write_predictions_csv",
+]  # fmt: skip
 
 # Best first; onnxruntime runs the nodes a provider cannot on the next one in the list.
 PROVIDER_PREFERENCE = (
@@ -64,31 +71,8 @@ PROVIDER_PREFERENCE = (
     "CoreMLExecutionProvider",
     "CPUExecutionProvider",
 )
-UNKNOWN = "unknown"
-BATCHES_AHEAD = 3  # batches decoded in advance while the model runs
-CSV_FIXED_COLUMNS = ("path", "label", "confidence")
-_DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """The model's answer for one image file, or why the file could not be read."""
-
-    path: str  # as given, or relative to the classified folder ('/' separators)
-    label: str | None  # None if the file could not be read
-    confidence: float | None  # the probability of `label`
-    probabilities: dict[str, float]
-    error: str | None  # why the file could not be read
-
-
-@dataclass(frozen=True)
-class SortReport:
-    """What `sort_into` copied where, and which files it did not copy and why."""
-
-    destination: str
-    copied: int
-    per_folder: dict[str, int]  # folder name under destination -> images copied
-    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+DEFAULT_BATCH_SIZE = 8  # per worker; small batches keep each map in the core's cache
+BATCHES_AHEAD = 2  # batches queued per worker, so none waits for the next one
 
 
 def choose_providers(available: Sequence[str], requested: Sequence[str] | None = None) -> list[str]:
@@ -107,7 +91,13 @@ def choose_providers(available: Sequence[str], requested: Sequence[str] | None =
 
 
 class Classifier:
-    """An exported Linnaeus model, ready to classify images with onnxruntime."""
+    """An exported Linnaeus model, ready to classify images with onnxruntime.
+
+    ``threads`` (default: the physical cores) is how many images or batches are
+    worked on at once; ``precision`` says whether the file is the float model
+    or its int8 quantisation, and ``int8_check`` how the latter compared with
+    the float model when it was exported.
+    """
 
     def __init__(
         self,
@@ -120,18 +110,25 @@ class Classifier:
         self.metadata: OnnxMetadata = read_metadata(self.model_path)
         self.classes: list[str] = list(self.metadata.classes)
         self.input_format = InputFormat.from_dict(self.metadata.input_format)
-        self._options = session_options(threads)
+        self.precision: str = "int8" if self.metadata.int8 else "float32"
+        check = self.metadata.int8_check
+        self.int8_check: Int8Check | None = Int8Check.from_dict(check) if check else None
+        self._explain_options = session_options(threads)
+        self.threads: int = self._explain_options.intra_op_num_threads
         self._providers = choose_providers(onnxruntime.get_available_providers(), providers)
         # onnxruntime runs every node of a graph whatever outputs are asked for: classifying
-        # uses a copy cut down to "probabilities"; the full graph loads on the first explanation.
-        self._session = self._load_session(_probabilities_only(self.model_path))
+        # uses a copy cut down to "probabilities", one intra-op thread per call (the calls run
+        # side by side); the full graph loads on the first explanation, on every thread.
+        self._session = self._load_session(_probabilities_only(self.model_path), session_options(1))
         self._explain_session: onnxruntime.InferenceSession | None = None
         self.provider: str = self._session.get_providers()[0]
 
-    def _load_session(self, model: bytes | str) -> onnxruntime.InferenceSession:
+    def _load_session(
+        self, model: bytes | str, options: onnxruntime.SessionOptions
+    ) -> onnxruntime.InferenceSession:
         try:
             return onnxruntime.InferenceSession(
-                model, sess_options=self._options, providers=self._providers
+                model, sess_options=options, providers=self._providers
             )
         except Exception as error:  # onnxruntime's exceptions share no base class
             raise ModelFileError(
@@ -142,6 +139,15 @@ class Classifier:
 
     def predict_pixels(self, images: np.ndarray) -> np.ndarray:
         """Class probabilities (N x K float32) of prepared uint8 images (N x S x S x C)."""
+        parts = min(self.threads, len(images) // 2) if isinstance(images, np.ndarray) else 1
+        if parts < 2:
+            return self._probabilities(images)
+        with ThreadPoolExecutor(parts, "linnaeus-predict") as pool:
+            return np.concatenate(
+                list(pool.map(self._probabilities, np.array_split(images, parts)))
+            )
+
+    def _probabilities(self, images: np.ndarray) -> np.ndarray:
         return self._run(self._session, [PROBABILITIES], images)[PROBABILITIES]
 
     def explain_pixels(self, images: np.ndarray) -> dict[str, np.ndarray]:
@@ -151,7 +157,7 @@ class Classifier:
 
     def _full_session(self) -> onnxruntime.InferenceSession:
         if self._explain_session is None:
-            self._explain_session = self._load_session(str(self.model_path))
+            self._explain_session = self._load_session(str(self.model_path), self._explain_options)
         return self._explain_session
 
     def decide(self, probabilities: np.ndarray) -> np.ndarray:
@@ -228,48 +234,50 @@ class Classifier:
         self,
         folder: Path,
         *,
-        batch_size: int = 64,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         workers: int | None = None,
         on_progress: ProgressCallback = ignore_progress,
         cancel: CancelToken | None = None,
     ) -> Iterator[Prediction]:
         """Predict every image file under ``folder``, in `walk_files` order.
 
-        Files are decoded on ``workers`` threads (default: one per CPU) a few
-        batches ahead of the model. Unreadable files yield a prediction with
-        ``error`` set. Cancelling stops between batches (raises `Cancelled`).
+        ``workers`` threads (default: ``threads``) each decode a batch of
+        ``batch_size`` files and classify it, a few batches ahead of the caller.
+        Unreadable files yield a prediction with ``error`` set. Cancelling stops
+        between batches (raises `Cancelled`).
         """
         if batch_size < 1:
             raise LinnaeusError(f"The batch size must be at least 1, not {batch_size}.")
+        workers = workers or self.threads
         paths = find_images(folder)
         total = len(paths)
         on_progress(Progress("classify", 0, total))
-        pending: deque[tuple[str, Future[np.ndarray | str]]] = deque()
-        queue = iter(paths)
-        in_flight = batch_size * (BATCHES_AHEAD + 1)
-        with ThreadPoolExecutor(workers or os.cpu_count(), "linnaeus-decode") as pool:
+        batches = (paths[start : start + batch_size] for start in range(0, total, batch_size))
+        pending: deque[Future[list[Prediction]]] = deque()
+        with ThreadPoolExecutor(workers, "linnaeus-classify") as pool:
             try:
                 done = 0
                 while True:
                     check_cancelled(cancel)
-                    while len(pending) < in_flight and (relative := next(queue, None)):
-                        future = pool.submit(self.prepare_file, folder / relative)
-                        pending.append((relative, future))
+                    while len(pending) < workers * BATCHES_AHEAD and (batch := next(batches, None)):
+                        pending.append(pool.submit(self._classify_files, folder, batch))
                     if not pending:
                         break
-                    batch = [pending.popleft() for _ in range(min(batch_size, len(pending)))]
-                    predictions = self._predict_loaded([(p, f.result()) for p, f in batch])
+                    predictions = pending.popleft().result()
                     done += len(predictions)
                     on_progress(Progress("classify", done, total))
                     yield from predictions
             finally:
-                for _, future in pending:
+                for future in pending:
                     future.cancel()
+
+    def _classify_files(self, folder: Path, relatives: list[str]) -> list[Prediction]:
+        return self._predict_loaded([(p, self.prepare_file(folder / p)) for p in relatives])
 
     def _predict_loaded(self, loaded: list[tuple[str, np.ndarray | str]]) -> list[Prediction]:
         good = [pixels for _, pixels in loaded if isinstance(pixels, np.ndarray)]
         batch = np.stack(good) if good else np.zeros((0, *self.input_format.shape), np.uint8)
-        probabilities = self.predict_pixels(batch)
+        probabilities = self._probabilities(batch)
         chosen = self.decide(probabilities)
         rows = iter(range(len(good)))
         predictions = []
@@ -334,142 +342,6 @@ def square_to_original(square: np.ndarray, height: int, width: int, resize: str)
         square = square[top : top + new_h, left : left + new_w]
     mapped = cv2.resize(square, (width, height), interpolation=cv2.INTER_LINEAR)
     return np.clip(mapped, 0, 1).astype(np.float32)
-
-
-# -- results ----------------------------------------------------------------------
-
-
-def shown_label(prediction: Prediction, unknown_below: float | None = None) -> str | None:
-    """The label reported for a prediction: ``"unknown"`` when its confidence is
-    below ``unknown_below``; None for an unreadable file."""
-    if prediction.label is None or prediction.confidence is None:
-        return None
-    if unknown_below is not None and prediction.confidence < unknown_below:
-        return UNKNOWN
-    return prediction.label
-
-
-def write_predictions_csv(
-    predictions: Iterable[Prediction],
-    classes: Sequence[str],
-    destination: Path,
-    *,
-    unknown_below: float | None = None,
-) -> int:
-    """Write one row per prediction (path, label, confidence, each class's
-    probability, error) to ``destination``, atomically; return the rows written."""
-    rows = 0
-    try:
-        with atomic_open(destination, "w", encoding="utf-8", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow([*CSV_FIXED_COLUMNS, *classes, "error"])
-            for prediction in predictions:
-                writer.writerow(_csv_row(prediction, classes, unknown_below))
-                rows += 1
-    except OSError as error:
-        raise LinnaeusError(f"Cannot write {destination}: {error.strerror or error}") from None
-    return rows
-
-
-def _csv_row(
-    prediction: Prediction, classes: Sequence[str], unknown_below: float | None
-) -> list[str]:
-    path = display_path(prediction.path)
-    if prediction.error is not None or prediction.confidence is None:
-        return [path, "", "", *([""] * len(classes)), prediction.error or ""]
-    values = [f"{prediction.probabilities.get(name, 0.0):.6f}" for name in classes]
-    label = shown_label(prediction, unknown_below) or ""
-    return [path, label, f"{prediction.confidence:.6f}", *values, ""]
-
-
-def check_destination(source: Path, destination: Path) -> None:
-    """Refuse a ``destination`` that is ``source`` itself or inside it."""
-    if destination.resolve().is_relative_to(source.resolve()):
-        raise LinnaeusError(
-            f"{destination} is inside the folder being classified ({source}); choose a folder "
-            "outside it: Linnaeus never writes into your image folder."
-        )
-
-
-def sort_into(
-    predictions: Iterable[Prediction],
-    source: Path,
-    destination: Path,
-    classes: Sequence[str],
-    *,
-    unknown_below: float | None = None,
-    on_progress: ProgressCallback = ignore_progress,
-    cancel: CancelToken | None = None,
-) -> SortReport:
-    """Copy each readable image under ``source`` into ``destination/<class>/``
-    (``unknown/`` when its confidence is below ``unknown_below``).
-
-    Copies only: the files under ``source`` are never moved or changed, and
-    nothing already in ``destination`` is overwritten (name clashes get _2, _3...).
-    """
-    check_destination(source, destination)
-    folders = unique_folder_names(list(classes))
-    folders[UNKNOWN] = _free_folder_name(UNKNOWN, set(folders.values()))
-    # A class folder must stay inside destination and out of source (a link could lead there).
-    for name in folders.values():
-        check_destination(source, destination / name)
-        if not (destination / name).resolve().is_relative_to(destination.resolve()):
-            raise LinnaeusError(f"{destination / name} leads outside {destination}; remove it.")
-    items = predictions if isinstance(predictions, Sequence) else list(predictions)
-    per_folder: dict[str, int] = {}
-    skipped: list[tuple[str, str]] = []
-    copied = 0
-    for done, prediction in enumerate(items, start=1):
-        check_cancelled(cancel)
-        label = shown_label(prediction, unknown_below)
-        if label is None:
-            skipped.append((prediction.path, prediction.error or "not classified"))
-        else:
-            folder = folders[UNKNOWN] if label == UNKNOWN else folders[label]
-            try:
-                _copy_file(source / prediction.path, destination / folder)
-            except OSError as error:
-                if error.errno in _DISK_FULL:
-                    raise LinnaeusError(
-                        f"The disk is full: {copied} images were copied to {destination} before "
-                        "it filled up. Free some space and sort again into a new folder."
-                    ) from None
-                skipped.append((prediction.path, error.strerror or str(error)))
-            else:
-                copied += 1
-                per_folder[folder] = per_folder.get(folder, 0) + 1
-        on_progress(Progress("sort", done, len(items)))
-    return SortReport(str(destination), copied, per_folder, skipped)
-
-
-def _free_folder_name(name: str, taken: set[str]) -> str:
-    lowered = {t.lower() for t in taken}
-    candidate, n = name, 2
-    while candidate.lower() in lowered:
-        candidate, n = f"{name}_{n}", n + 1
-    return candidate
-
-
-def _copy_file(source: Path, folder: Path) -> Path:
-    """Copy ``source`` into ``folder`` under a name no file there has yet."""
-    folder.mkdir(parents=True, exist_ok=True)
-    name = flat_file_name(source.name)
-    stem, suffix = os.path.splitext(name)
-    n = 1
-    while True:
-        target = folder / (name if n == 1 else f"{stem}_{n}{suffix}")
-        try:
-            target.open("xb").close()  # claim the name: never overwrite anything
-            break
-        except FileExistsError:
-            n += 1
-    try:
-        shutil.copyfile(source, target)
-        shutil.copystat(source, target)
-    except BaseException:
-        target.unlink(missing_ok=True)
-        raise
-    return target
 
 
 def _probabilities_only(path: Path) -> bytes:
