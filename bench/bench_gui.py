@@ -56,6 +56,7 @@ from linnaeus.gui.app import create_application
 from linnaeus.gui.image_model import ImageRole
 from linnaeus.gui.image_table import ImageFilter
 from linnaeus.gui.main_window import MainWindow
+from linnaeus.gui.workflows import install_workflows
 
 
 def rss_mb() -> float:
@@ -175,6 +176,7 @@ def run(project: Path, work: Path) -> None:
     app = create_application(sys.argv[:1])
     settings = QSettings(str(work / "settings.ini"), QSettings.Format.IniFormat)
     window = MainWindow(settings=settings)
+    install_workflows(window)  # the window as users get it: training, evaluation... panels
     window.resize(1366, 768)
     window.show()
     wait_until(lambda: window.isVisible())
