@@ -2,15 +2,16 @@
 
 It builds the start page and the project workspace, the menus and their
 actions, and connects them; it remembers window geometry, splitter sizes,
-tile size and recent projects in QSettings. Work happens in the widgets and
-the `ProjectSession` they share.
+tile size, the current tab, recent projects and the last open project in
+QSettings. Work happens in the widgets and the `ProjectSession` they share.
 
-Panels made elsewhere (training, evaluation, augmentation, classify folder)
-join through `add_panel`; `project_changed` tells them which project is
-open, `show_images` lets them filter the grid (a confusion-matrix cell),
-`refresh_project` shows new predictions after a training, and a panel with
-a ``confirm_close() -> bool`` method is asked before the window closes (a
-training still running).
+Panels made elsewhere (gui/workflows.py: training, evaluation, augmentation,
+feature maps) join through `add_panel`; `project_changed` tells them which
+project is open, `show_images` lets them filter the grid (a confusion-matrix
+cell), `refresh_project` shows new predictions after a training, a panel
+with a ``confirm_close() -> bool`` method is asked before the window closes
+(a training still running), and one with ``save_state``/``restore_state``
+keeps its choices in its own settings group.
 """
 
 from __future__ import annotations
