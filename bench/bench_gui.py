@@ -89,8 +89,16 @@ def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> bool:
 def visible_rows(window: MainWindow) -> list[int]:
     grid = window.project_view.grid
     area = grid.viewport().rect()
-    first = grid.indexAt(area.topLeft() + QPoint(4, 4))
-    if not first.isValid():
+    first = next(
+        (
+            index
+            for y in range(2, area.height(), 8)
+            for x in range(2, area.width(), 8)
+            if (index := grid.indexAt(QPoint(x, y))).isValid()
+        ),
+        None,
+    )  # tiles sit centred in their cells: the top-left corner may be a gap
+    if first is None:
         return []
     rows, row, model = [], first.row(), grid.model()
     while row < model.rowCount() and grid.visualRect(model.index(row, 0)).intersects(area):
