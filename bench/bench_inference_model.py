@@ -2,13 +2,15 @@
 
 Builds a seed CNN (random weights: they do not change the speed), saves it as
 a model version's Keras file, exports it with `engine.onnx_export`, and prints
-images per second at batch 1 and 64 for:
+images per second at batch 1, 8 and 64 for:
 
 - TensorFlow: ``tf.function(jit_compile=False)`` over the Keras model, fixed
   input signature (the plain TensorFlow way);
 - onnxruntime on tf2onnx's graph as converted, full graph (every output);
 - onnxruntime float and int8 (QOperator, as exported; and QDQ for comparison)
   on the copy cut down to "probabilities" that inference classifies with;
+- the same float and int8 models as `linnaeus predict` runs them: the batch
+  split into one call per core, side by side, each on one onnxruntime thread;
 
 plus each one's ratio to TensorFlow, and the graph facts behind the figures
 (opset, Transpose nodes before and after onnxruntime's optimisation). The
@@ -28,6 +30,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -40,6 +43,7 @@ import onnxruntime
 import tensorflow as tf
 
 from linnaeus.engine import onnx_export
+from linnaeus.engine import onnx_graph
 from linnaeus.engine.models import ModelSpec
 from linnaeus.engine.models import build_classifier
 from linnaeus.engine.onnx_format import FORMAT_VERSION
@@ -75,6 +79,21 @@ def ort_runner(model: bytes | str, threads: int) -> Run:
         model, sess_options=session_options(threads), providers=["CPUExecutionProvider"]
     )
     return lambda images: session.run(None, {INPUT_NAME: images})
+
+
+def ort_side_by_side(model: bytes, threads: int) -> Run:
+    """As `linnaeus predict` runs: the batch split over ``threads`` calls side by side,
+    each on one onnxruntime thread."""
+    session = onnxruntime.InferenceSession(
+        model, sess_options=session_options(1), providers=["CPUExecutionProvider"]
+    )
+    pool = ThreadPoolExecutor(threads)
+
+    def run(images: np.ndarray) -> object:
+        parts = np.array_split(images, min(threads, len(images)))
+        return list(pool.map(lambda part: session.run(None, {INPUT_NAME: part}), parts))
+
+    return run
 
 
 def graph_facts(path: Path, label: str, threads: int) -> str:
@@ -160,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
             images=images, keras_file=keras_file,
         )  # fmt: skip
         print(f"int8 export (QOperator): {time.perf_counter() - started:.1f} s")
-        qdq = onnx_export._quantise(
+        qdq = onnx_graph.quantise(
             onnx.load(folder / "float.onnx"), images, folder, quant_format="QDQ"
         )
         onnx.save(qdq, folder / "int8_qdq.onnx")
@@ -196,8 +215,14 @@ def main(argv: list[str] | None = None) -> int:
             "ORT int8 QDQ (classify)": ort_runner(
                 probabilities_only(folder / "int8_qdq.onnx"), threads
             ),
+            f"ORT float, {threads} calls x 1 thread": ort_side_by_side(
+                probabilities_only(folder / "float.onnx"), threads
+            ),
+            f"ORT int8, {threads} calls x 1 thread": ort_side_by_side(
+                probabilities_only(folder / "int8.onnx"), threads
+            ),
         }
-        for batch in (1, 64):
+        for batch in (1, 8, 64):
             rates = measure(runs, images[:batch], args.rounds, args.seconds)
             reference = rates["TensorFlow tf.function"]
             print(f"\nbatch {batch} ({size} px seed-cnn, {classes} classes): images/s, ratio to TF")

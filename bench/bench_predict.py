@@ -1,11 +1,16 @@
 """Benchmark: classifying a folder with ``linnaeus predict`` (ONNX) against plain Keras.
 
-Prints figures; asserts nothing. Both sides classify the same folder of real
+Prints figures; asserts nothing. Every side classifies the same folder of real
 JPEGs with the same network (seed-cnn at 128 px, random weights: speed does not
-depend on them), each in a fresh process, on this machine, alternately:
-- Linnaeus: ``linnaeus predict MODEL.onnx FOLDER`` (onnxruntime, no TensorFlow);
+depend on them), each in a fresh process, on this machine, in turn:
+- Linnaeus float: ``linnaeus predict MODEL.onnx FOLDER`` (onnxruntime, no
+  TensorFlow), with its default batch size unless ``--batch-size`` is given;
+- Linnaeus int8: the same with the int8 export (``linnaeus export --int8``),
+  calibrated on 100 of the folder's images. Its accuracy change is not
+  measured here (random weights); ``linnaeus export --int8`` reports it;
 - plain Keras: ``keras.utils.image_dataset_from_directory`` + ``model.predict``
-  on the saved Keras model, as the seed notebooks did.
+  on the saved Keras model, as the seed notebooks did, at the data set's
+  documented default batch size (32) unless ``--keras-batch-size`` is given.
 "End to end" is images / seconds from process start to the last prediction
 (imports and model loading included); "steady" leaves start-up out; "CPU" is
 the CPU time the whole process used per image (less sensitive than wall time to
@@ -14,7 +19,7 @@ the prediction of a single image. Ratios are medians of the ratios of runs made
 back to back. Then where the time goes: decoding + preparing vs the model alone.
 
     .venv/bin/python bench/bench_predict.py [--folder ../shared/data/wbc/train]
-        [--limit 1000] [--batch-size 64] [--repeats 3]
+        [--limit 1000] [--batch-size N] [--keras-batch-size 32] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -41,13 +46,17 @@ MODEL_JOB = """
 import json, os, sys
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
 from pathlib import Path
+import dataclasses
 import keras
+import numpy as np
 from linnaeus.engine import __version__
+from linnaeus.engine.inference import find_images
+from linnaeus.engine.imageio import read_image
 from linnaeus.engine.models import ModelSpec, build_classifier
 from linnaeus.engine.onnx_export import export_model
 from linnaeus.engine.onnx_format import FORMAT_VERSION, OnnxMetadata
-from linnaeus.engine.preprocess import InputFormat
-work, size = Path(sys.argv[1]), int(sys.argv[2])
+from linnaeus.engine.preprocess import InputFormat, prepare_image
+work, size, folder = Path(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
 classes = ["EOSINOPHIL", "LYMPHOCYTE", "MONOCYTE", "NEUTROPHIL"]
 keras.utils.set_random_seed(0)
 model = build_classifier(ModelSpec("seed-cnn", len(classes), image_size=size))
@@ -59,6 +68,10 @@ metadata = OnnxMetadata(
     model_kind="seed-cnn", project_id=None, trained_at=None, metrics={},
     linnaeus_version=__version__, int8=False)
 report = export_model(model, work / "model.onnx", metadata, keras_file=work / "model.keras")
+paths = find_images(folder)[:: max(1, len(find_images(folder)) // 100)][:100]
+images = np.stack([prepare_image(read_image(folder / p).pixels, InputFormat(size)) for p in paths])
+export_model(model, work / "model-int8.onnx", dataclasses.replace(metadata, int8=True),
+             images=images, keras_file=work / "model.keras")
 print(json.dumps({"parity": report.max_abs_difference}))
 """
 
@@ -144,11 +157,11 @@ for start in range(0, len(pixels), batch_size):
     classifier.predict_pixels(pixels[start : start + batch_size])
 model_only = time.perf_counter() - t
 t = time.perf_counter()
-count = sum(1 for _ in classifier.classify_folder(folder, batch_size=batch_size))
+count = sum(1 for _ in classifier.classify_folder(folder))
 pipelined = time.perf_counter() - t
 print(json.dumps({"images": count, "decode_1_thread": one_thread, "decode_pool": pooled,
                   "model": model_only, "pipelined": pipelined, "provider": classifier.provider,
-                  "workers": os.cpu_count()}))
+                  "workers": classifier.threads}))
 """
 
 
@@ -178,8 +191,9 @@ class Run:
     cold: float = 0.0  # process start to the prediction of a single image
 
 
-def ours(model: Path, folder: Path, one: Path, work: Path, batch_size: int) -> Run:
-    out = ["--out", str(work / "predictions.csv"), "--batch-size", str(batch_size)]
+def ours(model: Path, folder: Path, one: Path, work: Path, batch_size: int | None) -> Run:
+    out = ["--out", str(work / "predictions.csv")]
+    out += [] if batch_size is None else ["--batch-size", str(batch_size)]
     lines, started, cpu = run(LINNAEUS_JOB, str(model), str(folder), *out)
     summary = json.loads("\n".join(lines[:-1]))
     result = Run(
@@ -199,18 +213,22 @@ def keras_way(model: Path, folder: Path, first: Path, batch_size: int) -> Run:
     return result
 
 
-def export_model(work: Path) -> float:
-    """Save the Keras model and its ONNX export (engine/onnx_export.py) in ``work``;
-    return the largest probability difference between the two."""
-    lines, _, _ = run(MODEL_JOB, str(work), str(SIZE))
+def export_models(work: Path, folder: Path) -> float:
+    """Save the Keras model and its float and int8 ONNX exports (engine/onnx_export.py)
+    in ``work``; return the largest probability difference of float ONNX from Keras."""
+    lines, _, _ = run(MODEL_JOB, str(work), str(SIZE), str(folder))
     return json.loads(lines[-1])["parity"]
+
+
+SIDES = ("linnaeus float", "linnaeus int8", "plain Keras")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--folder", type=Path, default=DEFAULT_FOLDER)
     parser.add_argument("--limit", type=int, default=1000, help="images used (0: all)")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=None, help="default: predict's own")
+    parser.add_argument("--keras-batch-size", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3, help="runs of each side (median)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="linnaeus-bench-predict-"))
@@ -221,41 +239,45 @@ def main() -> None:
         one.mkdir()
         (one / first.name).symlink_to(first.resolve())
         load = os.getloadavg()[0]
-        parity = export_model(work)
-        model_onnx, model_keras = work / "model.onnx", work / "model.keras"
-        pairs = []
-        for _ in range(args.repeats):  # back to back, so background load hits both alike
-            pairs.append(
+        parity = export_models(work, folder)
+        model_keras = work / "model.keras"
+        rounds = []
+        for _ in range(args.repeats):  # back to back, so background load hits all alike
+            rounds.append(
                 (
-                    ours(model_onnx, folder, one, work, args.batch_size),
-                    keras_way(model_keras, folder, first, args.batch_size),
+                    ours(work / "model.onnx", folder, one, work, args.batch_size),
+                    ours(work / "model-int8.onnx", folder, one, work, args.batch_size),
+                    keras_way(model_keras, folder, first, args.keras_batch_size),
                 )
             )
-        breakdown_args = (str(folder), str(args.batch_size))
-        lines, _, _ = run(BREAKDOWN_JOB, str(model_onnx), *breakdown_args)
-        mine = json.loads(lines[-1])
-        lines, _, _ = run(KERAS_BREAKDOWN_JOB, str(model_keras), *breakdown_args)
+        breakdown_args = (str(folder), str(args.batch_size or 64))
+        mine = {}
+        for name in ("model.onnx", "model-int8.onnx"):
+            lines, _, _ = run(BREAKDOWN_JOB, str(work / name), *breakdown_args)
+            mine[name] = json.loads(lines[-1])
+        lines, _, _ = run(KERAS_BREAKDOWN_JOB, str(model_keras), str(folder), "32")
         theirs = json.loads(lines[-1])
         load_after = os.getloadavg()[0]
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    report(args, pairs, mine, theirs, parity, (load, load_after))
+    report(args, rounds, mine, theirs, parity, (load, load_after))
 
 
 def report(
     args: argparse.Namespace,
-    pairs: list[tuple[Run, Run]],
+    rounds: list[tuple[Run, Run, Run]],
     mine: dict,
     theirs: dict,
     parity: float,
     load: tuple[float, float],
 ) -> None:
-    images = pairs[0][0].images
+    images = rounds[0][0].images
     print(
-        f"{args.folder}: {images} JPEGs, seed-cnn at {SIZE} px, batch {args.batch_size}, "
+        f"{args.folder}: {images} JPEGs, seed-cnn at {SIZE} px, linnaeus batch "
+        f"{args.batch_size or 'default'}, Keras batch {args.keras_batch_size}, "
         f"{os.cpu_count()} CPU cores, load average {load[0]:.1f} at start and {load[1]:.1f} at "
         f"the end; median of {args.repeats} runs; ONNX within {parity:.0e} of Keras; "
-        f"provider {mine['provider']}"
+        f"provider {mine['model.onnx']['provider']}"
     )
     columns = {
         "end to end img/s": lambda r: images / r.wall,
@@ -263,22 +285,25 @@ def report(
         "CPU ms/img": lambda r: 1000 * r.cpu / images,
         "cold start s": lambda r: r.cold,
     }
-    print(f"{'':13}" + "".join(f"{name:>19}" for name in columns))
-    for side, name in ((0, "linnaeus"), (1, "plain Keras")):
-        cells = [statistics.median(f(pair[side]) for pair in pairs) for f in columns.values()]
-        print(f"{name:13}" + "".join(f"{cell:19.2f}" for cell in cells))
-    ratios = [statistics.median(f(o) / f(k) for o, k in pairs) for f in columns.values()]
-    ratios[2:] = [1 / r for r in ratios[2:]]  # less CPU and time is better
-    print(f"{'linnaeus is':13}" + "".join(f"{r:17.2f} x" for r in ratios))
+    print(f"{'':16}" + "".join(f"{name:>19}" for name in columns))
+    for side, name in enumerate(SIDES):
+        cells = [statistics.median(f(row[side]) for row in rounds) for f in columns.values()]
+        print(f"{name:16}" + "".join(f"{cell:19.2f}" for cell in cells))
+    for side, name in enumerate(SIDES[:2]):
+        ratios = [statistics.median(f(r[side]) / f(r[2]) for r in rounds) for f in columns.values()]
+        ratios[2:] = [1 / r for r in ratios[2:]]  # less CPU and time is better
+        print(f"{name + ' is':16}" + "".join(f"{r:17.2f} x" for r in ratios))
     for name, f in columns.items():
-        values = [(round(f(o), 2), round(f(k), 2)) for o, k in pairs]
-        print(f"  every run, {name} (linnaeus, Keras): {values}")
-    per_image = {k: 1000 * v / mine["images"] for k, v in mine.items() if k in BREAKDOWN_KEYS}
-    print(f"\nwhere the time goes, ms per image (linnaeus, {mine['workers']} decode threads):")
-    print(f"  decode + prepare, 1 thread  {per_image['decode_1_thread']:7.2f}")
-    print(f"  decode + prepare, pool      {per_image['decode_pool']:7.2f}")
-    print(f"  model alone                 {per_image['model']:7.2f}")
-    print(f"  classify_folder (overlap)   {per_image['pipelined']:7.2f}")
+        values = [tuple(round(f(run), 2) for run in row) for row in rounds]
+        print(f"  every run, {name} ({', '.join(SIDES)}): {values}")
+    for model, label in (("model.onnx", "float"), ("model-int8.onnx", "int8")):
+        job = mine[model]
+        per_image = {k: 1000 * v / job["images"] for k, v in job.items() if k in BREAKDOWN_KEYS}
+        print(f"\nwhere the time goes, ms per image (linnaeus {label}, {job['workers']} threads):")
+        print(f"  decode + prepare, 1 thread  {per_image['decode_1_thread']:7.2f}")
+        print(f"  decode + prepare, pool      {per_image['decode_pool']:7.2f}")
+        print(f"  model alone                 {per_image['model']:7.2f}")
+        print(f"  classify_folder (overlap)   {per_image['pipelined']:7.2f}")
     print("plain Keras, ms per image:")
     print(f"  decode (tf.data)            {1000 * theirs['decode'] / theirs['images']:7.2f}")
     print(f"  model.predict alone         {1000 * theirs['model'] / theirs['images']:7.2f}")
