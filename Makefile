@@ -1,11 +1,15 @@
 # The two commands a new machine needs (see README):
 #   make demo   install into .venv and run the whole job on the demo project
 #   make test   install into .venv and run every check and test
+# and, for the installers (packaging/README.md):
+#   make package       build the Linux .deb and .tar.gz into dist/
+#   make package-test  build them, install the .deb into a scratch root and test it there
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 EXTRAS ?= cpu,dev
 STAMP  := $(VENV)/.installed
+PACKAGE_STAMP := $(VENV)/.installed-package
 # A "strict" editable install links the sources into a real linnaeus/ folder
 # (build/__editable__.*), which import-linter needs to see the package.
 EDITABLE := --config-settings editable_mode=strict
@@ -14,7 +18,7 @@ EDITABLE := --config-settings editable_mode=strict
 # Keras cache, and trains from scratch when none are found.
 export LINNAEUS_WEIGHTS ?= $(abspath $(wildcard ../shared/weights))
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench clean package package-test
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +39,22 @@ lint: $(STAMP)
 
 test: lint
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
+
+# PyInstaller freezes whatever this venv holds: EXTRAS=gpu,dev VENV=.venv-gpu for the GPU build.
+$(PACKAGE_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet $(EDITABLE) -e ".[$(EXTRAS),package]"
+	touch $(PACKAGE_STAMP)
+
+package: $(PACKAGE_STAMP)
+	$(BIN)/python -m pip install --quiet --no-deps $(EDITABLE) -e .  # links new modules too
+	PYTHON=$(BIN)/python packaging/build-linux.sh
+
+# strace watches what the installed app writes; as root (CI) it is installed when missing.
+package-test: package
+	@command -v strace >/dev/null || [ "$$(id -u)" != 0 ] || \
+		{ apt-get update -qq && apt-get install -y -qq --no-install-recommends strace desktop-file-utils; }
+	@command -v strace >/dev/null || { echo "package-test needs strace (apt install strace)"; exit 1; }
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -m package tests/packaging
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_import.py
