@@ -1,4 +1,4 @@
-"""Which files a program wrote, read from an ``strace -ff -y`` trace.
+"""Which files a program wrote (and whether it went online), from an ``strace -ff -y`` trace.
 
 The packaging test runs the installed `linnaeus` under strace with the
 syscalls below traced in every process and thread (``-ff``: one trace file
@@ -25,8 +25,9 @@ from pathlib import Path
 WRITING_SYSCALLS = (
     "open", "openat", "openat2", "creat", "truncate", "mkdir", "mkdirat", "mknod", "mknodat",
     "rename", "renameat", "renameat2", "link", "linkat", "symlink", "symlinkat",
-    "unlink", "unlinkat", "rmdir", "chmod", "fchmodat", "chdir", "fchdir",
+    "unlink", "unlinkat", "rmdir", "chmod", "fchmodat", "chdir", "fchdir", "connect",
 )  # fmt: skip
+_INET = re.compile(r"^(?:\d+ )?connect\(.*sa_family=AF_INET6?\b")
 _WRITE_FLAGS = re.compile(r"\bO_(WRONLY|RDWR|CREAT|TRUNC|APPEND)\b")
 _CALL = re.compile(
     r"^(?:\d+ )?(?P<name>\w+)\((?P<args>.*)\)\s+=\s+"  # [pid ]name(arguments) =
@@ -126,6 +127,15 @@ def trace_writes(trace_prefix: Path, start_dir: Path) -> set[Path]:
     for trace in trace_prefix.parent.glob(trace_prefix.name + ".*"):
         with trace.open(encoding="utf-8", errors="surrogateescape") as lines:
             found.update(written_paths(lines, start_dir))
+    return found
+
+
+def trace_connections(trace_prefix: Path) -> list[str]:
+    """Every attempt, failed or not, to open a network (IPv4/IPv6) connection."""
+    found = []
+    for trace in trace_prefix.parent.glob(trace_prefix.name + ".*"):
+        with trace.open(encoding="utf-8", errors="surrogateescape") as lines:
+            found += [line.strip() for line in lines if _INET.match(line)]
     return found
 
 

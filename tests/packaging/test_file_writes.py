@@ -16,6 +16,7 @@ import pytest
 from tests.packaging.file_writes import outside
 from tests.packaging.file_writes import split_arguments
 from tests.packaging.file_writes import strace_command
+from tests.packaging.file_writes import trace_connections
 from tests.packaging.file_writes import trace_writes
 from tests.packaging.file_writes import written_paths
 
@@ -63,6 +64,17 @@ def test_arguments_split_at_top_level_commas_only() -> None:
 def test_outside_keeps_what_no_allowed_folder_holds() -> None:
     paths = [Path("/home/u/a"), Path("/home/u"), Path("/home/user2/b"), Path("/etc/x")]
     assert outside(paths, [Path("/home/u")]) == [Path("/etc/x"), Path("/home/user2/b")]
+
+
+def test_network_connections_are_found_whether_or_not_they_succeed(tmp_path: Path) -> None:
+    (tmp_path / "t.1").write_text(
+        'connect(3<socket:[1]>, {sa_family=AF_UNIX, sun_path="/run/dbus"}, 110) = 0\n'
+        "connect(4<socket:[2]>, {sa_family=AF_INET6, sin6_port=htons(443)}, 28) = -1 ENETUNREACH\n"
+        'openat(AT_FDCWD</>, "AF_INET", O_RDONLY) = 5</AF_INET>\n'
+    )
+    assert trace_connections(tmp_path / "t") == [
+        "connect(4<socket:[2]>, {sa_family=AF_INET6, sin6_port=htons(443)}, 28) = -1 ENETUNREACH"
+    ]
 
 
 @pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")

@@ -8,7 +8,7 @@ the XDG folders and TMPDIR all in one temporary user folder, no
 LINNAEUS_WEIGHTS or Keras cache, nothing from the developer's virtualenv. Each
 run is traced with strace; any file it creates, changes or removes outside
 that user folder (the install prefix included: /opt is read-only for users)
-fails the test.
+fails the test, and so does any attempt to open a network connection.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from tests.image_factory import dicom_copy
 from tests.onnx_factory import make_model
 from tests.packaging.file_writes import outside
 from tests.packaging.file_writes import strace_command
+from tests.packaging.file_writes import trace_connections
 from tests.packaging.file_writes import trace_writes
 
 pytestmark = pytest.mark.package
@@ -102,6 +103,7 @@ class User:
         written = trace_writes(prefix, self.work)
         stray = outside(written, [self.folder, *PSEUDO_FILES])
         left_in_memory = [p for p in written if Path("/dev/shm") in p.parents and p.exists()]
+        assert trace_connections(prefix) == [], "the installed app tried to go online"
         return result, seconds, stray + left_in_memory
 
 
