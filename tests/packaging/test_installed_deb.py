@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -154,6 +155,52 @@ def test_the_package_installs_the_bundle_the_command_and_the_menu_entry(
         _output("desktop-file-validate", str(root / "usr/share/applications/linnaeus.desktop"))
     weights = sorted(p.name for p in (root / PREFIX / "_internal/weights").glob("*.h5"))
     assert weights, "the bundle holds no ImageNet weights"
+    platforms = {
+        p.name for p in (root / PREFIX / "_internal/PySide6/Qt/plugins/platforms").iterdir()
+    }
+    assert {"libqxcb.so", "libqoffscreen.so", "libqwayland.so"} <= platforms
+
+
+def _system_libraries(bundle: Path) -> tuple[set[str], list[str]]:
+    """The libraries outside ``bundle`` that its programs and libraries load (by path),
+    and the ones the loader finds nowhere. The bundle's program starts Python with
+    LD_LIBRARY_PATH set to its ``_internal`` folder; so does this."""
+    found, missing = set(), []
+    env = {"LD_LIBRARY_PATH": str(bundle / "_internal"), "PATH": "/usr/bin:/bin"}
+    for elf in [bundle / "linnaeus", *bundle.rglob("*.so*")]:
+        if not elf.is_file() or elf.is_symlink():
+            continue
+        lines = subprocess.run(["ldd", str(elf)], capture_output=True, text=True, env=env).stdout
+        for line in lines.splitlines():
+            name, _, target = line.strip().partition(" => ")
+            if target.startswith("not found"):
+                missing.append(f"{elf.relative_to(bundle)} needs {name}")
+            elif target.startswith("/") and not target.startswith(str(bundle)):
+                found.add(target.split(" (")[0])
+    return found, missing
+
+
+def _owner(library: str) -> str:
+    """The Debian package that installed ``library`` (tries the /usr-merged twin too)."""
+    twin = library.removeprefix("/usr") if library.startswith("/usr/") else "/usr" + library
+    for path in (library, twin):
+        owner = subprocess.run(["dpkg", "-S", path], capture_output=True, text=True)
+        if owner.returncode == 0:
+            return owner.stdout.split(":")[0]
+    return f"(no package owns {library})"
+
+
+def test_every_system_library_the_bundle_loads_is_a_declared_dependency(
+    deb: Path, root: Path
+) -> None:
+    relations = _output("dpkg-deb", "-f", str(deb), "Depends", "Recommends")
+    relations = re.sub(r"Depends:|Recommends:|\|", ",", relations)
+    declared = {p.split()[0] for p in relations.split(",") if p.strip()}
+    libraries, missing = _system_libraries(root / PREFIX)
+
+    assert missing == []
+    undeclared = {lib: _owner(lib) for lib in libraries}
+    assert {lib: pkg for lib, pkg in undeclared.items() if pkg not in declared} == {}
 
 
 def test_installed_self_test_passes_offline_writing_only_in_the_user_folder(user: User) -> None:
