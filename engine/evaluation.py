@@ -20,18 +20,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.optimize import minimize_scalar
-from scipy.special import logsumexp
-from scipy.special import softmax as scipy_softmax
-from sklearn.metrics import balanced_accuracy_score
-from sklearn.metrics import confusion_matrix
-from sklearn.metrics import log_loss
-from sklearn.metrics import precision_recall_curve
-from sklearn.metrics import precision_recall_fscore_support
-from sklearn.metrics import roc_auc_score
-from sklearn.metrics import roc_curve
 
 from linnaeus.engine.errors import LinnaeusError
+
+
+def _metrics() -> Any:
+    """scikit-learn's metrics, imported on first use: importing them takes seconds,
+    and the desktop window imports this module before it shows itself."""
+    import sklearn.metrics
+
+    return sklearn.metrics
+
 
 log = logging.getLogger(__name__)
 
@@ -174,11 +173,11 @@ def evaluate_predictions(
     correct = predicted == y
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # undefined-metric warnings: handled below
-        precision, recall, f1, support = precision_recall_fscore_support(
+        precision, recall, f1, support = _metrics().precision_recall_fscore_support(
             y, predicted, labels=labels, zero_division=0.0
         )
-        balanced = float(balanced_accuracy_score(y, predicted))
-        loss = float(log_loss(y, p, labels=labels))
+        balanced = float(_metrics().balanced_accuracy_score(y, predicted))
+        loss = float(_metrics().log_loss(y, p, labels=labels))
     per_class = {
         name: ClassMetrics(float(precision[i]), float(recall[i]), float(f1[i]), int(support[i]))
         for i, name in enumerate(names)
@@ -192,10 +191,12 @@ def evaluate_predictions(
         if not 0 < support[i] < n:  # absent, or the only class present
             auc[name], roc[name], pr[name] = None, Curve([], [], []), Curve([], [], [])
             continue
-        auc[name] = float(roc_auc_score(is_class, p[:, i]))
-        fpr, tpr, cuts = roc_curve(is_class, p[:, i])
+        auc[name] = float(_metrics().roc_auc_score(is_class, p[:, i]))
+        fpr, tpr, cuts = _metrics().roc_curve(is_class, p[:, i])
         roc[name] = _curve(fpr, tpr, cuts)
-        prec, rec, cuts = precision_recall_curve(is_class, p[:, i], drop_intermediate=True)
+        prec, rec, cuts = _metrics().precision_recall_curve(
+            is_class, p[:, i], drop_intermediate=True
+        )
         pr[name] = _curve(rec, prec, np.append(cuts, np.inf))
     defined_aucs = [auc[names[i]] for i in defined]
     macro_auc = float(np.mean(defined_aucs)) if defined_aucs else None
@@ -216,10 +217,10 @@ def evaluate_predictions(
         if "macro" not in auc:
             auc["macro"] = macro_auc
     ci = _bootstrap(y, p, correct, defined, binary, bootstrap, seed)
+    confusion = _metrics().confusion_matrix(y, predicted, labels=labels).tolist()
     return Evaluation(
         split=split, classes=names, images=n, accuracy=float(correct.mean()),
-        balanced_accuracy=balanced, loss=loss,
-        confusion=confusion_matrix(y, predicted, labels=labels).tolist(), per_class=per_class,
+        balanced_accuracy=balanced, loss=loss, confusion=confusion, per_class=per_class,
         auc=auc, macro_auc=macro_auc, roc=roc, pr=pr, ece=ece, reliability=reliability, ci=ci,
         operating_point=point, temperature=float(temperature),
     )  # fmt: skip
@@ -263,11 +264,14 @@ def fit_temperature(logits: np.ndarray, y_true: np.ndarray) -> float:
         return 1.0
     picked = z[np.arange(len(z)), y]
 
+    from scipy import optimize
+    from scipy import special
+
     def mean_nll(inverse_t: float) -> float:
-        return float(np.mean(logsumexp(inverse_t * z, axis=1) - inverse_t * picked))
+        return float(np.mean(special.logsumexp(inverse_t * z, axis=1) - inverse_t * picked))
 
     low, high = TEMPERATURE_BOUNDS  # the loss is convex in 1/T: bounded Brent finds its minimum
-    result = minimize_scalar(
+    result = optimize.minimize_scalar(
         mean_nll, bounds=(1 / high, 1 / low), method="bounded", options={"xatol": 1e-7}
     )
     if not result.success or not math.isfinite(result.x):
@@ -280,7 +284,9 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     for huge logits."""
     if not (math.isfinite(temperature) and temperature > 0):
         raise EvaluationError(f"The temperature must be positive, not {temperature}.")
-    return scipy_softmax(np.asarray(logits, dtype=np.float64) / temperature, axis=-1)
+    from scipy import special
+
+    return special.softmax(np.asarray(logits, dtype=np.float64) / temperature, axis=-1)
 
 
 def logits_from_probabilities(probabilities: np.ndarray) -> np.ndarray:
@@ -356,7 +362,7 @@ def _operating_point(
     name: str, is_positive: np.ndarray, score: np.ndarray, threshold: float, target: float
 ) -> BinaryOperatingPoint:
     flagged = score >= threshold
-    tn, fp, fn, tp = confusion_matrix(is_positive, flagged, labels=[False, True]).ravel()
+    tn, fp, fn, tp = _metrics().confusion_matrix(is_positive, flagged, labels=[False, True]).ravel()
     return BinaryOperatingPoint(
         positive_class=name,
         threshold=float(threshold),

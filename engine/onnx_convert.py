@@ -80,7 +80,7 @@ def convert(
     inputs = [concrete.inputs[0].name]
     outputs = [tensor.name for tensor in concrete.outputs]
     renames = tf2onnx.convert.tensor_names_from_structed(concrete, inputs, outputs)
-    with quiet("tf2onnx"), tf.device("/cpu:0"):
+    with quiet("tf2onnx"), quiet("tensorflow", logging.ERROR), tf.device("/cpu:0"):
         try:
             frozen = tf2onnx.tf_loader.from_function(concrete, inputs, outputs)
             proto, _ = tf2onnx.convert.from_graph_def(

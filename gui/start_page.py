@@ -7,7 +7,6 @@ the window's process; the page shows that it is busy and can cancel it.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -28,8 +27,7 @@ from PySide6.QtWidgets import QVBoxLayout
 from PySide6.QtWidgets import QWidget
 
 from linnaeus.engine.store import DATABASE_NAME
-
-_CLI = "import sys; from linnaeus.engine.cli import main; sys.exit(main(sys.argv[1:]))"
+from linnaeus.gui.panels.child_process import linnaeus_command
 
 
 def demo_project_dir() -> Path:
@@ -39,7 +37,8 @@ def demo_project_dir() -> Path:
 
 def demo_command(project_dir: Path) -> list[str]:
     """The child process that makes the demo project: ``linnaeus demo ... --json``."""
-    return [sys.executable, "-c", _CLI, "demo", "--project", str(project_dir), "--json"]
+    program, arguments = linnaeus_command(["demo", "--project", str(project_dir), "--json"])
+    return [program, *arguments]
 
 
 def is_project(folder: Path) -> bool:
