@@ -40,6 +40,7 @@ from PySide6.QtWidgets import QVBoxLayout
 from PySide6.QtWidgets import QWidget
 
 from linnaeus.engine.store import ClassInfo
+from linnaeus.gui.headings import heading
 
 RESERVED_KEYS = frozenset({"h"})  # the heatmap key
 MAX_VISIBLE_CLASSES = 10  # more scroll
@@ -106,7 +107,7 @@ class ClassBar(QWidget):
         self.accept_button = accept
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(_heading("Label the selected images"))
+        layout.addWidget(heading("Label the selected images"))
         layout.addWidget(self._scroll)
         layout.addWidget(add)
         layout.addSpacing(6)
@@ -234,11 +235,3 @@ def _wide_button(text: str, tip: str) -> QPushButton:
     button.setStyleSheet("text-align: left; padding: 3px 8px;")
     button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # keys go on working in the grid
     return button
-
-
-def _heading(text: str) -> QLabel:
-    label = QLabel(text)
-    font = label.font()
-    font.setBold(True)
-    label.setFont(font)
-    return label

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import QVBoxLayout
 from PySide6.QtWidgets import QWidget
 
 from linnaeus.engine.store import ClassInfo
+from linnaeus.gui.headings import heading
 from linnaeus.gui.image_table import DEFAULT_DESCENDING
 from linnaeus.gui.image_table import SPLITS
 from linnaeus.gui.image_table import UNLABELLED
@@ -141,7 +142,7 @@ class FilterBar(QWidget):
         form.addRow("Sort by", self.sort)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(_heading("Find images"))
+        layout.addWidget(heading("Find images"))
         layout.addWidget(self.search)
         layout.addWidget(self.chosen)
         layout.addLayout(form)
@@ -263,11 +264,3 @@ def _choose(combo: QComboBox, value: object) -> None:
 def _class_choice(combo: QComboBox) -> int | None:
     value = combo.currentData()
     return None if value in (None, _ANY) else int(value)
-
-
-def _heading(text: str) -> QLabel:
-    label = QLabel(text)
-    font = label.font()
-    font.setBold(True)
-    label.setFont(font)
-    return label

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel
 from PySide6.QtCore import QModelIndex
 from PySide6.QtCore import QPersistentModelIndex
 from PySide6.QtCore import Qt
@@ -25,6 +24,7 @@ from linnaeus.engine.progress import ProgressCallback
 from linnaeus.engine.progress import check_cancelled
 from linnaeus.gui.panels.formatting import format_duration
 from linnaeus.gui.panels.formatting import format_percent
+from linnaeus.gui.panels.row_table import RowTableModel
 
 _Index = QModelIndex | QPersistentModelIndex
 _DISPLAY = Qt.ItemDataRole.DisplayRole
@@ -103,32 +103,22 @@ def result_summary(result: ClassifyResult) -> str:
     return text
 
 
-class PredictionsModel(QAbstractTableModel):
+class PredictionsModel(RowTableModel):
     """One row per classified file: image, class, confidence, and why it could not be read."""
 
     COLUMNS = ("Image", "Class", "Confidence", "Problem")
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
-        self.predictions: list[Prediction] = []
         self.unknown_below: float | None = None
 
+    @property
+    def predictions(self) -> list[Prediction]:
+        return self.rows
+
     def set_predictions(self, predictions: list[Prediction], unknown_below: float | None) -> None:
-        self.beginResetModel()
-        self.predictions = list(predictions)
         self.unknown_below = unknown_below
-        self.endResetModel()
-
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.predictions)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = _DISPLAY) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == _DISPLAY:
-            return self.COLUMNS[section]
-        return None
+        self.set_rows(predictions)
 
     def data(self, index: _Index, role: int = _DISPLAY) -> Any:
         if not index.isValid():

@@ -19,6 +19,7 @@ from linnaeus.gui.panels.evaluation_data import QueueEntry
 from linnaeus.gui.panels.formatting import format_percent
 from linnaeus.gui.panels.plots import BLUE
 from linnaeus.gui.panels.plots import VERMILION
+from linnaeus.gui.panels.row_table import RowTableModel
 
 _Index = QModelIndex | QPersistentModelIndex
 _DISPLAY = Qt.ItemDataRole.DisplayRole
@@ -155,30 +156,17 @@ class PerClassModel(QAbstractTableModel):
         return None
 
 
-class RelabelQueueModel(QAbstractTableModel):
+class RelabelQueueModel(RowTableModel):
     """Images to check first: those the model disagrees with, highest loss first."""
 
     COLUMNS = ("", "Image", "Label → model", "Confidence")
 
-    def __init__(self, parent: Any = None) -> None:
-        super().__init__(parent)
-        self.entries: list[QueueEntry] = []
+    @property
+    def entries(self) -> list[QueueEntry]:
+        return self.rows
 
     def set_entries(self, entries: list[QueueEntry]) -> None:
-        self.beginResetModel()
-        self.entries = list(entries)
-        self.endResetModel()
-
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.entries)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = _DISPLAY) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == _DISPLAY:
-            return self.COLUMNS[section]
-        return None
+        self.set_rows(entries)
 
     def data(self, index: _Index, role: int = _DISPLAY) -> Any:
         if not index.isValid():
