@@ -30,10 +30,10 @@ WEIGHTS = SHARED / "weights" / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_
 OURS = """
 import json, sys, time
 from pathlib import Path
-from linnaeus.engine.importer import import_images
-from linnaeus.engine.store import ProjectStore
-from linnaeus.engine.training import TrainConfig, train
-from linnaeus.engine.store import from_db_path
+from linnaeus.engine.dataset.importer import import_images
+from linnaeus.engine.project.store import ProjectStore
+from linnaeus.engine.training.train import TrainConfig, train
+from linnaeus.engine.project.store import from_db_path
 images, project, trees = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
 started = time.perf_counter()
 store = ProjectStore.create(project, images)

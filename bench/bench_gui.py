@@ -48,10 +48,10 @@ from PySide6.QtCore import Qt
 from PySide6.QtCore import QTimer
 from PySide6.QtTest import QTest
 
-from linnaeus.engine import versions
-from linnaeus.engine.importer import import_images
-from linnaeus.engine.predictions import save_predictions
-from linnaeus.engine.store import ProjectStore
+from linnaeus.engine.dataset.importer import import_images
+from linnaeus.engine.project import versions
+from linnaeus.engine.project.predictions import save_predictions
+from linnaeus.engine.project.store import ProjectStore
 from linnaeus.gui.app import create_application
 from linnaeus.gui.image_model import ImageRole
 from linnaeus.gui.image_table import ImageFilter

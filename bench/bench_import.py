@@ -31,8 +31,8 @@ CLASSES = ("round", "square", "cross")
 
 IMPORT_JOB = """
 import json, resource, sys, time
-from linnaeus.engine.importer import import_images
-from linnaeus.engine.store import ProjectStore
+from linnaeus.engine.dataset.importer import import_images
+from linnaeus.engine.project.store import ProjectStore
 started = time.perf_counter()
 store = ProjectStore.create(sys.argv[1], sys.argv[2])
 report = import_images(store)
@@ -108,7 +108,7 @@ def run_job(code: str, *args: str) -> dict[str, float]:
 
 
 def relabel_latency(project: Path, repeats: int = 200) -> list[float]:
-    from linnaeus.engine.store import ProjectStore
+    from linnaeus.engine.project.store import ProjectStore
 
     with ProjectStore.open(project) as store:
         ids = store.image_ids()[:repeats]

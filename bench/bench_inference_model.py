@@ -42,17 +42,17 @@ import onnx.utils
 import onnxruntime
 import tensorflow as tf
 
-from linnaeus.engine import onnx_export
-from linnaeus.engine import onnx_graph
-from linnaeus.engine.models import ModelSpec
-from linnaeus.engine.models import build_classifier
-from linnaeus.engine.onnx_format import FORMAT_VERSION
-from linnaeus.engine.onnx_format import INPUT_NAME
-from linnaeus.engine.onnx_format import PROBABILITIES
-from linnaeus.engine.onnx_format import OnnxMetadata
-from linnaeus.engine.onnx_format import physical_cores
-from linnaeus.engine.onnx_format import session_options
-from linnaeus.engine.preprocess import InputFormat
+from linnaeus.engine.images.preprocess import InputFormat
+from linnaeus.engine.onnx import export as onnx_export
+from linnaeus.engine.onnx import graph as onnx_graph
+from linnaeus.engine.onnx.format import FORMAT_VERSION
+from linnaeus.engine.onnx.format import INPUT_NAME
+from linnaeus.engine.onnx.format import PROBABILITIES
+from linnaeus.engine.onnx.format import OnnxMetadata
+from linnaeus.engine.onnx.format import physical_cores
+from linnaeus.engine.onnx.format import session_options
+from linnaeus.engine.training.models import ModelSpec
+from linnaeus.engine.training.models import build_classifier
 
 Run = Callable[[np.ndarray], object]
 

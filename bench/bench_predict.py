@@ -50,12 +50,12 @@ import dataclasses
 import keras
 import numpy as np
 from linnaeus.engine import __version__
-from linnaeus.engine.inference import find_images
-from linnaeus.engine.imageio import read_image
-from linnaeus.engine.models import ModelSpec, build_classifier
-from linnaeus.engine.onnx_export import export_model
-from linnaeus.engine.onnx_format import FORMAT_VERSION, OnnxMetadata
-from linnaeus.engine.preprocess import InputFormat, prepare_image
+from linnaeus.engine.onnx.inference import find_images
+from linnaeus.engine.images.imageio import read_image
+from linnaeus.engine.training.models import ModelSpec, build_classifier
+from linnaeus.engine.onnx.export import export_model
+from linnaeus.engine.onnx.format import FORMAT_VERSION, OnnxMetadata
+from linnaeus.engine.images.preprocess import InputFormat, prepare_image
 work, size, folder = Path(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
 classes = ["EOSINOPHIL", "LYMPHOCYTE", "MONOCYTE", "NEUTROPHIL"]
 keras.utils.set_random_seed(0)
@@ -78,13 +78,13 @@ print(json.dumps({"parity": report.max_abs_difference}))
 
 LINNAEUS_JOB = """
 import argparse, json, sys, time
-from linnaeus.engine import cli
+from linnaeus.engine.cli import main as cli
 parser = cli.build_parser()
 commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
 if "predict" in commands.choices:
     status = cli.main(["predict", *sys.argv[1:], "--json"])
-else:  # until engine/cli.py registers the command
-    from linnaeus.engine import cli_predict
+else:  # until engine/cli/main.py registers the command
+    from linnaeus.engine.cli import predict as cli_predict
     parser = argparse.ArgumentParser(prog="linnaeus")
     cli_predict.add_commands(parser.add_subparsers(), None)
     args = parser.parse_args(["predict", *sys.argv[1:], "--json"])
@@ -139,7 +139,7 @@ import json, os, sys, time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 import numpy as np
-from linnaeus.engine.inference import Classifier, find_images
+from linnaeus.engine.onnx.inference import Classifier, find_images
 model, folder, batch_size = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
 classifier = Classifier(model)
 paths = [folder / p for p in find_images(folder)]
@@ -214,7 +214,7 @@ def keras_way(model: Path, folder: Path, first: Path, batch_size: int) -> Run:
 
 
 def export_models(work: Path, folder: Path) -> float:
-    """Save the Keras model and its float and int8 ONNX exports (engine/onnx_export.py)
+    """Save the Keras model and its float and int8 ONNX exports (engine/onnx/export.py)
     in ``work``; return the largest probability difference of float ONNX from Keras."""
     lines, _, _ = run(MODEL_JOB, str(work), str(SIZE), str(folder))
     return json.loads(lines[-1])["parity"]

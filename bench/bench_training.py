@@ -6,7 +6,7 @@ the "gentle" augmentation, on the same folder, on this machine, one after the
 other:
 - plain Keras: ``keras.utils.image_dataset_from_directory`` + augmentation
   layers (RandomRotation, RandomTranslation, RandomZoom) + the net, ``fit``;
-- Linnaeus: ``linnaeus.engine.training.train`` (decoded-image cache,
+- Linnaeus: ``linnaeus.engine.training.train.train`` (decoded-image cache,
   OpenCV augmentation in a tf.data pipeline).
 Epoch 1 includes decoding for both; later epochs decode again only in Keras.
 
@@ -71,11 +71,11 @@ LINNAEUS_JOB = """
 import json, os, sys, time
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
 from pathlib import Path
-from linnaeus.engine.augment import PRESETS
-from linnaeus.engine.importer import ImportOptions, import_images
-from linnaeus.engine.splits import SplitFractions
-from linnaeus.engine.store import ProjectStore
-from linnaeus.engine.training import TrainConfig, train
+from linnaeus.engine.images.augment import PRESETS
+from linnaeus.engine.dataset.importer import ImportOptions, import_images
+from linnaeus.engine.dataset.splits import SplitFractions
+from linnaeus.engine.project.store import ProjectStore
+from linnaeus.engine.training.train import TrainConfig, train
 folder, epochs, project = Path(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
 store = ProjectStore.create(project, folder)
 import_images(store, ImportOptions(fractions=SplitFractions(0.98, 0.01, 0.01)))
@@ -98,7 +98,7 @@ MODEL_ONLY_JOB = """
 import json, os, time
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
 import numpy as np
-from linnaeus.engine.models import ModelSpec, build_classifier
+from linnaeus.engine.training.models import ModelSpec, build_classifier
 model = build_classifier(ModelSpec("seed-cnn", 4, image_size=128), mean=[128] * 3, std=[50] * 3)
 model.compile(optimizer="adam", loss="categorical_crossentropy", jit_compile=False)
 x = np.random.default_rng(0).integers(0, 255, (320, 128, 128, 3), dtype=np.uint8)

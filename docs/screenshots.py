@@ -25,8 +25,8 @@ from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 from PySide6.QtWidgets import QWidget
 
-from linnaeus.engine.version_evaluation import version_relabel_queue
-from linnaeus.engine.versions import active_version
+from linnaeus.engine.evaluation.version import version_relabel_queue
+from linnaeus.engine.project.versions import active_version
 from linnaeus.gui.app import create_application
 from linnaeus.gui.image_table import DEFAULT_DESCENDING
 from linnaeus.gui.image_table import ImageFilter

@@ -39,8 +39,8 @@ from PySide6.QtWidgets import QScrollArea
 from PySide6.QtWidgets import QVBoxLayout
 from PySide6.QtWidgets import QWidget
 
-from linnaeus.engine.store import ClassInfo
-from linnaeus.gui.headings import heading
+from linnaeus.engine.project.store import ClassInfo
+from linnaeus.gui.widgets.headings import heading
 
 RESERVED_KEYS = frozenset({"h"})  # the heatmap key
 MAX_VISIBLE_CLASSES = 10  # more scroll

@@ -15,19 +15,19 @@ from pathlib import Path
 from PySide6.QtCore import QObject
 from PySide6.QtCore import Signal
 
-from linnaeus.engine import versions
-from linnaeus.engine.image_explanation import ImageExplanation
-from linnaeus.engine.image_explanation import explain_file
-from linnaeus.engine.inference import Classifier
+from linnaeus.engine.onnx.explanation import ImageExplanation
+from linnaeus.engine.onnx.explanation import explain_file
+from linnaeus.engine.onnx.inference import Classifier
 from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import ProgressCallback
-from linnaeus.engine.store import ProjectStore
-from linnaeus.engine.versions import ModelVersion
-from linnaeus.gui.panels.child_process import ChildProcess
-from linnaeus.gui.panels.child_process import CommandFactory
-from linnaeus.gui.panels.child_process import ProcessEnd
-from linnaeus.gui.panels.child_process import failure_message
-from linnaeus.gui.panels.child_process import linnaeus_command
+from linnaeus.engine.project import versions
+from linnaeus.engine.project.store import ProjectStore
+from linnaeus.engine.project.versions import ModelVersion
+from linnaeus.gui.processes.child_process import ChildProcess
+from linnaeus.gui.processes.child_process import CommandFactory
+from linnaeus.gui.processes.child_process import ProcessEnd
+from linnaeus.gui.processes.child_process import failure_message
+from linnaeus.gui.processes.child_process import linnaeus_command
 from linnaeus.gui.workers import Worker
 
 Request = tuple[int, Path, int | None]  # image id, file, class index (None: predicted)

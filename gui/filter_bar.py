@@ -25,12 +25,12 @@ from PySide6.QtWidgets import QSpinBox
 from PySide6.QtWidgets import QVBoxLayout
 from PySide6.QtWidgets import QWidget
 
-from linnaeus.engine.store import ClassInfo
-from linnaeus.gui.headings import heading
+from linnaeus.engine.project.store import ClassInfo
 from linnaeus.gui.image_table import DEFAULT_DESCENDING
 from linnaeus.gui.image_table import SPLITS
 from linnaeus.gui.image_table import UNLABELLED
 from linnaeus.gui.image_table import ImageFilter
+from linnaeus.gui.widgets.headings import heading
 
 SPLIT_TITLES = {"train": "Training", "val": "Validation", "test": "Test"}
 SORT_TITLES = {

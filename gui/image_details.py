@@ -6,8 +6,8 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
-from linnaeus.engine.store import HistoryEntry
-from linnaeus.engine.store import ImageRecord
+from linnaeus.engine.project.store import HistoryEntry
+from linnaeus.engine.project.store import ImageRecord
 
 
 def details_html(

@@ -32,8 +32,8 @@ from PySide6.QtCore import Signal
 from PySide6.QtGui import QColor
 from PySide6.QtGui import QImage
 
-from linnaeus.engine.store import ClassInfo
-from linnaeus.engine.store import ProjectStore
+from linnaeus.engine.project.store import ClassInfo
+from linnaeus.engine.project.store import ProjectStore
 from linnaeus.gui.image_table import NO_CLASS
 from linnaeus.gui.image_table import SPLITS
 from linnaeus.gui.image_table import STATUSES

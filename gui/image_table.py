@@ -19,15 +19,15 @@ from pathlib import Path
 
 import numpy as np
 
-from linnaeus.engine.predictions import load_predictions
 from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import Progress
 from linnaeus.engine.progress import ProgressCallback
 from linnaeus.engine.progress import check_cancelled
 from linnaeus.engine.progress import ignore_progress
-from linnaeus.engine.store import ProjectStore
-from linnaeus.engine.store import from_db_path
-from linnaeus.engine.versions import active_version
+from linnaeus.engine.project.predictions import load_predictions
+from linnaeus.engine.project.store import ProjectStore
+from linnaeus.engine.project.store import from_db_path
+from linnaeus.engine.project.versions import active_version
 
 SPLITS = ("train", "val", "test")
 STATUSES = ("ok", "unreadable", "missing")

@@ -39,12 +39,12 @@ from PySide6.QtWidgets import QToolButton
 from PySide6.QtWidgets import QVBoxLayout
 from PySide6.QtWidgets import QWidget
 
-from linnaeus.engine.imageio import DecodedImage
-from linnaeus.engine.imageio import read_image
+from linnaeus.engine.images.imageio import DecodedImage
+from linnaeus.engine.images.imageio import read_image
 from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import ProgressCallback
-from linnaeus.engine.store import HistoryEntry
-from linnaeus.engine.store import ImageRecord
+from linnaeus.engine.project.store import HistoryEntry
+from linnaeus.engine.project.store import ImageRecord
 from linnaeus.gui.image_details import details_html
 from linnaeus.gui.workers import Worker
 

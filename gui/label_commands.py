@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 from PySide6.QtGui import QUndoCommand
 
-from linnaeus.engine.store import Edit
-from linnaeus.engine.store import ProjectStore
+from linnaeus.engine.project.store import Edit
+from linnaeus.engine.project.store import ProjectStore
 
 log = logging.getLogger(__name__)
 

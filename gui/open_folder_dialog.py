@@ -33,17 +33,17 @@ from PySide6.QtWidgets import QTableWidgetItem
 from PySide6.QtWidgets import QVBoxLayout
 from PySide6.QtWidgets import QWidget
 
+from linnaeus.engine.dataset.importer import ImportOptions
+from linnaeus.engine.dataset.importer import ImportReport
+from linnaeus.engine.dataset.importer import import_images
+from linnaeus.engine.dataset.splits import SplitFractions
 from linnaeus.engine.errors import ImportSourceError
 from linnaeus.engine.errors import LinnaeusError
-from linnaeus.engine.importer import ImportOptions
-from linnaeus.engine.importer import ImportReport
-from linnaeus.engine.importer import import_images
 from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import Progress
 from linnaeus.engine.progress import ProgressCallback
-from linnaeus.engine.splits import SplitFractions
-from linnaeus.engine.store import DATABASE_NAME
-from linnaeus.engine.store import ProjectStore
+from linnaeus.engine.project.store import DATABASE_NAME
+from linnaeus.engine.project.store import ProjectStore
 from linnaeus.gui.workers import Worker
 
 _SPLIT_COLUMNS = ("train", "val", "test", "(none)")

@@ -19,7 +19,7 @@ from PySide6.QtGui import QUndoCommand
 from PySide6.QtGui import QUndoStack
 
 from linnaeus.engine.errors import LinnaeusError
-from linnaeus.engine.store import ProjectStore
+from linnaeus.engine.project.store import ProjectStore
 from linnaeus.gui.image_model import ImageListModel
 from linnaeus.gui.label_commands import AddClassCommand
 from linnaeus.gui.label_commands import DeleteClassCommand

@@ -26,8 +26,8 @@ from PySide6.QtWidgets import QPushButton
 from PySide6.QtWidgets import QVBoxLayout
 from PySide6.QtWidgets import QWidget
 
-from linnaeus.engine.store import DATABASE_NAME
-from linnaeus.gui.panels.child_process import linnaeus_command
+from linnaeus.engine.project.store import DATABASE_NAME
+from linnaeus.gui.processes.child_process import linnaeus_command
 
 
 def demo_project_dir() -> Path:

@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QLabel
 from PySide6.QtWidgets import QStatusBar
 from PySide6.QtWidgets import QWidget
 
-from linnaeus.engine.store import ClassInfo
+from linnaeus.engine.project.store import ClassInfo
 from linnaeus.gui.image_table import NO_CLASS
 
 

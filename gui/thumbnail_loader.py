@@ -3,7 +3,7 @@
 `ThumbnailLoader.image` answers at once: the thumbnail if it is in memory,
 otherwise ``None`` after asking for it. Requests go to a small pool of
 threads that make (or read) the thumbnail in the project's disk cache
-(`linnaeus.engine.thumbnails.ThumbnailCache`), decode it into a QImage scaled
+(`linnaeus.engine.images.thumbnails.ThumbnailCache`), decode it into a QImage scaled
 for the tile, and report it through `thumbnail_ready`. The newest request is
 served first and old requests are dropped when too many wait, so a fast
 scroll through 100,000 images only loads what is on screen when it stops.
@@ -24,7 +24,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtGui import QImage
 
 from linnaeus.engine.errors import LinnaeusError
-from linnaeus.engine.thumbnails import ThumbnailCache
+from linnaeus.engine.images.thumbnails import ThumbnailCache
 
 log = logging.getLogger(__name__)
 

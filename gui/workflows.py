@@ -21,18 +21,18 @@ from PySide6.QtGui import QAction
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QMenu
 
-from linnaeus.engine.image_explanation import ImageExplanation
+from linnaeus.engine.onnx.explanation import ImageExplanation
 from linnaeus.gui.explainer import Explainer
 from linnaeus.gui.main_window import MainWindow
 from linnaeus.gui.panels.augment_panel import AugmentPanel
-from linnaeus.gui.panels.child_process import CommandFactory
-from linnaeus.gui.panels.child_process import linnaeus_command
 from linnaeus.gui.panels.classify_dialog import ClassifyDialog
 from linnaeus.gui.panels.evaluation_panel import EvaluationPanel
 from linnaeus.gui.panels.export_dialog import ExportDialog
 from linnaeus.gui.panels.feature_maps_panel import FeatureMapsPanel
-from linnaeus.gui.panels.train_runner import TrainRunner
 from linnaeus.gui.panels.training_panel import TrainingPanel
+from linnaeus.gui.processes.child_process import CommandFactory
+from linnaeus.gui.processes.child_process import linnaeus_command
+from linnaeus.gui.processes.train_runner import TrainRunner
 from linnaeus.gui.project_session import ProjectSession
 
 

@@ -32,7 +32,7 @@ def main() -> int:
         from linnaeus.gui.app import main as gui_main
 
         return int(gui_main([]) or 0)
-    from linnaeus.engine.cli import main as cli_main
+    from linnaeus.engine.cli.main import main as cli_main
 
     return cli_main(arguments)
 

@@ -1,7 +1,7 @@
 """Small test images drawn on the fly, and a corpus of good and bad image files.
 
 Pure helpers with no pytest dependency: tests call them with a ``tmp_path``.
-Pixels are drawn in RGB(A) order, as `linnaeus.engine.imageio` returns them,
+Pixels are drawn in RGB(A) order, as `linnaeus.engine.images.imageio` returns them,
 so a lossless file read back must equal `draw_pixels` with the same arguments.
 """
 

@@ -19,7 +19,7 @@ from onnx import TensorProto
 from onnx import helper
 from onnx import numpy_helper
 
-from linnaeus.engine import onnx_format
+from linnaeus.engine.onnx import format as onnx_format
 
 OPSET = 17
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from linnaeus.engine.importer import import_images
-from linnaeus.engine.store import ProjectStore
+from linnaeus.engine.dataset.importer import import_images
+from linnaeus.engine.project.store import ProjectStore
 
 
 def draw_shape(kind: str, rng: np.random.Generator, size: int = 32) -> np.ndarray:

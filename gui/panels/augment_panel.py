@@ -26,17 +26,17 @@ from PySide6.QtWidgets import QVBoxLayout
 from PySide6.QtWidgets import QWidget
 
 from linnaeus.engine.atomic import atomic_write_bytes
-from linnaeus.engine.augment import PRESETS
-from linnaeus.engine.augment import Augmentation
-from linnaeus.engine.augment import load_augmentation
-from linnaeus.engine.augment import preview_samples
 from linnaeus.engine.errors import LinnaeusError
+from linnaeus.engine.images.augment import PRESETS
+from linnaeus.engine.images.augment import Augmentation
+from linnaeus.engine.images.augment import load_augmentation
+from linnaeus.engine.images.augment import preview_samples
 from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import ProgressCallback
-from linnaeus.gui.panels.augment_controls import SampleGrid
-from linnaeus.gui.panels.augment_controls import SliderSpin
-from linnaeus.gui.panels.message_line import MessageLine
-from linnaeus.gui.panels.pixmaps import qimage_from_array
+from linnaeus.gui.widgets.augment_controls import SampleGrid
+from linnaeus.gui.widgets.augment_controls import SliderSpin
+from linnaeus.gui.widgets.message_line import MessageLine
+from linnaeus.gui.widgets.pixmaps import qimage_from_array
 from linnaeus.gui.workers import Worker
 
 GRID = 3  # samples per row and column

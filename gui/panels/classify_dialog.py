@@ -28,14 +28,14 @@ from PySide6.QtWidgets import QTableView
 from PySide6.QtWidgets import QVBoxLayout
 from PySide6.QtWidgets import QWidget
 
-from linnaeus.engine import versions
-from linnaeus.engine.onnx_format import OnnxMetadata
-from linnaeus.engine.onnx_format import read_metadata
+from linnaeus.engine.onnx.format import OnnxMetadata
+from linnaeus.engine.onnx.format import read_metadata
 from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import Progress
 from linnaeus.engine.progress import ProgressCallback
-from linnaeus.engine.store import ProjectStore
-from linnaeus.engine.versions import exported_model_path
+from linnaeus.engine.project import versions
+from linnaeus.engine.project.store import ProjectStore
+from linnaeus.engine.project.versions import exported_model_path
 from linnaeus.gui.panels.classify_results import SORT_ROLE
 from linnaeus.gui.panels.classify_results import ClassifyRequest
 from linnaeus.gui.panels.classify_results import ClassifyResult
@@ -43,7 +43,7 @@ from linnaeus.gui.panels.classify_results import PredictionsModel
 from linnaeus.gui.panels.classify_results import classify
 from linnaeus.gui.panels.classify_results import result_summary
 from linnaeus.gui.panels.export_dialog import ExportDialog
-from linnaeus.gui.panels.message_line import MessageLine
+from linnaeus.gui.widgets.message_line import MessageLine
 from linnaeus.gui.workers import Worker
 
 

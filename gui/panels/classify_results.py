@@ -12,19 +12,19 @@ from PySide6.QtCore import QModelIndex
 from PySide6.QtCore import QPersistentModelIndex
 from PySide6.QtCore import Qt
 
-from linnaeus.engine.inference import Classifier
-from linnaeus.engine.inference import Prediction
-from linnaeus.engine.inference import SortReport
-from linnaeus.engine.inference import check_destination
-from linnaeus.engine.inference import shown_label
-from linnaeus.engine.inference import sort_into
-from linnaeus.engine.inference import write_predictions_csv
+from linnaeus.engine.onnx.inference import Classifier
+from linnaeus.engine.onnx.inference import Prediction
+from linnaeus.engine.onnx.inference import SortReport
+from linnaeus.engine.onnx.inference import check_destination
+from linnaeus.engine.onnx.inference import shown_label
+from linnaeus.engine.onnx.inference import sort_into
+from linnaeus.engine.onnx.inference import write_predictions_csv
 from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import ProgressCallback
 from linnaeus.engine.progress import check_cancelled
-from linnaeus.gui.panels.formatting import format_duration
-from linnaeus.gui.panels.formatting import format_percent
-from linnaeus.gui.panels.row_table import RowTableModel
+from linnaeus.gui.widgets.formatting import format_duration
+from linnaeus.gui.widgets.formatting import format_percent
+from linnaeus.gui.widgets.row_table import RowTableModel
 
 _Index = QModelIndex | QPersistentModelIndex
 _DISPLAY = Qt.ItemDataRole.DisplayRole

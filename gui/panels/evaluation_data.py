@@ -12,21 +12,21 @@ from pathlib import Path
 
 import numpy as np
 
-from linnaeus.engine import versions
-from linnaeus.engine.evaluation import Evaluation
-from linnaeus.engine.evaluation import logits_from_probabilities
-from linnaeus.engine.evaluation import softmax
-from linnaeus.engine.predictions import split_predictions
+from linnaeus.engine.evaluation.metrics import Evaluation
+from linnaeus.engine.evaluation.metrics import logits_from_probabilities
+from linnaeus.engine.evaluation.metrics import softmax
+from linnaeus.engine.evaluation.version import calibrate_version
+from linnaeus.engine.evaluation.version import evaluate_version
+from linnaeus.engine.evaluation.version import version_relabel_queue
 from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import Progress
 from linnaeus.engine.progress import ProgressCallback
 from linnaeus.engine.progress import check_cancelled
-from linnaeus.engine.store import ProjectStore
-from linnaeus.engine.store import display_path
-from linnaeus.engine.version_evaluation import calibrate_version
-from linnaeus.engine.version_evaluation import evaluate_version
-from linnaeus.engine.version_evaluation import version_relabel_queue
-from linnaeus.gui.panels.formatting import format_percent
+from linnaeus.engine.project import versions
+from linnaeus.engine.project.predictions import split_predictions
+from linnaeus.engine.project.store import ProjectStore
+from linnaeus.engine.project.store import display_path
+from linnaeus.gui.widgets.formatting import format_percent
 
 QUEUE_LENGTH = 500  # the relabel queue shows this many images at most
 

@@ -14,12 +14,12 @@ from PySide6.QtGui import QColor
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QApplication
 
-from linnaeus.engine.evaluation import Evaluation
+from linnaeus.engine.evaluation.metrics import Evaluation
 from linnaeus.gui.panels.evaluation_data import QueueEntry
-from linnaeus.gui.panels.formatting import format_percent
-from linnaeus.gui.panels.plots import BLUE
-from linnaeus.gui.panels.plots import VERMILION
-from linnaeus.gui.panels.row_table import RowTableModel
+from linnaeus.gui.widgets.formatting import format_percent
+from linnaeus.gui.widgets.plots import BLUE
+from linnaeus.gui.widgets.plots import VERMILION
+from linnaeus.gui.widgets.row_table import RowTableModel
 
 _Index = QModelIndex | QPersistentModelIndex
 _DISPLAY = Qt.ItemDataRole.DisplayRole

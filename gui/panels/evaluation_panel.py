@@ -24,9 +24,9 @@ from PySide6.QtWidgets import QTabWidget
 from PySide6.QtWidgets import QVBoxLayout
 from PySide6.QtWidgets import QWidget
 
-from linnaeus.engine import versions
-from linnaeus.engine.evaluation import Evaluation
-from linnaeus.engine.store import ProjectStore
+from linnaeus.engine.evaluation.metrics import Evaluation
+from linnaeus.engine.project import versions
+from linnaeus.engine.project.store import ProjectStore
 from linnaeus.gui.panels.evaluation_data import BinaryRates
 from linnaeus.gui.panels.evaluation_data import EvaluationData
 from linnaeus.gui.panels.evaluation_data import binary_rates
@@ -36,12 +36,12 @@ from linnaeus.gui.panels.evaluation_data import summary_text
 from linnaeus.gui.panels.evaluation_models import ConfusionModel
 from linnaeus.gui.panels.evaluation_models import PerClassModel
 from linnaeus.gui.panels.evaluation_models import RelabelQueueModel
-from linnaeus.gui.panels.message_line import MessageLine
-from linnaeus.gui.panels.plots import SERIES_COLOURS
-from linnaeus.gui.panels.plots import VERMILION
-from linnaeus.gui.panels.plots import make_plot
-from linnaeus.gui.panels.plots import pen
-from linnaeus.gui.panels.plots import text_colour
+from linnaeus.gui.widgets.message_line import MessageLine
+from linnaeus.gui.widgets.plots import SERIES_COLOURS
+from linnaeus.gui.widgets.plots import VERMILION
+from linnaeus.gui.widgets.plots import make_plot
+from linnaeus.gui.widgets.plots import pen
+from linnaeus.gui.widgets.plots import text_colour
 from linnaeus.gui.workers import Worker
 
 SLIDER_STEPS = 1000  # threshold resolution 0.001

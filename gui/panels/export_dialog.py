@@ -28,18 +28,18 @@ from PySide6.QtWidgets import QPushButton
 from PySide6.QtWidgets import QVBoxLayout
 from PySide6.QtWidgets import QWidget
 
-from linnaeus.engine import versions
-from linnaeus.engine.store import ProjectStore
-from linnaeus.engine.versions import exported_model_path
-from linnaeus.engine.versions import report_path
-from linnaeus.gui.panels.child_process import ChildProcess
-from linnaeus.gui.panels.child_process import CommandFactory
-from linnaeus.gui.panels.child_process import ProcessEnd
-from linnaeus.gui.panels.child_process import failure_message
-from linnaeus.gui.panels.child_process import linnaeus_command
-from linnaeus.gui.panels.formatting import format_duration
-from linnaeus.gui.panels.formatting import format_size
-from linnaeus.gui.panels.message_line import MessageLine
+from linnaeus.engine.project import versions
+from linnaeus.engine.project.store import ProjectStore
+from linnaeus.engine.project.versions import exported_model_path
+from linnaeus.engine.project.versions import report_path
+from linnaeus.gui.processes.child_process import ChildProcess
+from linnaeus.gui.processes.child_process import CommandFactory
+from linnaeus.gui.processes.child_process import ProcessEnd
+from linnaeus.gui.processes.child_process import failure_message
+from linnaeus.gui.processes.child_process import linnaeus_command
+from linnaeus.gui.widgets.formatting import format_duration
+from linnaeus.gui.widgets.formatting import format_size
+from linnaeus.gui.widgets.message_line import MessageLine
 
 
 def export_summary(result: dict[str, Any]) -> str:

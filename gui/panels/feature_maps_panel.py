@@ -21,10 +21,10 @@ from PySide6.QtWidgets import QSizePolicy
 from PySide6.QtWidgets import QVBoxLayout
 from PySide6.QtWidgets import QWidget
 
-from linnaeus.engine.image_explanation import MAX_GRID_MAPS
-from linnaeus.engine.image_explanation import ImageExplanation
-from linnaeus.engine.image_explanation import feature_grid
-from linnaeus.gui.panels.pixmaps import pixmap_from_array
+from linnaeus.engine.onnx.explanation import MAX_GRID_MAPS
+from linnaeus.engine.onnx.explanation import ImageExplanation
+from linnaeus.engine.onnx.explanation import feature_grid
+from linnaeus.gui.widgets.pixmaps import pixmap_from_array
 
 COLOURS = "viridis"
 

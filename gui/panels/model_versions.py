@@ -11,12 +11,12 @@ from PySide6.QtCore import QPersistentModelIndex
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
 
-from linnaeus.engine import versions
-from linnaeus.engine.store import ProjectStore
-from linnaeus.engine.versions import ModelVersion
-from linnaeus.gui.panels.formatting import format_duration
-from linnaeus.gui.panels.formatting import format_percent
+from linnaeus.engine.project import versions
+from linnaeus.engine.project.store import ProjectStore
+from linnaeus.engine.project.versions import ModelVersion
 from linnaeus.gui.panels.training_options import MODEL_LABELS
+from linnaeus.gui.widgets.formatting import format_duration
+from linnaeus.gui.widgets.formatting import format_percent
 
 CHECKPOINT_FILE = "checkpoint.keras"  # engine.training_callbacks.CHECKPOINT_FILE
 STATUS_WORDS = {

@@ -12,11 +12,11 @@ from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QBoxLayout
 from PySide6.QtWidgets import QWidget
 
-from linnaeus.gui.panels.plots import BLUE
-from linnaeus.gui.panels.plots import ORANGE
-from linnaeus.gui.panels.plots import make_plot
-from linnaeus.gui.panels.plots import pen
-from linnaeus.gui.panels.plots import text_colour
+from linnaeus.gui.widgets.plots import BLUE
+from linnaeus.gui.widgets.plots import ORANGE
+from linnaeus.gui.widgets.plots import make_plot
+from linnaeus.gui.widgets.plots import pen
+from linnaeus.gui.widgets.plots import text_colour
 
 # Phases whose lines carry epochs and metrics (engine/progress.py TrainingProgress).
 CURVE_PHASES = ("pretrain", "head", "train", "fine-tune")

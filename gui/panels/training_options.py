@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QFormLayout
 from PySide6.QtWidgets import QSpinBox
 from PySide6.QtWidgets import QWidget
 
-from linnaeus.engine.augment import PRESETS
+from linnaeus.engine.images.augment import PRESETS
 
 # (engine name, label, explanation); the engine's names are engine.training.MODEL_CHOICES.
 MODEL_CHOICES = (
@@ -81,7 +81,7 @@ IMBALANCE_CHOICES = (
     ("none", "Do nothing", "Train on the images as they are."),
 )
 AUGMENT_CUSTOM = "custom"
-DEFAULT_DROPOUT = 0.2  # engine/cli_train.py defaults
+DEFAULT_DROPOUT = 0.2  # engine/cli/train.py defaults
 DEFAULT_AUGMENT = "gentle"
 
 

@@ -24,21 +24,21 @@ from PySide6.QtWidgets import QToolButton
 from PySide6.QtWidgets import QVBoxLayout
 from PySide6.QtWidgets import QWidget
 
-from linnaeus.engine import versions
 from linnaeus.engine.errors import LinnaeusError
-from linnaeus.engine.store import ProjectStore
-from linnaeus.gui.panels.formatting import format_duration
-from linnaeus.gui.panels.formatting import format_percent
-from linnaeus.gui.panels.formatting import format_rate
-from linnaeus.gui.panels.message_line import MessageLine
+from linnaeus.engine.project import versions
+from linnaeus.engine.project.store import ProjectStore
 from linnaeus.gui.panels.model_versions import ModelVersionsModel
 from linnaeus.gui.panels.model_versions import resumable_version
-from linnaeus.gui.panels.train_runner import TrainRunner
 from linnaeus.gui.panels.training_curves import CURVE_PHASES
 from linnaeus.gui.panels.training_curves import PHASE_NAMES
 from linnaeus.gui.panels.training_curves import TrainingCurvesView
 from linnaeus.gui.panels.training_options import MODEL_CHOICES
 from linnaeus.gui.panels.training_options import TrainingOptionsForm
+from linnaeus.gui.processes.train_runner import TrainRunner
+from linnaeus.gui.widgets.formatting import format_duration
+from linnaeus.gui.widgets.formatting import format_percent
+from linnaeus.gui.widgets.formatting import format_rate
+from linnaeus.gui.widgets.message_line import MessageLine
 
 
 def progress_text(line: Mapping[str, Any]) -> str:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from linnaeus.engine.store import ProjectStore
-from linnaeus.engine.store import to_db_path
-from linnaeus.engine.store import utc_now
+from linnaeus.engine.project.store import ProjectStore
+from linnaeus.engine.project.store import to_db_path
+from linnaeus.engine.project.store import utc_now
 
 
 def add_images(store: ProjectStore, paths: list[str]) -> list[int]:

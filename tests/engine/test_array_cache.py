@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from linnaeus.engine.array_cache import ArrayCache
-from linnaeus.engine.preprocess import InputFormat
-from linnaeus.engine.preprocess import prepare_image
+from linnaeus.engine.images.array_cache import ArrayCache
+from linnaeus.engine.images.preprocess import InputFormat
+from linnaeus.engine.images.preprocess import prepare_image
 
 
 def test_fill_makes_missing_rows_once_and_reports_failures(tmp_path: Path) -> None:

@@ -14,18 +14,18 @@ import cv2
 import numpy as np
 import pytest
 
-from linnaeus.engine.augment import FILL_MODES
-from linnaeus.engine.augment import PRESETS
-from linnaeus.engine.augment import Augmentation
-from linnaeus.engine.augment import FeaturewiseStats
-from linnaeus.engine.augment import augment_batch
-from linnaeus.engine.augment import augment_image
-from linnaeus.engine.augment import featurewise_stats
-from linnaeus.engine.augment import load_augmentation
-from linnaeus.engine.augment import preview_samples
-from linnaeus.engine.augment import transform_matrix
 from linnaeus.engine.errors import Cancelled
 from linnaeus.engine.errors import LinnaeusError
+from linnaeus.engine.images.augment import FILL_MODES
+from linnaeus.engine.images.augment import PRESETS
+from linnaeus.engine.images.augment import Augmentation
+from linnaeus.engine.images.augment import FeaturewiseStats
+from linnaeus.engine.images.augment import augment_batch
+from linnaeus.engine.images.augment import augment_image
+from linnaeus.engine.images.augment import featurewise_stats
+from linnaeus.engine.images.augment import load_augmentation
+from linnaeus.engine.images.augment import preview_samples
+from linnaeus.engine.images.augment import transform_matrix
 from linnaeus.engine.progress import CancelToken
 
 # --- helpers -----------------------------------------------------------------------------

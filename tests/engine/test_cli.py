@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from linnaeus.engine.cli import main
+from linnaeus.engine.cli.main import main
 from tests.image_factory import write_image
 
 
@@ -82,7 +82,7 @@ def test_unknown_image_or_class_is_explained(images: Path, tmp_path: Path, capsy
 def test_the_command_runs_headless_without_qt(images: Path, tmp_path: Path) -> None:
     code = (
         "import sys\n"
-        "from linnaeus.engine.cli import main\n"
+        "from linnaeus.engine.cli.main import main\n"
         f"status = main(['import', {str(images)!r}, '--project', {str(tmp_path / 'p')!r}])\n"
         "assert status == 0, status\n"
         "heavy = ('PySide6', 'tensorflow', 'pyqtgraph')\n"

@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from linnaeus.engine import versions
-from linnaeus.engine.store import ProjectStore
+from linnaeus.engine.project import versions
+from linnaeus.engine.project.store import ProjectStore
 from tests.training_factory import make_shapes_project
 
 SMALL = ["--model", "seed-cnn", "--image-size", "32", "--batch-size", "8", "--augment", "none"]

@@ -1,4 +1,4 @@
-"""Tests for the built-in demo image set (linnaeus.engine.demo)."""
+"""Tests for the built-in demo image set (linnaeus.engine.demo.images)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import cv2
 import numpy as np
 import pytest
 
-from linnaeus.engine.demo import DEMO_CLASSES
-from linnaeus.engine.demo import DemoImageSet
-from linnaeus.engine.demo import draw_cell
-from linnaeus.engine.demo import make_demo_images
+from linnaeus.engine.demo.images import DEMO_CLASSES
+from linnaeus.engine.demo.images import DemoImageSet
+from linnaeus.engine.demo.images import draw_cell
+from linnaeus.engine.demo.images import make_demo_images
 from linnaeus.engine.errors import Cancelled
 from linnaeus.engine.errors import LinnaeusError
 from linnaeus.engine.progress import CancelToken

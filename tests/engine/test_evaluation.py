@@ -13,12 +13,12 @@ from sklearn.metrics import roc_auc_score
 from sklearn.metrics import roc_curve
 
 from linnaeus.engine.errors import LinnaeusError
-from linnaeus.engine.evaluation import choose_threshold
-from linnaeus.engine.evaluation import evaluate_predictions
-from linnaeus.engine.evaluation import fit_temperature
-from linnaeus.engine.evaluation import logits_from_probabilities
-from linnaeus.engine.evaluation import relabel_queue
-from linnaeus.engine.evaluation import softmax
+from linnaeus.engine.evaluation.metrics import choose_threshold
+from linnaeus.engine.evaluation.metrics import evaluate_predictions
+from linnaeus.engine.evaluation.metrics import fit_temperature
+from linnaeus.engine.evaluation.metrics import logits_from_probabilities
+from linnaeus.engine.evaluation.metrics import relabel_queue
+from linnaeus.engine.evaluation.metrics import softmax
 
 ANIMALS = ["cat", "dog", "fox"]
 XRAY = ["NORMAL", "PNEUMONIA"]

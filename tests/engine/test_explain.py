@@ -10,12 +10,12 @@ import onnx
 import pytest
 
 from linnaeus.engine.errors import LinnaeusError
-from linnaeus.engine.explain import class_activation_maps
-from linnaeus.engine.inference import Classifier
-from linnaeus.engine.models import MODEL_KINDS
-from linnaeus.engine.models import ModelSpec
-from linnaeus.engine.models import build_classifier
-from linnaeus.engine.onnx_format import ModelFileError
+from linnaeus.engine.onnx.format import ModelFileError
+from linnaeus.engine.onnx.inference import Classifier
+from linnaeus.engine.training.keras_explanation import class_activation_maps
+from linnaeus.engine.training.models import MODEL_KINDS
+from linnaeus.engine.training.models import ModelSpec
+from linnaeus.engine.training.models import build_classifier
 from tests.onnx_factory import make_model
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from linnaeus.engine.export_labels import safe_folder_name
-from linnaeus.engine.export_labels import unique_folder_names
+from linnaeus.engine.dataset.export_labels import safe_folder_name
+from linnaeus.engine.dataset.export_labels import unique_folder_names
 
 
 @pytest.mark.parametrize(

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from linnaeus.engine.errors import ImageReadError
-from linnaeus.engine.image_explanation import explain_file
-from linnaeus.engine.image_explanation import feature_grid
-from linnaeus.engine.inference import Classifier
+from linnaeus.engine.onnx.explanation import explain_file
+from linnaeus.engine.onnx.explanation import feature_grid
+from linnaeus.engine.onnx.inference import Classifier
 from tests.onnx_factory import make_model
 
 

@@ -19,16 +19,16 @@ from PIL import ImageOps
 from pydicom.pixels import get_decoder
 from pydicom.uid import JPEGLSLossless
 
-from linnaeus.engine import dicom_io
 from linnaeus.engine.errors import ImageReadError
-from linnaeus.engine.imageio import DEFAULT_MAX_PIXELS
-from linnaeus.engine.imageio import IMAGE_SUFFIXES
-from linnaeus.engine.imageio import DecodedImage
-from linnaeus.engine.imageio import content_hash
-from linnaeus.engine.imageio import is_image_candidate
-from linnaeus.engine.imageio import read_image
-from linnaeus.engine.imageio import to_rgb_uint8
-from linnaeus.engine.imageio import to_uint8
+from linnaeus.engine.images import dicom as dicom_io
+from linnaeus.engine.images.imageio import DEFAULT_MAX_PIXELS
+from linnaeus.engine.images.imageio import IMAGE_SUFFIXES
+from linnaeus.engine.images.imageio import DecodedImage
+from linnaeus.engine.images.imageio import content_hash
+from linnaeus.engine.images.imageio import is_image_candidate
+from linnaeus.engine.images.imageio import read_image
+from linnaeus.engine.images.imageio import to_rgb_uint8
+from linnaeus.engine.images.imageio import to_uint8
 from tests.image_factory import CORPUS_IMAGE_SIZE
 from tests.image_factory import bundled_dicom_path
 from tests.image_factory import dicom_copy

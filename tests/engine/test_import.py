@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from linnaeus.engine.dataset.importer import ImportOptions
+from linnaeus.engine.dataset.importer import import_images
 from linnaeus.engine.errors import ImportSourceError
-from linnaeus.engine.importer import ImportOptions
-from linnaeus.engine.importer import import_images
-from linnaeus.engine.store import ProjectStore
+from linnaeus.engine.project.store import ProjectStore
 from tests.image_factory import make_bad_corpus
 from tests.image_factory import write_image
 
@@ -151,8 +151,8 @@ def test_bad_files_are_listed_and_import_carries_on(tmp_path: Path) -> None:
 
 
 def test_image_folder_is_byte_identical_after_import_and_export(tmp_path: Path) -> None:
-    from linnaeus.engine.export_labels import export_csv
-    from linnaeus.engine.export_labels import export_tree
+    from linnaeus.engine.dataset.export_labels import export_csv
+    from linnaeus.engine.dataset.export_labels import export_tree
 
     root = tmp_path / "images"
     make_tree(root, {"cat": 4, "CON": 3})

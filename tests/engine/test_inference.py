@@ -15,27 +15,27 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from linnaeus.engine import cli_predict
+from linnaeus.engine.cli import predict as cli_predict
+from linnaeus.engine.dataset.importer import import_images
+from linnaeus.engine.dataset.layout import walk_files
 from linnaeus.engine.errors import Cancelled
 from linnaeus.engine.errors import LinnaeusError
-from linnaeus.engine.imageio import content_hash
-from linnaeus.engine.importer import import_images
-from linnaeus.engine.inference import Classifier
-from linnaeus.engine.inference import Prediction
-from linnaeus.engine.inference import cam_to_square
-from linnaeus.engine.inference import choose_providers
-from linnaeus.engine.inference import heatmap_to_image
-from linnaeus.engine.inference import pad_box
-from linnaeus.engine.inference import sort_into
-from linnaeus.engine.inference import square_to_original
-from linnaeus.engine.inference import write_predictions_csv
-from linnaeus.engine.layout import walk_files
-from linnaeus.engine.onnx_format import ModelFileError
-from linnaeus.engine.preprocess import InputFormat
-from linnaeus.engine.preprocess import prepare_image
+from linnaeus.engine.images.imageio import content_hash
+from linnaeus.engine.images.preprocess import InputFormat
+from linnaeus.engine.images.preprocess import prepare_image
+from linnaeus.engine.onnx.format import ModelFileError
+from linnaeus.engine.onnx.inference import Classifier
+from linnaeus.engine.onnx.inference import Prediction
+from linnaeus.engine.onnx.inference import cam_to_square
+from linnaeus.engine.onnx.inference import choose_providers
+from linnaeus.engine.onnx.inference import heatmap_to_image
+from linnaeus.engine.onnx.inference import pad_box
+from linnaeus.engine.onnx.inference import sort_into
+from linnaeus.engine.onnx.inference import square_to_original
+from linnaeus.engine.onnx.inference import write_predictions_csv
 from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import Progress
-from linnaeus.engine.store import ProjectStore
+from linnaeus.engine.project.store import ProjectStore
 from tests.image_factory import encode_image
 from tests.onnx_factory import colour_weights
 from tests.onnx_factory import make_model
@@ -93,7 +93,7 @@ EXPECTED = {
 
 def predict_cli(argv: Sequence[str]) -> int:
     """Run ``linnaeus predict ...`` as the CLI does (cli.main once it knows predict)."""
-    from linnaeus.engine import cli
+    from linnaeus.engine.cli import main as cli
 
     if "predict" in _subcommands(cli.build_parser()):
         return cli.main(["predict", *argv])

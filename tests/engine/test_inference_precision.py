@@ -10,10 +10,10 @@ import onnx
 import pytest
 from onnx import helper
 
-from linnaeus.engine.inference import Classifier
-from linnaeus.engine.onnx_format import Int8Check
-from linnaeus.engine.onnx_format import ModelFileError
-from linnaeus.engine.onnx_format import read_metadata
+from linnaeus.engine.onnx.format import Int8Check
+from linnaeus.engine.onnx.format import ModelFileError
+from linnaeus.engine.onnx.format import read_metadata
+from linnaeus.engine.onnx.inference import Classifier
 from tests.engine.test_inference import RGB
 from tests.engine.test_inference import predict_cli
 from tests.engine.test_inference import write_solid

@@ -14,22 +14,22 @@ import keras
 import numpy as np
 import pytest
 
-from linnaeus.engine import backbones
-from linnaeus.engine.backbones import BACKBONES
-from linnaeus.engine.backbones import WeightsNotFound
-from linnaeus.engine.backbones import available_backbones
-from linnaeus.engine.backbones import find_weights
-from linnaeus.engine.backbones import weight_search_dirs
 from linnaeus.engine.errors import LinnaeusError
-from linnaeus.engine.models import HEAD_LAYER_NAMES
-from linnaeus.engine.models import ModelSpec
-from linnaeus.engine.models import build_autoencoder
-from linnaeus.engine.models import build_classifier
-from linnaeus.engine.models import copy_encoder_weights
-from linnaeus.engine.models import embedding_model
-from linnaeus.engine.models import feature_layer_names
-from linnaeus.engine.models import features_model
-from linnaeus.engine.models import set_backbone_trainable
+from linnaeus.engine.training import backbones
+from linnaeus.engine.training.backbones import BACKBONES
+from linnaeus.engine.training.backbones import WeightsNotFound
+from linnaeus.engine.training.backbones import available_backbones
+from linnaeus.engine.training.backbones import find_weights
+from linnaeus.engine.training.backbones import weight_search_dirs
+from linnaeus.engine.training.models import HEAD_LAYER_NAMES
+from linnaeus.engine.training.models import ModelSpec
+from linnaeus.engine.training.models import build_autoencoder
+from linnaeus.engine.training.models import build_classifier
+from linnaeus.engine.training.models import copy_encoder_weights
+from linnaeus.engine.training.models import embedding_model
+from linnaeus.engine.training.models import feature_layer_names
+from linnaeus.engine.training.models import features_model
+from linnaeus.engine.training.models import set_backbone_trainable
 
 SHARED_WEIGHTS = Path(__file__).resolve().parents[2].parent / "shared" / "weights"
 SMALL = "mobilenet_v2_0.35"
@@ -251,7 +251,7 @@ def test_a_frozen_app_finds_the_weights_bundled_with_its_libraries(
 
 def test_backbones_module_imports_neither_keras_nor_tensorflow() -> None:
     code = (
-        "import sys, linnaeus.engine.backbones as b; b.available_backbones(); "
+        "import sys, linnaeus.engine.training.backbones as b; b.available_backbones(); "
         "print(sorted(m for m in ('keras', 'tensorflow') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -1,4 +1,4 @@
-"""Tests for ``linnaeus --self-test`` (linnaeus.engine.self_test).
+"""Tests for ``linnaeus --self-test`` (linnaeus.engine.demo.self_test).
 
 The whole self-test, desktop window included, runs inside the installed bundle
 in the packaging test (tests/packaging); here its steps are faked to check the
@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from linnaeus.engine import self_test
-from linnaeus.engine.cli import main
+from linnaeus.engine.cli.main import main
+from linnaeus.engine.demo import self_test
+from linnaeus.engine.demo.self_test import SelfTestFailed
+from linnaeus.engine.demo.self_test import SelfTestRun
+from linnaeus.engine.demo.self_test import StepResult
+from linnaeus.engine.demo.self_test import run_self_test
 from linnaeus.engine.errors import LinnaeusError
-from linnaeus.engine.self_test import SelfTestFailed
-from linnaeus.engine.self_test import SelfTestRun
-from linnaeus.engine.self_test import StepResult
-from linnaeus.engine.self_test import run_self_test
 
 
 def _passes(run: SelfTestRun) -> str:
@@ -107,7 +107,7 @@ def test_a_bundle_runs_itself_and_a_source_install_runs_its_interpreter(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     source = self_test.gui_command(["gui"])
-    assert source == [sys.executable, "-m", "linnaeus.engine.cli", "gui"]
+    assert source == [sys.executable, "-m", "linnaeus.engine.cli.main", "gui"]
     monkeypatch.setattr(sys, "frozen", True, raising=False)
     assert self_test.gui_command(["gui"]) == [sys.executable, "gui"]
 

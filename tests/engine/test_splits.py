@@ -6,10 +6,10 @@ from collections import Counter
 
 import pytest
 
+from linnaeus.engine.dataset.splits import SplitFractions
+from linnaeus.engine.dataset.splits import SplitItem
+from linnaeus.engine.dataset.splits import assign_splits
 from linnaeus.engine.errors import ProjectError
-from linnaeus.engine.splits import SplitFractions
-from linnaeus.engine.splits import SplitItem
-from linnaeus.engine.splits import assign_splits
 
 
 def items(per_class: dict[str, int], group_size: int = 1) -> list[SplitItem]:

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from linnaeus.engine import schema
 from linnaeus.engine.errors import LabelError
 from linnaeus.engine.errors import ProjectError
-from linnaeus.engine.store import DATABASE_NAME
-from linnaeus.engine.store import ProjectStore
+from linnaeus.engine.project import schema
+from linnaeus.engine.project.store import DATABASE_NAME
+from linnaeus.engine.project.store import ProjectStore
 from tests.engine.conftest import add_images
 
 
@@ -166,7 +166,7 @@ def test_non_utf8_paths_round_trip(store: ProjectStore) -> None:
 KILLER = textwrap.dedent(
     """
     import sys, time
-    from linnaeus.engine.store import ProjectStore
+    from linnaeus.engine.project.store import ProjectStore
     store = ProjectStore.open(sys.argv[1])
     ids = store.image_ids()
     def report(progress):

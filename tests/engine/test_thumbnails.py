@@ -11,10 +11,10 @@ import cv2
 import numpy as np
 import pytest
 
-from linnaeus.engine import thumbnails
 from linnaeus.engine.errors import ImageReadError
-from linnaeus.engine.imageio import content_hash
-from linnaeus.engine.thumbnails import ThumbnailCache
+from linnaeus.engine.images import thumbnails
+from linnaeus.engine.images.imageio import content_hash
+from linnaeus.engine.images.thumbnails import ThumbnailCache
 from tests.image_factory import dicom_copy
 from tests.image_factory import write_image
 

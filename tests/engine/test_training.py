@@ -9,25 +9,25 @@ import keras
 import numpy as np
 import pytest
 
-from linnaeus.engine import versions
-from linnaeus.engine.augment import PRESETS
-from linnaeus.engine.augment import augment_batch
-from linnaeus.engine.backbones import WeightsNotFound
+from linnaeus.engine.dataset.importer import import_images
 from linnaeus.engine.errors import Cancelled
-from linnaeus.engine.importer import import_images
-from linnaeus.engine.preprocess import InputFormat
+from linnaeus.engine.images.augment import PRESETS
+from linnaeus.engine.images.augment import augment_batch
+from linnaeus.engine.images.preprocess import InputFormat
 from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import TrainingProgress
-from linnaeus.engine.training import TrainConfig
-from linnaeus.engine.training import TrainingError
-from linnaeus.engine.training import train
-from linnaeus.engine.training_callbacks import CHECKPOINT_FILE
-from linnaeus.engine.training_callbacks import TrainState
-from linnaeus.engine.training_data import batch_plan
-from linnaeus.engine.training_data import class_weights
-from linnaeus.engine.training_data import collect_examples
-from linnaeus.engine.training_data import load_pixels
-from linnaeus.engine.training_data import make_dataset
+from linnaeus.engine.project import versions
+from linnaeus.engine.training.backbones import WeightsNotFound
+from linnaeus.engine.training.callbacks import CHECKPOINT_FILE
+from linnaeus.engine.training.callbacks import TrainState
+from linnaeus.engine.training.data import batch_plan
+from linnaeus.engine.training.data import class_weights
+from linnaeus.engine.training.data import collect_examples
+from linnaeus.engine.training.data import load_pixels
+from linnaeus.engine.training.data import make_dataset
+from linnaeus.engine.training.train import TrainConfig
+from linnaeus.engine.training.train import TrainingError
+from linnaeus.engine.training.train import train
 from tests.training_factory import make_shapes_project
 
 SMALL = {"image_size": 32, "batch_size": 16, "augmentation": PRESETS["none"], "patience": 50}
@@ -203,7 +203,7 @@ def test_pretraining_initialises_the_classifier(tmp_path) -> None:
 
 
 def test_training_stores_predictions_for_every_readable_image(tmp_path) -> None:
-    from linnaeus.engine.predictions import load_predictions
+    from linnaeus.engine.project.predictions import load_predictions
 
     store = make_shapes_project(tmp_path, {"disk": 12, "square": 12})
     (store.image_root / "unlabelled.png").write_bytes(

@@ -6,14 +6,14 @@ import json
 
 import pytest
 
-from linnaeus.engine import versions
-from linnaeus.engine.augment import PRESETS
-from linnaeus.engine.cli import main
-from linnaeus.engine.training import TrainConfig
-from linnaeus.engine.training import train
-from linnaeus.engine.version_evaluation import calibrate_version
-from linnaeus.engine.version_evaluation import evaluate_version
-from linnaeus.engine.version_evaluation import version_relabel_queue
+from linnaeus.engine.cli.main import main
+from linnaeus.engine.evaluation.version import calibrate_version
+from linnaeus.engine.evaluation.version import evaluate_version
+from linnaeus.engine.evaluation.version import version_relabel_queue
+from linnaeus.engine.images.augment import PRESETS
+from linnaeus.engine.project import versions
+from linnaeus.engine.training.train import TrainConfig
+from linnaeus.engine.training.train import train
 from tests.training_factory import make_shapes_project
 
 CONFIG = TrainConfig(model="seed-cnn", epochs=3, image_size=32, batch_size=16,
@@ -68,7 +68,7 @@ def test_evaluate_without_a_model_is_explained(tmp_path, capsys) -> None:
 
 
 def test_report_is_one_self_contained_html_file(trained, tmp_path) -> None:
-    from linnaeus.engine.report import write_report
+    from linnaeus.engine.evaluation.report import write_report
 
     store, version = trained
     path = write_report(store, versions.get_version(store, version.id), tmp_path / "card.html")

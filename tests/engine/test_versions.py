@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from linnaeus.engine import versions
 from linnaeus.engine.errors import ProjectError
-from linnaeus.engine.store import ProjectStore
+from linnaeus.engine.project import versions
+from linnaeus.engine.project.store import ProjectStore
 from tests.engine.conftest import add_images
 
 

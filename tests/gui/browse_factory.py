@@ -18,9 +18,9 @@ import numpy as np
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
-from linnaeus.engine import versions
-from linnaeus.engine.predictions import save_predictions
-from linnaeus.engine.store import ProjectStore
+from linnaeus.engine.project import versions
+from linnaeus.engine.project.predictions import save_predictions
+from linnaeus.engine.project.store import ProjectStore
 from linnaeus.gui.main_window import MainWindow
 from linnaeus.gui.workflows import install_workflows
 from tests.gui.fake_trainer import fake_command
@@ -59,7 +59,7 @@ def build_project(
     store = make_shapes_project(folder, {"disk": per_class, "square": per_class})
     if unreadable:
         (store.image_root / "disk" / "broken.png").write_bytes(b"not a picture")
-        from linnaeus.engine.importer import import_images
+        from linnaeus.engine.dataset.importer import import_images
 
         import_images(store)
     if predictions:

@@ -3,7 +3,7 @@
 Run as ``python fake_trainer.py COMMAND ...`` with the arguments the GUI gives
 ``linnaeus``:
 - ``train --project P --json-progress [--model M] [--epochs N] [--resume]``
-  prints the progress lines of engine/cli_train.py (decode, then epochs of
+  prints the progress lines of engine/cli/train.py (decode, then epochs of
   batches with loss/accuracy and, at each epoch's end, validation figures),
   registers a finished model version with predictions in the project (when P
   is a project) and ends with the "done" line. SIGTERM ends it as the real one
@@ -167,8 +167,8 @@ class FakeProject:
         if not (project / "linnaeus.db").is_file():
             return cls(None, None)
         sys.path.insert(0, str(ROOT))
-        from linnaeus.engine import versions
-        from linnaeus.engine.store import ProjectStore
+        from linnaeus.engine.project import versions
+        from linnaeus.engine.project.store import ProjectStore
 
         store = ProjectStore.open(project)
         if resume:
@@ -196,8 +196,8 @@ class FakeProject:
             return "v1"
         import numpy as np
 
-        from linnaeus.engine import predictions
-        from linnaeus.engine import versions
+        from linnaeus.engine.project import predictions
+        from linnaeus.engine.project import versions
 
         version, store = self.version, self.store
         if status == "done":
@@ -229,7 +229,7 @@ class FakeProject:
 
 def export(args: argparse.Namespace) -> int:
     sys.path.insert(0, str(ROOT))
-    from linnaeus.engine.store import ProjectStore
+    from linnaeus.engine.project.store import ProjectStore
     from tests.onnx_factory import make_model
 
     if args.behaviour in ("crash", "error"):
@@ -268,8 +268,8 @@ def add_trained_version(store: Any, wrong: int = 2) -> Any:
     ``wrong`` images of the first class in each split (predicted as the second class)."""
     import numpy as np
 
-    from linnaeus.engine import predictions
-    from linnaeus.engine import versions
+    from linnaeus.engine.project import predictions
+    from linnaeus.engine.project import versions
 
     classes = [c.name for c in store.classes()]
     images = [i for i in store.images(status="ok") if i.label in classes]

@@ -8,7 +8,7 @@ from PySide6.QtCore import QItemSelectionModel
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
-from linnaeus.engine.store import ProjectStore
+from linnaeus.engine.project.store import ProjectStore
 from linnaeus.gui.class_bar import class_key
 from linnaeus.gui.image_model import ImageRole
 from linnaeus.gui.status_bar import counts_text
@@ -155,7 +155,7 @@ def test_refused_class_change_is_reported_not_raised(make_window, qtbot) -> None
 
 
 def test_counts_text() -> None:
-    from linnaeus.engine.store import ClassInfo
+    from linnaeus.engine.project.store import ClassInfo
 
     classes = [ClassInfo(1, "cat", 0, "#000000", "1"), ClassInfo(2, "dog", 1, "#ffffff", "2")]
     assert counts_text(5, 1200, classes, {1: 1000, -1: 3}, 0) == (

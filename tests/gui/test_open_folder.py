@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import shiboken6
 
-from linnaeus.engine.store import ProjectStore
+from linnaeus.engine.project.store import ProjectStore
 from linnaeus.gui.open_folder_dialog import OpenFolderDialog
 from linnaeus.gui.open_folder_dialog import project_dir_problem
 from linnaeus.gui.open_folder_dialog import suggest_project_dir

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from linnaeus.engine.augment import PRESETS
-from linnaeus.engine.augment import load_augmentation
-from linnaeus.engine.augment import preview_samples
+from linnaeus.engine.images.augment import PRESETS
+from linnaeus.engine.images.augment import load_augmentation
+from linnaeus.engine.images.augment import preview_samples
 from linnaeus.gui.panels.augment_panel import PREVIEW_SIDE
 from linnaeus.gui.panels.augment_panel import AugmentPanel
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from linnaeus.engine.versions import exported_model_path
+from linnaeus.engine.project.versions import exported_model_path
 from linnaeus.gui.panels.classify_dialog import ClassifyDialog
 from linnaeus.gui.panels.export_dialog import ExportDialog
 from tests.gui.fake_trainer import add_trained_version

@@ -10,19 +10,19 @@ from pathlib import Path
 import pytest
 from PySide6.QtWidgets import QMessageBox
 
-from linnaeus.engine import versions
-from linnaeus.gui.panels.child_process import JsonLineBuffer
-from linnaeus.gui.panels.child_process import ProcessEnd
-from linnaeus.gui.panels.child_process import failure_message
+from linnaeus.engine.project import versions
 from linnaeus.gui.panels.model_versions import CHECKPOINT_FILE
-from linnaeus.gui.panels.train_runner import TrainRunner
-from linnaeus.gui.panels.train_runner import train_arguments
 from linnaeus.gui.panels.training_curves import CurveHistory
 from linnaeus.gui.panels.training_options import IMBALANCE_CHOICES
 from linnaeus.gui.panels.training_options import MODEL_CHOICES
 from linnaeus.gui.panels.training_panel import TrainingPanel
 from linnaeus.gui.panels.training_panel import progress_text
 from linnaeus.gui.panels.training_panel import summary_text
+from linnaeus.gui.processes.child_process import JsonLineBuffer
+from linnaeus.gui.processes.child_process import ProcessEnd
+from linnaeus.gui.processes.child_process import failure_message
+from linnaeus.gui.processes.train_runner import TrainRunner
+from linnaeus.gui.processes.train_runner import train_arguments
 from tests.gui.fake_trainer import fake_command
 from tests.training_factory import make_shapes_project
 

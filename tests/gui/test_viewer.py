@@ -7,8 +7,8 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
-from linnaeus.engine.store import HistoryEntry
-from linnaeus.engine.store import ImageRecord
+from linnaeus.engine.project.store import HistoryEntry
+from linnaeus.engine.project.store import ImageRecord
 from linnaeus.gui.image_details import details_html
 from linnaeus.gui.image_viewer import ImageViewer
 from linnaeus.gui.image_viewer import Window

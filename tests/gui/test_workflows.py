@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from PySide6.QtWidgets import QMessageBox
 
-from linnaeus.engine import versions
-from linnaeus.engine.versions import exported_model_path
+from linnaeus.engine.project import versions
+from linnaeus.engine.project.versions import exported_model_path
 from linnaeus.gui.image_model import ImageRole
 from linnaeus.gui.main_window import MainWindow
 from linnaeus.gui.panels.classify_dialog import ClassifyDialog

@@ -45,9 +45,9 @@ SELF_TEST_TIMEOUT_S = 900  # a minute on a quiet machine; CI machines are shared
 # while it runs, and must be gone afterwards).
 PSEUDO_FILES = [Path("/dev/null"), Path("/dev/tty"), Path("/dev/pts"), Path("/dev/shm"),
                 Path("/proc")]  # fmt: skip
-# What the GUI runs as a child process (gui/panels/child_process.py): in a bundle,
+# What the GUI runs as a child process (gui/processes/child_process.py): in a bundle,
 # `sys.executable` is the `linnaeus` program itself.
-CHILD_CODE = "import sys; from linnaeus.engine.cli import main; sys.exit(main(sys.argv[1:]))"
+CHILD_CODE = "import sys; from linnaeus.engine.cli.main import main; sys.exit(main(sys.argv[1:]))"
 
 
 def _output(*command: str) -> str:

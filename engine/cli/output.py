@@ -1,0 +1,117 @@
+"""What the command line prints: progress bars and human summaries."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from tqdm import tqdm
+
+from linnaeus.engine.progress import Progress
+from linnaeus.engine.progress import TrainingProgress
+from linnaeus.engine.project.store import display_path
+
+_SPLIT_COLUMNS = ("train", "val", "test", "(none)")
+_MAX_LISTED = 20
+
+
+def print_json(payload: object) -> None:
+    """Print ``payload`` as one JSON object on one line of stdout, flushed at once.
+
+    What every ``--json`` and ``--json-progress`` prints: a script reads one object,
+    the GUI reads one object per line as the child process writes it.
+    """
+    sys.stdout.write(json.dumps(payload, default=str) + "\n")
+    sys.stdout.flush()
+
+
+class ProgressBar:
+    """An ``on_progress`` callback drawing one tqdm bar per stage on stderr."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        # Only on a terminal: in a log file a redrawn bar is noise.
+        self.enabled = enabled and sys.stderr is not None and sys.stderr.isatty()
+        self._bar: Any = None
+        self._stage = ""
+
+    def update(self, progress: Progress) -> None:
+        if not self.enabled:
+            return
+        if progress.stage != self._stage or self._bar is None:
+            self.close()
+            self._stage = progress.stage
+            self._bar = tqdm(
+                total=progress.total or None,
+                desc=progress.stage,
+                unit="img",
+                leave=False,
+                file=sys.stderr,
+                dynamic_ncols=True,
+            )
+        if progress.total and self._bar.total != progress.total:
+            self._bar.total = progress.total
+        self._bar.update(progress.done - self._bar.n)
+        if isinstance(progress, TrainingProgress):
+            shown = {"epoch": f"{progress.epoch}/{progress.epochs}", "loss": progress.loss,
+                     "acc": progress.accuracy, "val_acc": progress.val_accuracy}  # fmt: skip
+            self._bar.set_postfix({k: v for k, v in shown.items() if v is not None}, refresh=False)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def __enter__(self) -> ProgressBar:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def print_counts(counts: dict[str, dict[str, int]]) -> None:
+    """A table of images per class (rows) and split (columns)."""
+    if not counts:
+        print("No readable images.")
+        return
+    splits = [s for s in _SPLIT_COLUMNS if any(s in row for row in counts.values())]
+    width = max(12, *(len(name) for name in counts)) + 2
+    print("class".ljust(width) + "".join(s.rjust(8) for s in splits) + "total".rjust(8))
+    for name in sorted(counts, key=lambda n: (n == "(unlabelled)", n)):
+        row = counts[name]
+        cells = "".join(str(row.get(s, 0)).rjust(8) for s in splits)
+        print(name.ljust(width) + cells + str(sum(row.values())).rjust(8))
+
+
+def print_import_report(report: Any, project: Path) -> None:
+    """The human summary of an `ImportReport`."""
+    print(f"Imported {report.image_root}\n  into project {project}")
+    print(f"Layout: {report.layout}.")
+    print(
+        f"{report.found} images found: {report.added} new, {report.renamed} moved or renamed, "
+        f"{report.updated} changed, {report.unchanged} unchanged; {report.missing} no longer "
+        f"there; {report.skipped_files} other files ignored ({report.seconds:.1f} s)."
+    )
+    print()
+    print_counts(report.counts)
+    if report.unreadable:
+        print(f"\n{len(report.unreadable)} files could not be read (they stay listed in the "
+              "project and are left out of training):")  # fmt: skip
+        for path, reason in report.unreadable[:_MAX_LISTED]:
+            print(f"  {display_path(path)}: {reason}")
+        if len(report.unreadable) > _MAX_LISTED:
+            print(f"  ... and {len(report.unreadable) - _MAX_LISTED} more (see --json).")
+    if report.table_problems:
+        print(f"\n{len(report.table_problems)} rows of the label table were not used:")
+        for row, reason in report.table_problems[:_MAX_LISTED]:
+            print(f"  {row}: {reason}")
+    if report.labels_kept:
+        print(f"\n{report.labels_kept} labels in the table differ from labels the project "
+              "already had; the project's labels were kept.")  # fmt: skip

@@ -1,0 +1,155 @@
+"""The built-in demo project: generated images, imported, ready to explore.
+
+`run_demo` is what ``linnaeus demo`` (and the README's first command) runs.
+It is idempotent: run again, it re-imports the same images instead of failing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from linnaeus.engine.dataset.importer import ImportOptions
+from linnaeus.engine.dataset.importer import ImportReport
+from linnaeus.engine.dataset.importer import import_images
+from linnaeus.engine.demo.images import make_demo_images
+from linnaeus.engine.evaluation.version import version_relabel_queue
+from linnaeus.engine.progress import CancelToken
+from linnaeus.engine.progress import ProgressCallback
+from linnaeus.engine.progress import ignore_progress
+from linnaeus.engine.project import versions
+from linnaeus.engine.project.store import DATABASE_NAME
+from linnaeus.engine.project.store import ProjectStore
+from linnaeus.engine.training.train import TrainConfig
+from linnaeus.engine.training.train import TrainResult
+from linnaeus.engine.training.train import train
+
+IMAGES_FOLDER = "images"
+NEW_IMAGES_FOLDER = "new-images"  # a fresh folder the exported model classifies
+DEMO_IMAGE_SIZE = 96
+_MISLABELLED_KEY = "demo_mislabelled"
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    """The demo project, what is known about its images, and its trained model."""
+
+    project_dir: Path
+    report: ImportReport
+    mislabelled: list[dict[str, str]]  # path, true class, folder label
+    training: TrainResult | None
+    found: list[dict[str, str]]  # wrong labels the relabel queue puts first, with the suggestion
+    shipped: dict[str, Any] | None  # the exported model, report and new-folder classification
+
+
+def run_demo(
+    project_dir: Path,
+    *,
+    per_class: int = 80,
+    seed: int = 0,
+    train_model: bool = True,
+    on_progress: ProgressCallback = ignore_progress,
+    cancel: CancelToken | None = None,
+) -> DemoResult:
+    """Make (or refresh) the demo project in ``project_dir``: images in
+    ``project_dir/images``, imported with a fixed split, and (``train_model``)
+    a model trained on them with the default choice."""
+    project_dir = project_dir.absolute()
+    images = project_dir / IMAGES_FOLDER
+    if not (project_dir / DATABASE_NAME).exists():
+        demo = make_demo_images(
+            images,
+            per_class=per_class,
+            size=DEMO_IMAGE_SIZE,
+            seed=seed,
+            on_progress=on_progress,
+            cancel=cancel,
+        )
+        store = ProjectStore.create(project_dir, images)
+        mislabelled = [
+            {"path": path, "true_class": true, "label": given}
+            for path, true, given in demo.mislabelled
+        ]
+        store.set_meta(_MISLABELLED_KEY, json.dumps(mislabelled))
+    else:
+        store = ProjectStore.open(project_dir)
+    with store:
+        report = import_images(
+            store, ImportOptions(seed=seed), on_progress=on_progress, cancel=cancel
+        )
+        mislabelled = json.loads(store.meta(_MISLABELLED_KEY) or "[]")
+        training = None
+        if train_model:
+            config = TrainConfig(seed=seed).resolved()
+            if config.model not in ("quick", "accurate"):
+                config = replace(config, image_size=DEMO_IMAGE_SIZE)  # the images' own size
+            training = train(store, config, on_progress=on_progress, cancel=cancel)
+        found = _found_wrong_labels(store, training, mislabelled) if training else []
+        shipped = None
+        if training:
+            shipped = _ship(store, training, seed, on_progress=on_progress, cancel=cancel)
+    return DemoResult(project_dir, report, mislabelled, training, found, shipped)
+
+
+def _ship(
+    store: ProjectStore,
+    training: TrainResult,
+    seed: int,
+    *,
+    on_progress: ProgressCallback,
+    cancel: CancelToken | None,
+) -> dict[str, Any]:
+    """The rest of the job: export the model to ONNX, write the model card, and
+    classify a new folder of demo images with the ONNX model alone."""
+    from linnaeus.engine.evaluation.report import write_report
+    from linnaeus.engine.evaluation.version import calibrate_version
+    from linnaeus.engine.onnx.export import export_onnx
+    from linnaeus.engine.onnx.inference import Classifier
+    from linnaeus.engine.onnx.inference import write_predictions_csv
+
+    version = training.version
+    calibration = calibrate_version(store, version)
+    onnx_path = versions.exported_model_path(store.project_dir, version.name)
+    onnx_path.parent.mkdir(exist_ok=True)
+    exported = export_onnx(
+        store, version, onnx_path,
+        threshold=calibration["threshold"], positive_class=calibration["positive_class"],
+        temperature=calibration["temperature"], on_progress=on_progress, cancel=cancel,
+    )  # fmt: skip
+    report = write_report(store, versions.get_version(store, version.id),
+                          versions.report_path(store.project_dir, version.name),
+                          on_progress=on_progress)  # fmt: skip
+    new_folder = store.project_dir / NEW_IMAGES_FOLDER
+    if not new_folder.exists():
+        make_demo_images(new_folder, per_class=10, size=DEMO_IMAGE_SIZE, wrong_fraction=0.0,
+                         seed=seed + 1)  # fmt: skip
+    classifier = Classifier(exported.path)
+    predictions = list(classifier.classify_folder(new_folder, on_progress=on_progress,
+                                                  cancel=cancel))  # fmt: skip
+    csv_path = store.project_dir / f"{NEW_IMAGES_FOLDER}-predictions.csv"
+    write_predictions_csv(predictions, classifier.classes, csv_path)
+    right = sum(p.label == p.path.split("/")[0] for p in predictions)
+    return {
+        "onnx": str(exported.path), "max_abs_difference": exported.max_abs_difference,
+        "report": str(report), "new_images": len(predictions), "new_images_right": right,
+        "predictions_csv": str(csv_path), "provider": classifier.provider,
+    }  # fmt: skip
+
+
+def _found_wrong_labels(
+    store: ProjectStore, training: TrainResult, mislabelled: list[dict[str, str]]
+) -> list[dict[str, str]]:
+    """The planted wrong labels among the first entries of the relabel queue
+    (as many entries as there are wrong labels), with the model's suggestion."""
+    version = training.version
+    queue = version_relabel_queue(store, version)[: len(mislabelled)]
+    wrong = {m["path"]: m for m in mislabelled}
+    found = []
+    for item in queue:
+        path = store.image(item.image_id).path
+        if path in wrong:
+            found.append(wrong[path] | {"suggested": version.classes[item.predicted]})
+    return found

@@ -1,0 +1,1 @@
+"""Images: reading every format, preparing model input, thumbnails, caches, augmentation."""

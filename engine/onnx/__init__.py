@@ -1,0 +1,1 @@
+"""Exported ONNX models: their format, export, inference, and classifying folders."""

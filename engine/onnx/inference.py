@@ -1,0 +1,363 @@
+"""Classifying images with an exported ONNX model, with onnxruntime only.
+
+This module, and everything it imports, must never import TensorFlow or Keras:
+machines that only classify have neither. Images are prepared with
+`prepare_image`, exactly as for training; the model scales the pixels itself.
+A folder is classified in small batches by one worker per core, each decoding
+its batch and running the model on it with one onnxruntime thread: on a
+2-core CPU this beat one model call on both cores beside separate decoding
+threads (bench/bench_predict.py), as no core waits for another. Unreadable
+files become predictions with an error, never an exception.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Iterator
+from collections.abc import Sequence
+from concurrent.futures import Future
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnx
+import onnx.utils
+import onnxruntime
+
+from linnaeus.engine.dataset.layout import walk_files
+from linnaeus.engine.errors import ImageReadError
+from linnaeus.engine.errors import LinnaeusError
+from linnaeus.engine.images.imageio import is_image_candidate
+from linnaeus.engine.images.imageio import read_image
+from linnaeus.engine.images.preprocess import InputFormat
+from linnaeus.engine.images.preprocess import prepare_image
+from linnaeus.engine.onnx.format import CAM
+from linnaeus.engine.onnx.format import INPUT_NAME
+from linnaeus.engine.onnx.format import PROBABILITIES
+from linnaeus.engine.onnx.format import Int8Check
+from linnaeus.engine.onnx.format import ModelFileError
+from linnaeus.engine.onnx.format import OnnxMetadata
+from linnaeus.engine.onnx.format import read_metadata
+from linnaeus.engine.onnx.format import session_options
+from linnaeus.engine.onnx.results import CSV_FIXED_COLUMNS
+from linnaeus.engine.onnx.results import UNKNOWN
+from linnaeus.engine.onnx.results import Prediction
+from linnaeus.engine.onnx.results import SortReport
+from linnaeus.engine.onnx.results import check_destination
+from linnaeus.engine.onnx.results import shown_label
+from linnaeus.engine.onnx.results import sort_into
+from linnaeus.engine.onnx.results import write_predictions_csv
+from linnaeus.engine.progress import CancelToken
+from linnaeus.engine.progress import Progress
+from linnaeus.engine.progress import ProgressCallback
+from linnaeus.engine.progress import check_cancelled
+from linnaeus.engine.progress import ignore_progress
+
+log = logging.getLogger(__name__)
+
+__all__ = [  # the result writers live in engine.prediction_files; importable from here too
+    "CSV_FIXED_COLUMNS", "UNKNOWN", "Classifier", "Prediction", "SortReport", "cam_to_square",
+    "check_destination", "choose_providers", "find_images", "heatmap_to_image", "pad_box",
+    "shown_label", "sort_into", "square_to_original", "write_predictions_csv",
+]  # fmt: skip
+
+# Best first; onnxruntime runs the nodes a provider cannot on the next one in the list.
+PROVIDER_PREFERENCE = (
+    "TensorrtExecutionProvider",
+    "CUDAExecutionProvider",
+    "DmlExecutionProvider",
+    "CoreMLExecutionProvider",
+    "CPUExecutionProvider",
+)
+DEFAULT_BATCH_SIZE = 8  # per worker; small batches keep each map in the core's cache
+BATCHES_AHEAD = 2  # batches queued per worker, so none waits for the next one
+
+
+def choose_providers(available: Sequence[str], requested: Sequence[str] | None = None) -> list[str]:
+    """The execution providers to use, best first: ``requested`` (default
+    `PROVIDER_PREFERENCE`) restricted to those ``available``, the CPU last."""
+    wanted = PROVIDER_PREFERENCE if requested is None else tuple(requested)
+    chosen = [name for name in wanted if name in available]
+    if requested is not None and not chosen:
+        raise LinnaeusError(
+            f"None of the execution providers {', '.join(wanted)} is available here "
+            f"(available: {', '.join(available)})."
+        )
+    if "CPUExecutionProvider" in available and "CPUExecutionProvider" not in chosen:
+        chosen.append("CPUExecutionProvider")
+    return chosen
+
+
+class Classifier:
+    """An exported Linnaeus model, ready to classify images with onnxruntime.
+
+    ``threads`` (default: the physical cores) is how many images or batches are
+    worked on at once; ``precision`` says whether the file is the float model
+    or its int8 quantisation, and ``int8_check`` how the latter compared with
+    the float model when it was exported.
+    """
+
+    def __init__(
+        self,
+        model_path: Path,
+        *,
+        providers: Sequence[str] | None = None,
+        threads: int | None = None,
+    ) -> None:
+        self.model_path = Path(model_path)
+        self.metadata: OnnxMetadata = read_metadata(self.model_path)
+        self.classes: list[str] = list(self.metadata.classes)
+        self.input_format = InputFormat.from_dict(self.metadata.input_format)
+        self.precision: str = "int8" if self.metadata.int8 else "float32"
+        check = self.metadata.int8_check
+        self.int8_check: Int8Check | None = Int8Check.from_dict(check) if check else None
+        self._explain_options = session_options(threads)
+        self.threads: int = self._explain_options.intra_op_num_threads
+        self._providers = choose_providers(onnxruntime.get_available_providers(), providers)
+        # onnxruntime runs every node of a graph whatever outputs are asked for: classifying
+        # uses a copy cut down to "probabilities", one intra-op thread per call (the calls run
+        # side by side); the full graph loads on the first explanation, on every thread.
+        self._session = self._load_session(_probabilities_only(self.model_path), session_options(1))
+        self._explain_session: onnxruntime.InferenceSession | None = None
+        self.provider: str = self._session.get_providers()[0]
+
+    def _load_session(
+        self, model: bytes | str, options: onnxruntime.SessionOptions
+    ) -> onnxruntime.InferenceSession:
+        try:
+            return onnxruntime.InferenceSession(
+                model, sess_options=options, providers=self._providers
+            )
+        except Exception as error:  # onnxruntime's exceptions share no base class
+            raise ModelFileError(
+                f"onnxruntime cannot load the model {self.model_path}: {_first_line(error)}"
+            ) from None
+
+    # -- arrays -------------------------------------------------------------
+
+    def predict_pixels(self, images: np.ndarray) -> np.ndarray:
+        """Class probabilities (N x K float32) of prepared uint8 images (N x S x S x C)."""
+        parts = min(self.threads, len(images) // 2) if isinstance(images, np.ndarray) else 1
+        if parts < 2:
+            return self._probabilities(images)
+        with ThreadPoolExecutor(parts, "linnaeus-predict") as pool:
+            return np.concatenate(
+                list(pool.map(self._probabilities, np.array_split(images, parts)))
+            )
+
+    def _probabilities(self, images: np.ndarray) -> np.ndarray:
+        return self._run(self._session, [PROBABILITIES], images)[PROBABILITIES]
+
+    def explain_pixels(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        """Probabilities, class activation maps and feature maps of prepared images, by name."""
+        names = [PROBABILITIES, CAM, *self.metadata.feature_outputs]
+        return self._run(self._full_session(), names, images)
+
+    def _full_session(self) -> onnxruntime.InferenceSession:
+        if self._explain_session is None:
+            self._explain_session = self._load_session(str(self.model_path), self._explain_options)
+        return self._explain_session
+
+    def decide(self, probabilities: np.ndarray) -> np.ndarray:
+        """The class index of each row of ``probabilities``.
+
+        For a binary model with a decision threshold, the positive class wins
+        whenever its probability reaches the threshold; otherwise the most
+        probable class.
+        """
+        probabilities = np.asarray(probabilities)
+        threshold = self.metadata.threshold
+        if threshold is None or len(self.classes) != 2:
+            return probabilities.argmax(axis=1)
+        positive = self._positive_index()
+        return np.where(probabilities[:, positive] >= threshold, positive, 1 - positive)
+
+    def _positive_index(self) -> int:
+        positive = self.metadata.positive_class
+        return self.classes.index(positive) if positive in self.classes else 1
+
+    def heatmap(self, image_pixels: np.ndarray, class_index: int | None = None) -> np.ndarray:
+        """Where the model looked: an H x W float32 map in [0, 1] at the image's own size.
+
+        ``image_pixels`` is a decoded image (any `read_image` output); the map is
+        the class activation map of ``class_index`` (default: the predicted class).
+        """
+        prepared = prepare_image(image_pixels, self.input_format)[np.newaxis]
+        outputs = self._run(self._full_session(), [PROBABILITIES, CAM], prepared)
+        if class_index is None:
+            class_index = int(self.decide(outputs[PROBABILITIES])[0])
+        cam = outputs[CAM][0, :, :, class_index]
+        return heatmap_to_image(cam, image_pixels.shape[:2], self.input_format)
+
+    def _run(
+        self, session: onnxruntime.InferenceSession, names: list[str], images: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        if not (
+            isinstance(images, np.ndarray)
+            and images.dtype == np.uint8
+            and images.shape[1:] == self.input_format.shape
+        ):
+            shape = " x ".join(map(str, self.input_format.shape))
+            raise ValueError(
+                f"expected uint8 images shaped N x {shape}, "
+                f"got {getattr(images, 'dtype', type(images))} {getattr(images, 'shape', '')}"
+            )
+        missing = set(names) - {o.name for o in session.get_outputs()}
+        if missing:
+            raise ModelFileError(
+                f"{self.model_path} has no {', '.join(sorted(missing))} output; export it again."
+            )
+        if len(images) == 0:
+            return {name: np.zeros((0, len(self.classes)), np.float32) for name in names}
+        values = session.run(names, {INPUT_NAME: np.ascontiguousarray(images)})
+        return dict(zip(names, values, strict=True))
+
+    # -- files --------------------------------------------------------------
+
+    def prepare_file(self, path: Path) -> np.ndarray | str:
+        """A file's prepared pixels, or the reason it cannot be read."""
+        try:
+            return prepare_image(read_image(path).pixels, self.input_format)
+        except ImageReadError as error:
+            return str(error)
+        except (cv2.error, MemoryError, ValueError) as error:
+            log.debug("cannot prepare %s", path, exc_info=True)
+            return f"cannot prepare the image: {_first_line(error) or type(error).__name__}"
+
+    def predict_file(self, path: Path) -> Prediction:
+        """The prediction for one image file (an unreadable file gives ``error``)."""
+        return self._predict_loaded([(str(path), self.prepare_file(Path(path)))])[0]
+
+    def classify_folder(
+        self,
+        folder: Path,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        workers: int | None = None,
+        on_progress: ProgressCallback = ignore_progress,
+        cancel: CancelToken | None = None,
+    ) -> Iterator[Prediction]:
+        """Predict every image file under ``folder``, in `walk_files` order.
+
+        ``workers`` threads (default: ``threads``) each decode a batch of
+        ``batch_size`` files and classify it, a few batches ahead of the caller.
+        Unreadable files yield a prediction with ``error`` set. Cancelling stops
+        between batches (raises `Cancelled`).
+        """
+        if batch_size < 1:
+            raise LinnaeusError(f"The batch size must be at least 1, not {batch_size}.")
+        workers = workers or self.threads
+        paths = find_images(folder)
+        total = len(paths)
+        on_progress(Progress("classify", 0, total))
+        batches = (paths[start : start + batch_size] for start in range(0, total, batch_size))
+        pending: deque[Future[list[Prediction]]] = deque()
+        with ThreadPoolExecutor(workers, "linnaeus-classify") as pool:
+            try:
+                done = 0
+                while True:
+                    check_cancelled(cancel)
+                    while len(pending) < workers * BATCHES_AHEAD and (batch := next(batches, None)):
+                        pending.append(pool.submit(self._classify_files, folder, batch))
+                    if not pending:
+                        break
+                    predictions = pending.popleft().result()
+                    done += len(predictions)
+                    on_progress(Progress("classify", done, total))
+                    yield from predictions
+            finally:
+                for future in pending:
+                    future.cancel()
+
+    def _classify_files(self, folder: Path, relatives: list[str]) -> list[Prediction]:
+        return self._predict_loaded([(p, self.prepare_file(folder / p)) for p in relatives])
+
+    def _predict_loaded(self, loaded: list[tuple[str, np.ndarray | str]]) -> list[Prediction]:
+        good = [pixels for _, pixels in loaded if isinstance(pixels, np.ndarray)]
+        batch = np.stack(good) if good else np.zeros((0, *self.input_format.shape), np.uint8)
+        probabilities = self._probabilities(batch)
+        chosen = self.decide(probabilities)
+        rows = iter(range(len(good)))
+        predictions = []
+        for path, pixels in loaded:
+            if isinstance(pixels, str):
+                predictions.append(Prediction(path, None, None, {}, pixels))
+                continue
+            row = next(rows)
+            index = int(chosen[row])
+            values = dict(zip(self.classes, map(float, probabilities[row]), strict=True))
+            predictions.append(
+                Prediction(path, self.classes[index], values[self.classes[index]], values, None)
+            )
+        return predictions
+
+
+def find_images(folder: Path) -> list[str]:
+    """The image files under ``folder`` (relative '/' paths, `walk_files` order)."""
+    if not folder.is_dir():
+        raise LinnaeusError(f"{folder} is not a folder (or cannot be opened).")
+    return [relative for relative in walk_files(folder) if is_image_candidate(folder / relative)]
+
+
+# -- heatmap geometry -----------------------------------------------------------
+
+
+def heatmap_to_image(
+    cam: np.ndarray, original_shape: tuple[int, ...], fmt: InputFormat
+) -> np.ndarray:
+    """One class's activation map (h x w) as an H x W float32 map in [0, 1] over the
+    original image, ``original_shape`` (H, W), that ``fmt`` prepared."""
+    height, width = original_shape[:2]
+    return square_to_original(cam_to_square(cam, fmt.size), height, width, fmt.resize)
+
+
+def cam_to_square(cam: np.ndarray, size: int) -> np.ndarray:
+    """A class activation map (h x w) as a ``size`` x ``size`` float32 map in [0, 1]:
+    negative evidence dropped, the strongest point 1."""
+    positive = np.maximum(np.asarray(cam, np.float32), 0)
+    peak = float(positive.max()) if positive.size else 0.0
+    if peak > 0:
+        positive /= peak
+    square = cv2.resize(positive, (size, size), interpolation=cv2.INTER_LINEAR)
+    return np.clip(square, 0, 1).astype(np.float32)
+
+
+def pad_box(height: int, width: int, size: int) -> tuple[int, int, int, int]:
+    """Where the "pad" policy puts a ``height`` x ``width`` image in its ``size``
+    square: (top, left, scaled height, scaled width), as `prepare_image` does."""
+    if height == width:
+        return 0, 0, size, size
+    scale = size / max(height, width)
+    new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
+    return (size - new_h) // 2, (size - new_w) // 2, new_h, new_w
+
+
+def square_to_original(square: np.ndarray, height: int, width: int, resize: str) -> np.ndarray:
+    """A map over the prepared square, mapped back onto the original ``height`` x
+    ``width`` image through the resize policy (for "pad", the padding is cut off)."""
+    if resize == "pad":
+        top, left, new_h, new_w = pad_box(height, width, square.shape[0])
+        square = square[top : top + new_h, left : left + new_w]
+    mapped = cv2.resize(square, (width, height), interpolation=cv2.INTER_LINEAR)
+    return np.clip(mapped, 0, 1).astype(np.float32)
+
+
+def _probabilities_only(path: Path) -> bytes:
+    """The model at ``path`` without the nodes "probabilities" does not need."""
+    try:
+        model = onnx.load(path)
+        if [o.name for o in model.graph.output] != [PROBABILITIES]:
+            model = onnx.utils.Extractor(model).extract_model([INPUT_NAME], [PROBABILITIES])
+        return model.SerializeToString()
+    except Exception as error:  # onnx raises anything on a malformed graph
+        raise ModelFileError(
+            f"{path} does not have the inputs and outputs of a Linnaeus model "
+            f"({_first_line(error)}); export it again."
+        ) from None
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0][:300] if text else ""

@@ -1,0 +1,1 @@
+"""A project: its SQLite store, model versions and their stored predictions."""

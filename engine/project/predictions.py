@@ -1,0 +1,67 @@
+"""Stored predictions of a model version.
+
+Training predicts every readable image once (labelled or not) and stores the
+class probabilities here, so the grid, the evaluation, the relabel queue and
+the report need neither TensorFlow nor a second pass over the images.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from linnaeus.engine.project import versions
+from linnaeus.engine.project.store import ProjectStore
+from linnaeus.engine.project.versions import ModelVersion
+
+
+def save_predictions(
+    store: ProjectStore, version_id: int, image_ids: Sequence[int], probabilities: np.ndarray
+) -> None:
+    """Replace the stored predictions of ``version_id`` for these images."""
+    probabilities = np.asarray(probabilities, dtype=np.float32)
+    rows = [
+        (version_id, int(i), int(p.argmax()), float(p.max()), p.tobytes())
+        for i, p in zip(image_ids, probabilities, strict=True)
+    ]
+    with store.transaction():
+        store.execute_many(
+            "INSERT OR REPLACE INTO predictions (model_id, image_id, predicted, confidence, "
+            "probabilities) VALUES (?, ?, ?, ?, ?)",
+            rows,
+        )
+
+
+def load_predictions(store: ProjectStore, version_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """(image ids, probabilities N x K) of a version, ordered by image id."""
+    rows = store.execute(
+        "SELECT image_id, probabilities FROM predictions WHERE model_id = ? ORDER BY image_id",
+        (version_id,),
+    ).fetchall()
+    ids = np.array([r[0] for r in rows], dtype=np.int64)
+    if not rows:
+        return ids, np.zeros((0, 0), np.float32)
+    return ids, np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+
+
+@dataclass(frozen=True)
+class SplitPredictions:
+    """A split's labelled images (as the version was trained on them) and their predictions."""
+
+    image_ids: np.ndarray
+    labels: np.ndarray
+    probabilities: np.ndarray
+
+
+def split_predictions(store: ProjectStore, version: ModelVersion, split: str) -> SplitPredictions:
+    snapshot = versions.label_snapshot(store, version.id)
+    ids, probabilities = load_predictions(store, version.id)
+    position = {int(i): n for n, i in enumerate(ids)}
+    chosen = sorted(i for i, (_, s) in snapshot.items() if s == split and i in position)
+    return SplitPredictions(
+        np.array(chosen, dtype=np.int64),
+        np.array([snapshot[i][0] for i in chosen], dtype=np.int64),
+        probabilities[[position[i] for i in chosen]] if chosen else np.zeros((0, 0)),
+    )

@@ -1,0 +1,1 @@
+"""Training models (TensorFlow), behind a TensorFlow-free configuration (`config`)."""

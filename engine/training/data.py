@@ -1,0 +1,268 @@
+"""The training input pipeline: which images, their cached pixels, and tf.data.
+
+Images are decoded and resized once, on worker threads, into an on-disk cache
+keyed by content hash and input format (`ArrayCache`), so later epochs and
+later trainings do no decoding at all. Batches are gathered from that memory
+map, augmented by `engine.augment` (the code the preview uses) and prefetched
+by tf.data while the model trains on the previous batch.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from linnaeus.engine.errors import TrainingError
+from linnaeus.engine.images.array_cache import ArrayCache
+from linnaeus.engine.images.augment import Augmentation
+from linnaeus.engine.images.augment import augment_batch
+from linnaeus.engine.images.imageio import read_image
+from linnaeus.engine.images.preprocess import InputFormat
+from linnaeus.engine.images.preprocess import prepare_image
+from linnaeus.engine.progress import CancelToken
+from linnaeus.engine.progress import ProgressCallback
+from linnaeus.engine.progress import ignore_progress
+from linnaeus.engine.project.store import ProjectStore
+from linnaeus.engine.project.store import from_db_path
+
+log = logging.getLogger(__name__)
+IMBALANCE_METHODS = ("class-weights", "oversample", "undersample", "none")
+
+
+@dataclass(frozen=True)
+class Examples:
+    """Labelled, readable images of a project, with class indices and splits."""
+
+    classes: list[str]
+    image_ids: np.ndarray
+    paths: list[str]
+    hashes: list[str]
+    labels: np.ndarray  # class index per image
+    splits: np.ndarray  # "train" / "val" / "test" per image
+
+    def subset(self, keep: np.ndarray) -> Examples:
+        return Examples(
+            self.classes,
+            self.image_ids[keep],
+            [p for p, k in zip(self.paths, keep, strict=True) if k],
+            [h for h, k in zip(self.hashes, keep, strict=True) if k],
+            self.labels[keep],
+            self.splits[keep],
+        )
+
+    def split(self, name: str) -> np.ndarray:
+        """Positions of the images in split ``name``."""
+        return np.flatnonzero(self.splits == name)
+
+
+def collect_examples(store: ProjectStore, classes: list[str] | None = None) -> Examples:
+    """The images training can use: readable, labelled, in a split.
+
+    Classes are the project's classes that have training images, in the
+    project's order, unless ``classes`` fixes them (resuming a version).
+    """
+    rows = store.execute(
+        "SELECT images.id, images.path, images.content_hash, classes.name, images.split "
+        "FROM images JOIN classes ON classes.id = images.label_id "
+        "WHERE images.status = 'ok' AND images.split IS NOT NULL ORDER BY images.id"
+    ).fetchall()
+    if classes is None:
+        in_train = {name for _, _, _, name, split in rows if split == "train"}
+        classes = [c.name for c in store.classes() if c.name in in_train]
+    if len(classes) < 2:
+        raise TrainingError(
+            "Training needs at least two classes with labelled training images; this project "
+            f"has {len(classes)}. Label some images first."
+        )
+    index = {name: i for i, name in enumerate(classes)}
+    rows = [row for row in rows if row[3] in index]
+    return Examples(
+        classes=list(classes),
+        image_ids=np.array([r[0] for r in rows], dtype=np.int64),
+        paths=[from_db_path(r[1]) for r in rows],
+        hashes=[r[2] for r in rows],
+        labels=np.array([index[r[3]] for r in rows], dtype=np.int64),
+        splits=np.array([r[4] for r in rows]),
+    )
+
+
+def pixel_cache(store: ProjectStore, fmt: InputFormat) -> ArrayCache:
+    """The project's cache of prepared images in ``fmt``."""
+    return ArrayCache(store.project_dir / "cache" / "pixels" / fmt.key, fmt.shape)
+
+
+@dataclass(frozen=True)
+class LoadedPixels:
+    """Examples whose pixels are cached, and those that turned out unreadable."""
+
+    examples: Examples
+    images: np.ndarray  # memory map of cached rows
+    rows: np.ndarray  # row in `images` of each example
+    skipped: list[tuple[str, str]]  # (path, reason)
+    decoded: int  # images that had to be decoded this time
+
+
+def load_pixels(
+    store: ProjectStore,
+    examples: Examples,
+    fmt: InputFormat,
+    *,
+    on_progress: ProgressCallback = ignore_progress,
+    cancel: CancelToken | None = None,
+) -> LoadedPixels:
+    """Make sure every example is in the pixel cache; drop (and record in the
+    store) images that can no longer be read."""
+    cache = pixel_cache(store, fmt)
+    root = store.image_root
+
+    def make_row(position: int) -> np.ndarray:
+        return prepare_image(read_image(root / examples.paths[position]).pixels, fmt)
+
+    fill = cache.fill(
+        examples.hashes, make_row, stage="decode", on_progress=on_progress, cancel=cancel
+    )
+    skipped = [(examples.paths[p], reason) for p, reason in sorted(fill.failures.items())]
+    if skipped:
+        with store.transaction():
+            for position, reason in fill.failures.items():
+                store.execute(
+                    "UPDATE images SET status = 'unreadable', error = ? WHERE id = ?",
+                    (reason, int(examples.image_ids[position])),
+                )
+        log.warning("%d images could not be read and were skipped", len(skipped))
+    keep = fill.row_numbers >= 0
+    return LoadedPixels(
+        examples.subset(keep), cache.view(), fill.row_numbers[keep], skipped, fill.computed
+    )
+
+
+def class_weights(labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """Weights that make every class count as much in the loss ("balanced")."""
+    counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
+    weights = np.where(counts > 0, len(labels) / (num_classes * np.maximum(counts, 1)), 0.0)
+    return weights.astype(np.float32)
+
+
+def batch_plan(
+    labels: np.ndarray,
+    *,
+    batch_size: int,
+    epoch: int,
+    seed: int,
+    shuffle: bool = True,
+    balance: str = "none",
+) -> list[np.ndarray]:
+    """The batches of one epoch, as positions into ``labels``.
+
+    ``balance`` "oversample" repeats images of small classes up to the largest
+    class, "undersample" draws every class down to the smallest (seed 003);
+    both draw anew each epoch. The plan depends only on (seed, epoch).
+    """
+    rng = np.random.default_rng([seed, epoch])
+    positions = np.arange(len(labels))
+    if balance in ("oversample", "undersample"):
+        groups = [positions[labels == c] for c in np.unique(labels)]
+        target = max(map(len, groups)) if balance == "oversample" else min(map(len, groups))
+        chosen = [
+            np.concatenate([g, rng.choice(g, target - len(g), replace=True)])
+            if len(g) < target
+            else rng.choice(g, target, replace=False)
+            for g in groups
+        ]
+        positions = np.concatenate(chosen)
+    if shuffle:
+        positions = rng.permutation(positions)
+    return [positions[i : i + batch_size] for i in range(0, len(positions), batch_size)]
+
+
+def make_dataset(
+    loaded: LoadedPixels,
+    positions: np.ndarray,
+    *,
+    num_classes: int,
+    batch_size: int,
+    augmentation: Augmentation | None = None,
+    seed: int = 0,
+    shuffle: bool = False,
+    balance: str = "none",
+    weights: np.ndarray | None = None,
+    first_epoch: int = 0,
+    epochs: int = 1,
+    denoise: float | None = None,
+) -> tuple[Any, int]:
+    """A tf.data pipeline of (images uint8, one-hot labels, sample weights)
+    over ``positions`` of ``loaded.examples`` for epochs ``first_epoch..epochs-1``;
+    returns it with the number of batches per epoch.
+
+    With ``denoise`` (a noise level, 0.1 = 10% of the range) the pipeline gives
+    (noisy images uint8, clean images in 0..1) for autoencoder pretraining.
+    """
+    import tensorflow as tf
+
+    labels = loaded.examples.labels[positions]
+    rows = loaded.rows[positions]
+    plans = [
+        batch_plan(
+            labels, batch_size=batch_size, epoch=e, seed=seed, shuffle=shuffle, balance=balance
+        )
+        for e in range(first_epoch, max(epochs, first_epoch + 1))
+    ]
+    steps = len(plans[0])
+    identity = augmentation is None or augmentation.is_identity
+    eye = np.eye(num_classes, dtype=np.float32)
+
+    def batches() -> Iterator[tuple[np.ndarray, int]]:
+        step = first_epoch * steps
+        for plan in plans:
+            for batch in plan:
+                yield batch, step
+                step += 1
+
+    def gather(batch: np.ndarray, step: np.int64) -> tuple[np.ndarray, ...]:
+        order = np.argsort(rows[batch])  # memory-map reads in file order
+        pixels = np.empty((len(batch), *loaded.images.shape[1:]), np.uint8)
+        pixels[order] = loaded.images[rows[batch][order]]
+        if not identity:
+            pixels = augment_batch(pixels, augmentation, seed=int(seed * 1_000_003 + step))
+        if denoise is not None:
+            rng = np.random.default_rng([seed, int(step)])
+            noise = rng.normal(0.0, denoise * 255.0, pixels.shape)
+            noisy = np.clip(pixels + noise, 0, 255).astype(np.uint8)
+            return noisy, (pixels / np.float32(255.0)).astype(np.float32)
+        y = eye[labels[batch]]
+        w = weights[labels[batch]] if weights is not None else np.ones(len(batch), np.float32)
+        return pixels, y, w
+
+    shape = loaded.images.shape[1:]
+    dataset = tf.data.Dataset.from_generator(
+        batches,
+        output_signature=(tf.TensorSpec([None], tf.int64), tf.TensorSpec([], tf.int64)),
+    )
+
+    def to_pairs(batch: Any, step: Any) -> tuple[Any, Any]:
+        x, y = tf.numpy_function(gather, [batch, step], [tf.uint8, tf.float32])
+        x.set_shape([None, *shape])
+        y.set_shape([None, *shape])
+        return x, y
+
+    def to_tensors(batch: Any, step: Any) -> tuple[Any, Any, Any]:
+        x, y, w = tf.numpy_function(gather, [batch, step], [tf.uint8, tf.float32, tf.float32])
+        x.set_shape([None, *shape])
+        y.set_shape([None, num_classes])
+        w.set_shape([None])
+        return x, y, w
+
+    if shuffle:
+        # Keras may ask for one batch past the last epoch; repeating (from the
+        # first planned epoch) answers it instead of ending training with a warning.
+        dataset = dataset.repeat()
+    else:  # a known length lets Keras stop at the end instead of running out
+        total = sum(len(plan) for plan in plans)
+        dataset = dataset.apply(tf.data.experimental.assert_cardinality(total))
+    mapping = to_pairs if denoise is not None else to_tensors
+    dataset = dataset.map(mapping, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return dataset.prefetch(tf.data.AUTOTUNE), steps

@@ -1,0 +1,431 @@
+"""The training recipes behind `engine.training.train`: quick head on cached
+embeddings, fine-tuning, from scratch, and autoencoder pretraining."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from linnaeus.engine.images.array_cache import ArrayCache
+from linnaeus.engine.images.augment import featurewise_stats
+from linnaeus.engine.progress import CancelToken
+from linnaeus.engine.progress import ProgressCallback
+from linnaeus.engine.progress import TrainingProgress
+from linnaeus.engine.progress import check_cancelled
+from linnaeus.engine.project.store import ProjectStore
+from linnaeus.engine.project.store import from_db_path
+from linnaeus.engine.project.versions import ModelVersion
+from linnaeus.engine.training.callbacks import CHECKPOINT_FILE
+from linnaeus.engine.training.callbacks import Checkpointer
+from linnaeus.engine.training.callbacks import ProgressReporter
+from linnaeus.engine.training.callbacks import TrainState
+from linnaeus.engine.training.data import Examples
+from linnaeus.engine.training.data import LoadedPixels
+from linnaeus.engine.training.data import class_weights
+from linnaeus.engine.training.data import load_pixels
+from linnaeus.engine.training.data import make_dataset
+from linnaeus.engine.training.device import DeviceSetup
+from linnaeus.engine.training.models import ModelSpec
+from linnaeus.engine.training.models import build_autoencoder
+from linnaeus.engine.training.models import build_classifier
+from linnaeus.engine.training.models import copy_encoder_weights
+from linnaeus.engine.training.models import embedding_model
+from linnaeus.engine.training.models import set_backbone_trainable
+from linnaeus.engine.training.train import TrainConfig
+
+log = logging.getLogger(__name__)
+_EMBED_BATCH = 64
+_HEAD_STRENGTHS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)  # inverse L2 strengths tried
+# XLA compilation takes 10-20 s per model on a CPU, longer than a small
+# training run gains from it; on a GPU it pays off.
+JIT_COMPILE = False
+_EVAL_BATCH = 128
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    metrics: dict[str, Any]
+    curves: dict[str, list[float]]
+    image_ids: np.ndarray  # every readable image...
+    probabilities: np.ndarray  # ...and its predicted class probabilities
+
+
+@dataclass(frozen=True)
+class _Context:
+    store: ProjectStore
+    config: TrainConfig
+    folder: Path
+    loaded: LoadedPixels
+    on_progress: ProgressCallback
+    cancel: CancelToken | None
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.loaded.examples.classes)
+
+    def positions(self, split: str) -> np.ndarray:
+        return self.loaded.examples.split(split)
+
+    def weights(self) -> np.ndarray | None:
+        if self.config.imbalance != "class-weights":
+            return None
+        labels = self.loaded.examples.labels[self.positions("train")]
+        return class_weights(labels, self.num_classes)
+
+    @property
+    def balance(self) -> str:
+        return (
+            self.config.imbalance
+            if self.config.imbalance in ("oversample", "undersample")
+            else "none"
+        )
+
+
+def run(
+    store: ProjectStore,
+    config: TrainConfig,
+    version: ModelVersion,
+    loaded: LoadedPixels,
+    device: DeviceSetup,
+    *,
+    resume: bool,
+    on_progress: ProgressCallback,
+    cancel: CancelToken | None,
+) -> RunOutcome:
+    """Train ``version`` with ``config``'s recipe, save its model file, measure it."""
+    context = _Context(store, config, version.folder, loaded, on_progress, cancel)
+    if config.model in ("quick", "accurate"):
+        model, curves = _quick_head(context)
+        if config.model == "accurate":
+            set_backbone_trainable(model, config.fine_tune_fraction)
+            curves |= _fit(context, model, "fine-tune", resume=False)
+    else:
+        if resume:
+            model = keras.models.load_model(version.folder / CHECKPOINT_FILE)
+        else:
+            normalisation = _normalisation(context)
+            model = build_classifier(_spec(context), **normalisation)
+            if config.model == "pretrain":
+                _pretrain(context, model, normalisation)
+        curves = _fit(context, model, "train", resume=resume)
+    model.save(version.model_file)
+    image_ids, probabilities = predict_all(context, model)
+    return RunOutcome(evaluate_splits(context, model), curves, image_ids, probabilities)
+
+
+def _spec(context: _Context) -> ModelSpec:
+    config = context.config
+    kind = {"quick": "transfer", "accurate": "transfer", "pretrain": "small-resnet"}.get(
+        config.model, config.model
+    )
+    return ModelSpec(
+        kind=kind,
+        num_classes=context.num_classes,
+        image_size=config.image_size or 128,
+        channels=config.channels,
+        backbone=config.backbone,
+        activation=config.activation,
+        dropout=config.dropout,
+        l1=config.l1,
+        l2=config.l2,
+    )
+
+
+def _normalisation(context: _Context) -> dict[str, Any]:
+    """Featurewise mean/std of the training split, when the model should use them."""
+    config = context.config
+    augmentation = config.augmentation
+    if not (config.normalize or augmentation.featurewise_center):
+        return {"mean": None, "std": None}
+    stats = featurewise_stats(_training_images(context.loaded, context.positions("train")))
+    scale = config.normalize or augmentation.featurewise_std_normalization
+    return {"mean": stats.mean, "std": stats.std if scale else None}
+
+
+def _training_images(loaded: LoadedPixels, positions: np.ndarray, chunk: int = 512) -> Any:
+    rows = np.sort(loaded.rows[positions])
+    for start in range(0, len(rows), chunk):
+        yield from loaded.images[rows[start : start + chunk]]
+
+
+def _compile(model: keras.Model, learning_rate: float, decay_steps: int) -> None:
+    schedule = keras.optimizers.schedules.CosineDecay(
+        learning_rate, decay_steps=max(decay_steps, 1), alpha=0.05
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(schedule),
+        loss=keras.losses.CategoricalCrossentropy(),
+        metrics=["accuracy"],
+        jit_compile=JIT_COMPILE,
+    )
+
+
+def _fit(
+    context: _Context, model: keras.Model, phase: str, *, resume: bool
+) -> dict[str, list[float]]:
+    """Epoch training with augmentation, checkpoints, early stopping and resume."""
+    config = context.config
+    epochs = config.epochs or 1
+    state = TrainState.load(context.folder) if resume else None
+    state = state or TrainState(phase)
+    train_data, steps = make_dataset(
+        context.loaded,
+        context.positions("train"),
+        num_classes=context.num_classes,
+        batch_size=config.batch_size,
+        augmentation=config.augmentation,
+        seed=config.seed,
+        shuffle=True,
+        balance=context.balance,
+        weights=context.weights(),
+        first_epoch=state.epochs_done,
+        epochs=epochs,
+    )
+    val_data, _ = make_dataset(
+        context.loaded,
+        context.positions("val"),
+        num_classes=context.num_classes,
+        batch_size=_EVAL_BATCH,
+    )
+    if not resume:
+        _compile(model, config.learning_rate or 1e-3, epochs * steps)
+    if state.epochs_done < epochs:
+        model.fit(
+            train_data,
+            validation_data=val_data,
+            epochs=epochs,
+            initial_epoch=state.epochs_done,
+            steps_per_epoch=steps,
+            shuffle=False,  # batch_plan shuffles, reproducibly
+            verbose=0,
+            callbacks=[
+                ProgressReporter(context.on_progress, phase, epochs, steps, config.batch_size),
+                Checkpointer(context.folder, state, config.patience or 5, context.cancel),
+            ],
+        )
+    return {f"{phase}_{k}": v for k, v in state.history.items()}
+
+
+def _quick_head(context: _Context) -> tuple[keras.Model, dict[str, list[float]]]:
+    """Build the transfer model and fit only its last layer, as a multinomial
+    logistic regression on cached backbone embeddings (seconds, not minutes).
+
+    The regularisation strength is chosen by validation loss; the fitted
+    weights become the model's "logits" layer, so the result is one ordinary
+    Keras model (and later one ONNX file).
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import log_loss
+
+    config = context.config
+    model = build_classifier(_spec(context))
+    embeddings = _embeddings(context, embedding_model(model))
+    n = context.num_classes
+    labels = context.loaded.examples.labels
+    train, val = context.positions("train"), context.positions("val")
+    if context.balance != "none":
+        train = train[np.concatenate(_plan(labels[train], context))]
+    class_weight = "balanced" if config.imbalance == "class-weights" else None
+    strengths = [1.0 / (config.l2 * len(train))] if config.l2 else list(_HEAD_STRENGTHS)
+    head = LogisticRegression(max_iter=3000, class_weight=class_weight, warm_start=True)
+    curves: dict[str, list[float]] = {"head_C": [], "head_val_loss": [], "head_val_accuracy": []}
+    best: tuple[float, np.ndarray, np.ndarray] | None = None
+    for step, strength in enumerate(strengths, start=1):
+        check_cancelled(context.cancel)
+        head.set_params(C=strength)
+        head.fit(embeddings[train], labels[train])
+        probabilities = head.predict_proba(embeddings[val])
+        loss = float(log_loss(labels[val], probabilities, labels=list(range(n))))
+        accuracy = float(np.mean(head.classes_[probabilities.argmax(1)] == labels[val]))
+        for key, value in (("head_C", strength), ("head_val_loss", loss),
+                           ("head_val_accuracy", accuracy)):  # fmt: skip
+            curves[key].append(value)
+        if best is None or loss < best[0]:
+            best = (loss, head.coef_.copy(), head.intercept_.copy())
+        context.on_progress(TrainingProgress(
+            stage="head", done=step, total=len(strengths), phase="head", epoch=step,
+            epochs=len(strengths), val_loss=loss, val_accuracy=accuracy,
+            message=f"Fitting the new last layer ({step} of {len(strengths)})",
+        ))  # fmt: skip
+    assert best is not None
+    kernel, bias = _dense_weights(best[1], best[2], head.classes_, n)
+    model.get_layer("logits").set_weights([kernel, bias])
+    return model, curves
+
+
+def _dense_weights(
+    coef: np.ndarray, intercept: np.ndarray, fitted: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """A softmax Dense layer's (kernel, bias) equal to a fitted logistic regression."""
+    if coef.shape[0] == 1:  # binary: sigmoid(w.x + b) == softmax([0, w.x + b])
+        coef = np.vstack([np.zeros_like(coef), coef])
+        intercept = np.concatenate([[0.0], intercept])
+    kernel = np.zeros((coef.shape[1], n), np.float32)
+    bias = np.full(n, -1e4, np.float32)  # a class absent from training is never predicted
+    kernel[:, fitted] = coef.T
+    bias[fitted] = intercept
+    return kernel, bias
+
+
+def _plan(labels: np.ndarray, context: _Context) -> list[np.ndarray]:
+    from linnaeus.engine.training.data import batch_plan
+
+    return batch_plan(
+        labels, batch_size=len(labels), epoch=0, seed=context.config.seed, balance=context.balance
+    )
+
+
+def _embeddings(
+    context: _Context, embedder: keras.Model, loaded: LoadedPixels | None = None
+) -> np.ndarray:
+    """Backbone embeddings of every example, computed once per image content."""
+    config = context.config
+    loaded = loaded or context.loaded
+    dimension = int(embedder.output.shape[-1])
+    folder = context.store.project_dir / "cache" / "embeddings"
+    cache = ArrayCache(
+        folder / f"{config.backbone}-{config.input_format.key}", (dimension,), "float32"
+    )
+    hashes = loaded.examples.hashes
+    missing = list(dict.fromkeys(h for h in hashes if h not in cache))
+    position_of = {h: i for i, h in enumerate(hashes)}
+    chunk_size = 8 * _EMBED_BATCH
+    total = int(np.ceil(len(missing) / chunk_size))
+    for step, start in enumerate(range(0, len(missing), chunk_size)):
+        check_cancelled(context.cancel)
+        chunk = missing[start : start + chunk_size]
+        pixels = np.asarray(loaded.images[loaded.rows[[position_of[h] for h in chunk]]])
+        vectors = predict_padded(embedder, pixels, _EMBED_BATCH).astype(np.float32)
+        cache.put(dict(zip(chunk, vectors, strict=True)))
+        context.on_progress(
+            TrainingProgress(
+                stage="embed",
+                done=step + 1,
+                total=total,
+                phase="embed",
+                batch=step + 1,
+                batches=total,
+                message=f"Backbone features: {start + len(chunk)} of {len(missing)} images",
+            )
+        )
+    return cache.get(hashes)
+
+
+def _all_readable(context: _Context) -> LoadedPixels:
+    """Pixels of every readable image of the project, labelled or not."""
+    rows = context.store.execute(
+        "SELECT id, path, content_hash FROM images WHERE status = 'ok' ORDER BY id"
+    ).fetchall()
+    everything = Examples(
+        classes=context.loaded.examples.classes,
+        image_ids=np.array([r[0] for r in rows], dtype=np.int64),
+        paths=[from_db_path(r[1]) for r in rows],
+        hashes=[r[2] for r in rows],
+        labels=np.zeros(len(rows), np.int64),
+        splits=np.array(["train"] * len(rows)),
+    )
+    return load_pixels(context.store, everything, context.config.input_format,
+                       on_progress=context.on_progress, cancel=context.cancel)  # fmt: skip
+
+
+def predict_all(context: _Context, model: keras.Model) -> tuple[np.ndarray, np.ndarray]:
+    """(image ids, probabilities) of every readable image, for the stored predictions.
+
+    The quick model reuses the cached backbone embeddings, so after the first
+    time this costs a matrix product, not a pass through the network.
+    """
+    loaded = _all_readable(context)
+    if context.config.model == "quick":
+        embeddings = _embeddings(context, embedding_model(model), loaded)
+        kernel, bias = model.get_layer("logits").get_weights()
+        logits = embeddings @ kernel + bias
+        logits -= logits.max(axis=1, keepdims=True)
+        probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    else:
+        probabilities = predict_positions(model, loaded, np.arange(len(loaded.rows)))
+    return loaded.examples.image_ids, probabilities
+
+
+def _pretrain(context: _Context, classifier: keras.Model, normalisation: dict[str, Any]) -> None:
+    """Denoising autoencoder on all readable images; its encoder initialises
+    ``classifier``'s convolutional trunk (seed 002)."""
+    config = context.config
+    loaded = _all_readable(context)
+    autoencoder, encoder = build_autoencoder(_spec(context), **normalisation)
+    data, steps = make_dataset(
+        loaded,
+        np.arange(len(loaded.rows)),
+        num_classes=1,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        shuffle=True,
+        denoise=0.1,
+        epochs=config.pretrain_epochs,
+    )
+    autoencoder.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse", jit_compile=JIT_COMPILE)
+    (context.folder / "pretrain").mkdir(exist_ok=True)
+    state = TrainState("pretrain")
+    autoencoder.fit(
+        data,
+        epochs=config.pretrain_epochs,
+        steps_per_epoch=steps,
+        shuffle=False,
+        verbose=0,
+        callbacks=[
+            ProgressReporter(
+                context.on_progress, "pretrain", config.pretrain_epochs, steps, config.batch_size
+            ),
+            Checkpointer(
+                context.folder / "pretrain", state, config.pretrain_epochs, context.cancel
+            ),
+        ],
+    )
+    copied = copy_encoder_weights(encoder, classifier)
+    log.info("pretraining initialised %d layers", copied)
+
+
+def predict_positions(
+    model: keras.Model, loaded: LoadedPixels, positions: np.ndarray
+) -> np.ndarray:
+    """Class probabilities of the examples at ``positions``."""
+    n = int(model.output.shape[-1])
+    out = [np.zeros((0, n))]
+    for start in range(0, len(positions), 8 * _EVAL_BATCH):
+        chunk = positions[start : start + 8 * _EVAL_BATCH]
+        pixels = np.asarray(loaded.images[loaded.rows[chunk]])
+        out.append(predict_padded(model, pixels, _EVAL_BATCH))
+    return np.concatenate(out).astype(np.float64)
+
+
+def predict_padded(model: keras.Model, pixels: np.ndarray, batch_size: int) -> np.ndarray:
+    """``model.predict`` in full batches only (the last one padded), so the
+    prediction graph is traced once whatever the number of images."""
+    missing = -len(pixels) % batch_size
+    padded = np.concatenate([pixels, np.zeros((missing, *pixels.shape[1:]), pixels.dtype)])
+    return np.asarray(model.predict(padded, batch_size=batch_size, verbose=0))[: len(pixels)]
+
+
+def evaluate_splits(context: _Context, model: keras.Model) -> dict[str, Any]:
+    """Accuracy and loss of the model on each split (the full evaluation is
+    `engine.evaluation`'s)."""
+    metrics: dict[str, Any] = {}
+    labels = context.loaded.examples.labels
+    for split in ("train", "val", "test"):
+        positions = context.positions(split)
+        if len(positions) == 0:
+            continue
+        check_cancelled(context.cancel)
+        probabilities = predict_positions(model, context.loaded, positions)
+        truth = labels[positions]
+        picked = probabilities[np.arange(len(truth)), truth]
+        metrics[split] = {
+            "images": len(truth),
+            "accuracy": float(np.mean(probabilities.argmax(axis=1) == truth)),
+            "loss": float(-np.mean(np.log(np.clip(picked, 1e-7, 1.0)))),
+        }
+    return metrics

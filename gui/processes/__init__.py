@@ -1,0 +1,1 @@
+"""Running `linnaeus` commands as child processes (training, export) for the GUI."""
