@@ -2,11 +2,12 @@
 
 Accuracy, confusion matrix and per-class precision/recall/F1 (at the argmax),
 one-vs-rest ROC/PR curves and AUC, calibration (ECE and a reliability curve),
-bootstrap confidence intervals and, for two-class tasks, an operating point: a
-threshold on the positive class chosen for a target sensitivity, because a
-missed pneumonia costs more than a false alarm. Also temperature scaling and
-the queue of images to re-check for wrong labels. Pure NumPy/scikit-learn:
-no TensorFlow, no Qt.
+bootstrap confidence intervals (`intervals`) and, for two-class tasks, an
+operating point: a threshold on the positive class chosen for a target
+sensitivity, because a missed pneumonia costs more than a false alarm, and the
+rates any threshold achieves (`binary_rates`, also what the GUI's threshold
+slider shows). Also temperature scaling and the queue of images to re-check for
+wrong labels. Pure NumPy/scikit-learn: no TensorFlow, no Qt.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from typing import Any
 import numpy as np
 
 from linnaeus.engine.errors import LinnaeusError
+from linnaeus.engine.evaluation.intervals import Interval
+from linnaeus.engine.evaluation.intervals import bootstrap_intervals
 
 
 def _metrics() -> Any:
@@ -39,9 +42,6 @@ TEMPERATURE_BOUNDS = (0.05, 20.0)
 PROBABILITY_FLOOR = 1e-12  # logits_from_probabilities: log(0) becomes log(1e-12)
 NO_POSITIVES_THRESHOLD = 0.5  # choose_threshold's answer when there is no positive image
 MAX_CURVE_POINTS = 1000  # longer ROC/PR curves are thinned for plots and JSON
-_CHUNK_CELLS = 2_000_000  # bootstrap resamples x images held in memory at once
-_AUC_CELL_BUDGET = 100_000_000  # resamples x images x classes for the macro-AUC interval
-_MIN_AUC_RESAMPLES = 100
 
 
 class EvaluationError(LinnaeusError):
@@ -56,14 +56,6 @@ class ClassMetrics:
     recall: float
     f1: float
     support: int
-
-
-@dataclass(frozen=True)
-class Interval:
-    """A 95% bootstrap percentile interval."""
-
-    low: float
-    high: float
 
 
 @dataclass(frozen=True)
@@ -89,6 +81,34 @@ class BinaryOperatingPoint:
     sensitivity: float
     specificity: float
     precision: float
+
+
+@dataclass(frozen=True)
+class BinaryRates:
+    """What calling an image positive when p(positive) >= threshold achieves on a
+    set of images. Rates are NaN when undefined (e.g. no positive image)."""
+
+    threshold: float
+    true_positives: int
+    false_negatives: int
+    true_negatives: int
+    false_positives: int
+
+    @property
+    def sensitivity(self) -> float:
+        return _ratio(self.true_positives, self.true_positives + self.false_negatives)
+
+    @property
+    def specificity(self) -> float:
+        return _ratio(self.true_negatives, self.true_negatives + self.false_positives)
+
+    @property
+    def precision(self) -> float:
+        return _ratio(self.true_positives, self.true_positives + self.false_positives)
+
+
+def _ratio(numerator: int, denominator: int) -> float:
+    return numerator / denominator if denominator else math.nan
 
 
 @dataclass(frozen=True)
@@ -168,11 +188,36 @@ def evaluate_predictions(
         raise EvaluationError(f"Class names must differ from each other: {names}.")
     y, p = _checked(y_true, probabilities, len(names))
     n, c = p.shape
-    labels = list(range(c))
     predicted = p.argmax(axis=1)
     correct = predicted == y
+    per_class, balanced, loss = _argmax_metrics(y, p, predicted, names)
+    defined = [i for i, name in enumerate(names) if 0 < per_class[name].support < n]
+    auc, roc, pr = _one_vs_rest(y, p, names, defined)
+    defined_aucs = [auc[names[i]] for i in defined]
+    macro_auc = float(np.mean(defined_aucs)) if defined_aucs else None
+    ece, reliability = _calibration(p.max(axis=1), correct)
+    point: BinaryOperatingPoint | None = None
+    binary: tuple[np.ndarray, np.ndarray] | None = None  # per image: is positive, flagged
+    if c == 2:
+        point, binary = _binary_decision(y, p, names, positive_class, threshold, target_sensitivity)
+        auc.setdefault("macro", macro_auc)
+    ci = bootstrap_intervals(y, p, correct, defined, binary, bootstrap, seed)
+    confusion = _metrics().confusion_matrix(y, predicted, labels=list(range(c))).tolist()
+    return Evaluation(
+        split=split, classes=names, images=n, accuracy=float(correct.mean()),
+        balanced_accuracy=balanced, loss=loss, confusion=confusion, per_class=per_class,
+        auc=auc, macro_auc=macro_auc, roc=roc, pr=pr, ece=ece, reliability=reliability, ci=ci,
+        operating_point=point, temperature=float(temperature),
+    )  # fmt: skip
+
+
+def _argmax_metrics(
+    y: np.ndarray, p: np.ndarray, predicted: np.ndarray, names: list[str]
+) -> tuple[dict[str, ClassMetrics], float, float]:
+    """Per-class precision/recall/F1/support at the argmax, balanced accuracy and log loss."""
+    labels = list(range(len(names)))
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # undefined-metric warnings: handled below
+        warnings.simplefilter("ignore")  # undefined-metric warnings: zero_division handles them
         precision, recall, f1, support = _metrics().precision_recall_fscore_support(
             y, predicted, labels=labels, zero_division=0.0
         )
@@ -182,15 +227,22 @@ def evaluate_predictions(
         name: ClassMetrics(float(precision[i]), float(recall[i]), float(f1[i]), int(support[i]))
         for i, name in enumerate(names)
     }
+    return per_class, balanced, loss
+
+
+def _one_vs_rest(
+    y: np.ndarray, p: np.ndarray, names: list[str], defined: list[int]
+) -> tuple[dict[str, float | None], dict[str, Curve], dict[str, Curve]]:
+    """AUC, ROC and PR curve of each class against the rest; None and empty curves
+    for a class not in ``defined`` (absent, or the only class present)."""
     auc: dict[str, float | None] = {}
     roc: dict[str, Curve] = {}
     pr: dict[str, Curve] = {}
-    defined = [i for i in labels if 0 < support[i] < n]
     for i, name in enumerate(names):
-        is_class = y == i
-        if not 0 < support[i] < n:  # absent, or the only class present
+        if i not in defined:
             auc[name], roc[name], pr[name] = None, Curve([], [], []), Curve([], [], [])
             continue
+        is_class = y == i
         auc[name] = float(_metrics().roc_auc_score(is_class, p[:, i]))
         fpr, tpr, cuts = _metrics().roc_curve(is_class, p[:, i])
         roc[name] = _curve(fpr, tpr, cuts)
@@ -198,32 +250,32 @@ def evaluate_predictions(
             is_class, p[:, i], drop_intermediate=True
         )
         pr[name] = _curve(rec, prec, np.append(cuts, np.inf))
-    defined_aucs = [auc[names[i]] for i in defined]
-    macro_auc = float(np.mean(defined_aucs)) if defined_aucs else None
-    ece, reliability = _calibration(p.max(axis=1), correct)
+    return auc, roc, pr
 
-    point = None
-    binary: tuple[np.ndarray, np.ndarray] | None = None
-    if c == 2:
-        positive = _positive_index(names, positive_class)
-        is_positive, score = y == positive, p[:, positive]
-        if threshold is None:
-            threshold = choose_threshold(is_positive, score, target_sensitivity)
-        elif not math.isfinite(threshold):
-            raise EvaluationError(f"The threshold must be a number, not {threshold}.")
-        _check_target(target_sensitivity)
-        point = _operating_point(names[positive], is_positive, score, threshold, target_sensitivity)
-        binary = (is_positive, score >= threshold)
-        if "macro" not in auc:
-            auc["macro"] = macro_auc
-    ci = _bootstrap(y, p, correct, defined, binary, bootstrap, seed)
-    confusion = _metrics().confusion_matrix(y, predicted, labels=labels).tolist()
-    return Evaluation(
-        split=split, classes=names, images=n, accuracy=float(correct.mean()),
-        balanced_accuracy=balanced, loss=loss, confusion=confusion, per_class=per_class,
-        auc=auc, macro_auc=macro_auc, roc=roc, pr=pr, ece=ece, reliability=reliability, ci=ci,
-        operating_point=point, temperature=float(temperature),
-    )  # fmt: skip
+
+def _binary_decision(
+    y: np.ndarray, p: np.ndarray, names: list[str], positive_class: str | None,
+    threshold: float | None, target_sensitivity: float,
+) -> tuple[BinaryOperatingPoint, tuple[np.ndarray, np.ndarray]]:  # fmt: skip
+    """The operating point of a two-class task at ``threshold`` (chosen on these
+    images for the target when None), and per image (is positive, flagged)."""
+    positive = _positive_index(names, positive_class)
+    is_positive, score = y == positive, p[:, positive]
+    if threshold is None:
+        threshold = choose_threshold(is_positive, score, target_sensitivity)
+    elif not math.isfinite(threshold):
+        raise EvaluationError(f"The threshold must be a number, not {threshold}.")
+    _check_target(target_sensitivity)
+    rates = binary_rates(is_positive, score, threshold)
+    point = BinaryOperatingPoint(
+        positive_class=names[positive],
+        threshold=rates.threshold,
+        target_sensitivity=float(target_sensitivity),
+        sensitivity=rates.sensitivity,
+        specificity=rates.specificity,
+        precision=rates.precision,
+    )
+    return point, (is_positive, score >= threshold)
 
 
 def choose_threshold(
@@ -249,6 +301,21 @@ def choose_threshold(
         return NO_POSITIVES_THRESHOLD
     needed = max(1, math.ceil(target_sensitivity * len(positives) - 1e-9))
     return float(positives[needed - 1])
+
+
+def binary_rates(is_positive: np.ndarray, scores: np.ndarray, threshold: float) -> BinaryRates:
+    """What calling an image positive when its score >= ``threshold`` achieves:
+    the four counts, hence sensitivity, specificity and precision. The evaluation's
+    operating point and the GUI's threshold slider both use it."""
+    flagged = np.asarray(scores) >= threshold
+    positive = np.asarray(is_positive).astype(bool)
+    return BinaryRates(
+        threshold=float(threshold),
+        true_positives=int(np.count_nonzero(flagged & positive)),
+        false_negatives=int(np.count_nonzero(~flagged & positive)),
+        true_negatives=int(np.count_nonzero(~flagged & ~positive)),
+        false_positives=int(np.count_nonzero(flagged & ~positive)),
+    )
 
 
 def fit_temperature(logits: np.ndarray, y_true: np.ndarray) -> float:
@@ -354,25 +421,6 @@ def _positive_index(names: list[str], positive_class: str | None) -> int:
     return names.index(positive_class)
 
 
-def _ratio(numerator: float, denominator: float) -> float:
-    return float(numerator / denominator) if denominator else math.nan
-
-
-def _operating_point(
-    name: str, is_positive: np.ndarray, score: np.ndarray, threshold: float, target: float
-) -> BinaryOperatingPoint:
-    flagged = score >= threshold
-    tn, fp, fn, tp = _metrics().confusion_matrix(is_positive, flagged, labels=[False, True]).ravel()
-    return BinaryOperatingPoint(
-        positive_class=name,
-        threshold=float(threshold),
-        target_sensitivity=float(target),
-        sensitivity=_ratio(tp, tp + fn),
-        specificity=_ratio(tn, tn + fp),
-        precision=_ratio(tp, tp + fp),
-    )
-
-
 def _curve(x: np.ndarray, y: np.ndarray, thresholds: np.ndarray) -> Curve:
     """A curve as lists, thinned evenly (ends kept) to `MAX_CURVE_POINTS`."""
     keep = np.arange(len(x))
@@ -392,75 +440,6 @@ def _calibration(confidence: np.ndarray, correct: np.ndarray) -> tuple[float, Cu
     return ece, Curve(
         mean_confidence.tolist(), accuracy.tolist(), counts[used].astype(float).tolist()
     )
-
-
-def _bootstrap(
-    y: np.ndarray, p: np.ndarray, correct: np.ndarray, auc_classes: list[int],
-    binary: tuple[np.ndarray, np.ndarray] | None, resamples: int, seed: int,
-) -> dict[str, Interval]:  # fmt: skip
-    """95% percentile intervals over resamples of the images; a resample where a
-    metric is undefined (e.g. no positive image) is left out for that metric."""
-    if resamples <= 0:
-        return {}
-    n, c = p.shape
-    # Each metric is a function of a histogram of per-image codes, one per resample.
-    class_codes = 2 * y + correct  # (true class, correct)
-    binary_codes = None if binary is None else 2 * binary[0] + binary[1]  # TN FP FN TP
-    auc_codes = [_auc_codes(p[:, i], y == i) for i in auc_classes]
-    auc_resamples = min(resamples, _AUC_CELL_BUDGET // (n * max(1, len(auc_classes))))
-    if auc_resamples < min(resamples, _MIN_AUC_RESAMPLES):
-        log.info("too many images x classes for a macro-AUC interval")
-        auc_resamples = 0
-    rng = np.random.default_rng(seed)
-    chunk = max(1, _CHUNK_CELLS // n)
-    values: dict[str, list[np.ndarray]] = {}
-    for start in range(0, resamples, chunk):
-        draws = rng.integers(0, n, size=(min(chunk, resamples - start), n))
-        found = {}
-        with np.errstate(divide="ignore", invalid="ignore"):
-            counts = _histogram(draws, class_codes, 2 * c).reshape(-1, c, 2)
-            found["accuracy"] = counts[:, :, 1].sum(axis=1) / n
-            found["balanced_accuracy"] = np.nanmean(counts[:, :, 1] / counts.sum(axis=2), axis=1)
-            if binary_codes is not None:
-                tn, fp, fn, tp = _histogram(draws, binary_codes, 4).T
-                found["sensitivity"] = tp / (tp + fn)
-                found["specificity"] = tn / (tn + fp)
-            if auc_codes and start < auc_resamples:
-                rows = min(len(draws), auc_resamples - start)
-                aucs = [_auc(_histogram(draws[:rows], codes, size)) for codes, size in auc_codes]
-                found["macro_auc"] = np.mean(aucs, axis=0)
-        for name, value in found.items():
-            values.setdefault(name, []).append(value)
-    intervals = {}
-    for name, parts in values.items():
-        value = np.concatenate(parts)
-        value = value[np.isfinite(value)]
-        if len(value):
-            low, high = np.percentile(value, [2.5, 97.5])
-            intervals[name] = Interval(float(low), float(high))
-    return intervals
-
-
-def _histogram(draws: np.ndarray, codes: np.ndarray, size: int) -> np.ndarray:
-    """Per resample (row of image draws), how often each of ``size`` codes was drawn."""
-    keys = np.arange(len(draws))[:, None] * size + codes[draws]
-    return np.bincount(keys.ravel(), minlength=len(draws) * size).reshape(len(draws), size)
-
-
-def _auc_codes(score: np.ndarray, is_class: np.ndarray) -> tuple[np.ndarray, int]:
-    """Per image 2 x (rank of its score among the distinct scores) + (in the class),
-    and the number of codes."""
-    distinct, rank = np.unique(score, return_inverse=True)
-    return 2 * rank.ravel() + is_class, 2 * len(distinct)
-
-
-def _auc(histogram: np.ndarray) -> np.ndarray:
-    """One-vs-rest AUC (Mann-Whitney, ties count half) per row of a histogram of
-    `_auc_codes`; NaN for a row without images of the class or without others."""
-    negatives, positives = histogram[:, 0::2], histogram[:, 1::2]
-    below = np.cumsum(negatives, axis=1) - negatives
-    twice = (positives * (2 * below + negatives)).sum(axis=1)
-    return twice / (2.0 * positives.sum(axis=1) * negatives.sum(axis=1))
 
 
 def _json_safe(value: Any) -> Any:

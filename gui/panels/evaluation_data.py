@@ -1,8 +1,8 @@
 """What the evaluation panel shows, computed off the GUI thread from stored predictions.
 
-`load_evaluation` runs in a Worker; `binary_rates` is what the threshold
-slider calls on each move (NumPy over the stored probabilities, not a new
-evaluation).
+`load_evaluation` runs in a Worker; it keeps each image's calibrated
+p(positive) so that the threshold slider can call the engine's `binary_rates`
+on each move (NumPy over the stored probabilities, not a new evaluation).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from linnaeus.engine.evaluation.metrics import BinaryRates
 from linnaeus.engine.evaluation.metrics import Evaluation
 from linnaeus.engine.evaluation.metrics import logits_from_probabilities
 from linnaeus.engine.evaluation.metrics import softmax
@@ -29,40 +30,6 @@ from linnaeus.engine.project.store import display_path
 from linnaeus.gui.widgets.formatting import format_percent
 
 QUEUE_LENGTH = 500  # the relabel queue shows this many images at most
-
-
-@dataclass(frozen=True)
-class BinaryRates:
-    """What flagging images with p(positive) >= threshold achieves on a split."""
-
-    threshold: float
-    true_positives: int
-    false_negatives: int
-    true_negatives: int
-    false_positives: int
-
-    @property
-    def sensitivity(self) -> float | None:
-        found = self.true_positives + self.false_negatives
-        return self.true_positives / found if found else None
-
-    @property
-    def specificity(self) -> float | None:
-        cleared = self.true_negatives + self.false_positives
-        return self.true_negatives / cleared if cleared else None
-
-
-def binary_rates(is_positive: np.ndarray, scores: np.ndarray, threshold: float) -> BinaryRates:
-    """Sensitivity and specificity of "positive when score >= threshold"."""
-    flagged = scores >= threshold
-    positive = is_positive.astype(bool)
-    return BinaryRates(
-        threshold=float(threshold),
-        true_positives=int(np.count_nonzero(flagged & positive)),
-        false_negatives=int(np.count_nonzero(~flagged & positive)),
-        true_negatives=int(np.count_nonzero(~flagged & ~positive)),
-        false_positives=int(np.count_nonzero(flagged & ~positive)),
-    )
 
 
 @dataclass(frozen=True)

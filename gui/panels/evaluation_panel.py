@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pyqtgraph as pg
@@ -24,12 +25,12 @@ from PySide6.QtWidgets import QTabWidget
 from PySide6.QtWidgets import QVBoxLayout
 from PySide6.QtWidgets import QWidget
 
+from linnaeus.engine.evaluation.metrics import BinaryRates
 from linnaeus.engine.evaluation.metrics import Evaluation
+from linnaeus.engine.evaluation.metrics import binary_rates
 from linnaeus.engine.project import versions
 from linnaeus.engine.project.store import ProjectStore
-from linnaeus.gui.panels.evaluation_data import BinaryRates
 from linnaeus.gui.panels.evaluation_data import EvaluationData
-from linnaeus.gui.panels.evaluation_data import binary_rates
 from linnaeus.gui.panels.evaluation_data import load_evaluation
 from linnaeus.gui.panels.evaluation_data import rates_text
 from linnaeus.gui.panels.evaluation_data import summary_text
@@ -437,7 +438,7 @@ class EvaluationPanel(QWidget):
         if rates is None or point is None:
             return
         self.rates_label.setText(rates_text(rates, point.positive_class))
-        if rates.sensitivity is not None and rates.specificity is not None:
+        if math.isfinite(rates.sensitivity) and math.isfinite(rates.specificity):
             self._roc_marker.setData([1 - rates.specificity], [rates.sensitivity])
 
     def current_rates(self) -> BinaryRates | None:

@@ -13,6 +13,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.metrics import roc_curve
 
 from linnaeus.engine.errors import LinnaeusError
+from linnaeus.engine.evaluation.metrics import binary_rates
 from linnaeus.engine.evaluation.metrics import choose_threshold
 from linnaeus.engine.evaluation.metrics import evaluate_predictions
 from linnaeus.engine.evaluation.metrics import fit_temperature
@@ -160,6 +161,14 @@ def test_binary_operating_point_by_hand() -> None:
     assert ev.confusion == [[4, 1], [2, 3]]
     assert ev.accuracy == pytest.approx(7 / 10)
     assert ev.to_dict()["threshold"] == 0.35
+
+
+def test_binary_rates_by_hand() -> None:
+    rates = binary_rates(np.array([1, 1, 0, 0]), np.array([0.9, 0.4, 0.6, 0.1]), 0.5)
+    assert (rates.true_positives, rates.false_negatives) == (1, 1)
+    assert (rates.true_negatives, rates.false_positives) == (1, 1)
+    assert rates.sensitivity == 0.5 and rates.specificity == 0.5 and rates.precision == 0.5
+    assert math.isnan(binary_rates(np.array([0]), np.array([0.2]), 0.5).sensitivity)
 
 
 def test_binary_threshold_from_validation_and_positive_class() -> None:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from linnaeus.gui.panels.evaluation_data import binary_rates
 from linnaeus.gui.panels.evaluation_panel import EvaluationPanel
 from tests.gui.fake_trainer import add_trained_version
 from tests.training_factory import make_shapes_project
@@ -115,11 +113,3 @@ def test_without_a_model_the_panel_says_what_to_do(qtbot, tmp_path) -> None:
     panel.set_project(store)
     assert panel.pages.currentWidget() is panel.empty and "train" in panel.empty.text()
     store.close()
-
-
-def test_binary_rates() -> None:
-    rates = binary_rates(np.array([1, 1, 0, 0]), np.array([0.9, 0.4, 0.6, 0.1]), 0.5)
-    assert (rates.true_positives, rates.false_negatives) == (1, 1)
-    assert (rates.true_negatives, rates.false_positives) == (1, 1)
-    assert rates.sensitivity == 0.5 and rates.specificity == 0.5
-    assert binary_rates(np.array([0]), np.array([0.2]), 0.5).sensitivity is None
