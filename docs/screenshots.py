@@ -97,8 +97,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if version is not None:
         viewer.heatmap_action.setChecked(True)
-        explainer = workflows.explainer
-        wait_until(lambda: viewer.heatmap_visible and not explainer.is_busy, timeout=600)
+        heatmaps = workflows.heatmaps
+        wait_until(lambda: viewer.heatmap_visible and not heatmaps.is_busy, timeout=600)
         shot("heatmap")
         view.panels.setCurrentWidget(workflows.features)
         wait_until(lambda: workflows.features.explanation is not None)

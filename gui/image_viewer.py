@@ -425,10 +425,6 @@ class ImageViewer(QWidget):
     def heatmap_visible(self) -> bool:
         return self._overlay_item.isVisible()
 
-    def toggle_heatmap(self) -> None:
-        if self.heatmap_action.isEnabled():
-            self.heatmap_action.toggle()
-
     def _on_heatmap_toggled(self, wanted: bool) -> None:
         self.opacity_slider.setVisible(wanted)
         self.class_choice.setVisible(wanted)

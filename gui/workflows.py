@@ -7,7 +7,7 @@ every panel, a finished training refreshes the grid's predictions, a
 confusion-matrix cell filters the grid, the relabel queue selects images, the
 augmentation settings go to the next training and its preview follows the
 image in the viewer, and the viewer's heatmap and the feature-map tab show
-the `Explainer`'s view of the image on screen.
+the `HeatmapSource`'s view of the image on screen.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QMenu
 
 from linnaeus.engine.onnx.explanation import ImageExplanation
-from linnaeus.gui.explainer import Explainer
+from linnaeus.gui.heatmap_source import HeatmapSource
 from linnaeus.gui.main_window import MainWindow
 from linnaeus.gui.panels.augment_panel import AugmentPanel
 from linnaeus.gui.panels.classify_dialog import ClassifyDialog
@@ -51,7 +51,7 @@ class Workflows(QObject):
         self.evaluation = EvaluationPanel()
         self.augment = AugmentPanel()
         self.features = FeatureMapsPanel()
-        self.explainer = Explainer(self, command=command)
+        self.heatmaps = HeatmapSource(self, command=command)
         window.add_panel("Feature maps", self.features)
         window.add_panel("Train", self.training)
         window.add_panel("Evaluate", self.evaluation)
@@ -79,9 +79,9 @@ class Workflows(QObject):
         viewer.explanation_wanted.connect(self.explain_current_image)
         viewer.heatmap_action.toggled.connect(self._on_heatmap_toggled)
         window.project_view.panels.currentChanged.connect(self._on_panels_current_changed)
-        self.explainer.state_changed.connect(self._on_explainer_state_changed)
-        self.explainer.explained.connect(self._on_explainer_explained)
-        self.explainer.failed.connect(self._on_explainer_failed)
+        self.heatmaps.state_changed.connect(self._on_heatmaps_state_changed)
+        self.heatmaps.explained.connect(self._on_heatmaps_explained)
+        self.heatmaps.failed.connect(self._on_heatmaps_failed)
         self.classify_action.triggered.connect(self.classify_folder)
         self.export_action.triggered.connect(self.export_model)
 
@@ -92,15 +92,15 @@ class Workflows(QObject):
         self.training.set_project(store)
         self.evaluation.set_project(store)
         if store is None:
-            self.explainer.stop()
-        self.explainer.set_project(store)
+            self.heatmaps.stop()
+        self.heatmaps.set_project(store)
         self.classify_action.setEnabled(store is not None)
         self.export_action.setEnabled(store is not None)
 
     def _on_model_changed(self, _version: str) -> None:
         self.window.refresh_project()
         self.evaluation.refresh()
-        self.explainer.refresh()
+        self.heatmaps.refresh()
 
     def _on_evaluation_filter_requested(self, request: dict[str, Any]) -> None:
         self.window.show_images(request["image_ids"], request["title"])
@@ -115,7 +115,7 @@ class Workflows(QObject):
         """Turning heatmaps off stops preparing them (the export), unless the feature
         maps are on screen and still need the model."""
         if not wanted and not self.features.isVisible():
-            self.explainer.stop()
+            self.heatmaps.stop()
 
     def _on_panels_current_changed(self, _index: int) -> None:
         if self.features.isVisible() and self.features.explanation is None:
@@ -124,25 +124,25 @@ class Workflows(QObject):
     def explain_current_image(self) -> None:
         """Ask for the heatmap and feature maps of the image in the viewer."""
         viewer, session = self.window.project_view.viewer, self.window.session
-        if session is None or viewer.image_id is None or self.explainer.classes is None:
+        if session is None or viewer.image_id is None or self.heatmaps.classes is None:
             return
         path = session.model.image_path(viewer.image_id)
-        self.explainer.explain(viewer.image_id, path, viewer.explained_class)
+        self.heatmaps.explain(viewer.image_id, path, viewer.explained_class)
 
-    def _on_explainer_state_changed(self) -> None:
-        explainer = self.explainer
-        self.window.project_view.viewer.set_heatmap_classes(explainer.classes, explainer.status)
-        self.features.set_status(explainer.status)
-        if explainer.process.is_running:
-            self.window.status.showMessage(explainer.status, 10_000)
+    def _on_heatmaps_state_changed(self) -> None:
+        heatmaps = self.heatmaps
+        self.window.project_view.viewer.set_heatmap_classes(heatmaps.classes, heatmaps.status)
+        self.features.set_status(heatmaps.status)
+        if heatmaps.process.is_running:
+            self.window.status.showMessage(heatmaps.status, 10_000)
 
-    def _on_explainer_explained(self, image_id: int, explanation: ImageExplanation) -> None:
+    def _on_heatmaps_explained(self, image_id: int, explanation: ImageExplanation) -> None:
         viewer = self.window.project_view.viewer
         if image_id == viewer.image_id:
             viewer.set_overlay(explanation.heatmap)
             self.features.set_explanation(explanation)
 
-    def _on_explainer_failed(self, image_id: int, message: str) -> None:
+    def _on_heatmaps_failed(self, image_id: int, message: str) -> None:
         if image_id == self.window.project_view.viewer.image_id:
             self.window.status.showMessage(message, 10_000)
 

@@ -138,15 +138,15 @@ def test_classify_and_export_dialogs_open_from_the_menu(make_window, qtbot) -> N
 
 def test_heatmaps_export_the_model_once_then_follow_the_viewer(make_window, qtbot) -> None:
     window = make_window(workflows=True, predictions=True)
-    viewer, explainer = window.project_view.viewer, window.workflows.explainer
+    viewer, heatmaps = window.project_view.viewer, window.workflows.heatmaps
     qtbot.waitUntil(lambda: viewer.pixels is not None, timeout=10_000)
     assert viewer.heatmap_action.isEnabled() and not viewer.heatmap_visible
     assert "exported when you first ask" in viewer.heatmap_action.toolTip()
     viewer.heatmap_action.trigger()  # H: the first request exports v1 (the fake trainer)
     qtbot.waitUntil(lambda: viewer.heatmap_visible, timeout=RUN_TIMEOUT_MS)
     project = window.session.project_dir
-    assert explainer.model_file() == exported_model_path(project, "v1")
-    assert explainer.status.startswith("Heatmaps from") and "CPU" in explainer.status
+    assert heatmaps.model_file() == exported_model_path(project, "v1")
+    assert heatmaps.status.startswith("Heatmaps from") and "CPU" in heatmaps.status
     grid = window.project_view.grid
     other = grid_ids(window)[3]
     grid.select_image(other)
@@ -173,12 +173,12 @@ def test_without_a_model_heatmaps_say_what_to_do(make_window) -> None:
 
 def test_a_failed_export_is_explained_and_the_window_lives_on(make_window, qtbot) -> None:
     window = make_window(workflows=True, predictions=True)
-    explainer = window.workflows.explainer
-    explainer._command = fake_command("--behaviour", "crash")
-    explainer.export_model()
-    qtbot.waitUntil(lambda: not explainer.process.is_running, timeout=RUN_TIMEOUT_MS)
-    assert explainer.status == "No heatmaps: Exporting needs TensorFlow, which is not installed."
-    assert not explainer.is_ready and window.isVisible()
+    heatmaps = window.workflows.heatmaps
+    heatmaps._command = fake_command("--behaviour", "crash")
+    heatmaps.export_model()
+    qtbot.waitUntil(lambda: not heatmaps.process.is_running, timeout=RUN_TIMEOUT_MS)
+    assert heatmaps.status == "No heatmaps: Exporting needs TensorFlow, which is not installed."
+    assert not heatmaps.is_ready and window.isVisible()
 
 
 def test_panel_choices_and_the_last_project_persist(make_window, tmp_path, qtbot) -> None:
@@ -209,11 +209,11 @@ def test_panel_choices_and_the_last_project_persist(make_window, tmp_path, qtbot
 
 def test_turning_heatmaps_off_stops_preparing_them(make_window, qtbot) -> None:
     window = make_window(workflows=True, predictions=True)
-    viewer, explainer = window.project_view.viewer, window.workflows.explainer
-    explainer._command = fake_command("--behaviour", "slow-export")
+    viewer, heatmaps = window.project_view.viewer, window.workflows.heatmaps
+    heatmaps._command = fake_command("--behaviour", "slow-export")
     qtbot.waitUntil(lambda: viewer.pixels is not None, timeout=10_000)
     viewer.heatmap_action.trigger()
-    assert explainer.process.is_running and "Preparing heatmaps" in explainer.status
+    assert heatmaps.process.is_running and "Preparing heatmaps" in heatmaps.status
     viewer.heatmap_action.trigger()  # H again: the user changed their mind
-    qtbot.waitUntil(lambda: not explainer.process.is_running, timeout=RUN_TIMEOUT_MS)
-    assert "stopped" in explainer.status and explainer.model_file() is None
+    qtbot.waitUntil(lambda: not heatmaps.process.is_running, timeout=RUN_TIMEOUT_MS)
+    assert "stopped" in heatmaps.status and heatmaps.model_file() is None

@@ -1,4 +1,5 @@
-"""Heatmaps and feature maps for the image in the viewer, from the exported model.
+"""Where the viewer's heatmaps and the feature-map tab's maps come from: the
+active model version's exported model, kept loaded and ready.
 
 The GUI never imports TensorFlow, so explanations come from the active model
 version's exported ONNX file (onnxruntime, on a worker thread). If the
@@ -39,7 +40,7 @@ def load_classifier(
     return Classifier(path)
 
 
-class Explainer(QObject):
+class HeatmapSource(QObject):
     """Explains images with the open project's active model; see the module docstring."""
 
     state_changed = Signal()
