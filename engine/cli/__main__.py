@@ -1,7 +1,7 @@
-"""``python -m linnaeus.engine.cli.main``: the same as the ``linnaeus`` command."""
+"""``python -m linnaeus.engine.cli``: the same as the ``linnaeus`` command."""
 
 import sys
 
-from linnaeus.engine.cli.main.main import main
+from linnaeus.engine.cli.main import main
 
 sys.exit(main())

@@ -32,9 +32,9 @@ log = logging.getLogger(__name__)
 # Tests replace it to run a fake trainer.
 CommandFactory = Callable[[Sequence[str]], tuple[str, list[str]]]
 
-# engine/cli/main.py has no ``if __name__ == "__main__"`` block, so ``python -m
-# linnaeus.engine.cli.main`` would import it and exit silently; this runs its main().
-_RUN_CLI = "import sys; from linnaeus.engine.cli.main import main; sys.exit(main())"
+# The headless command line as a module (engine/cli/__main__.py): what this
+# interpreter runs as ``linnaeus``. A bundle is its own ``linnaeus`` program instead.
+_CLI_MODULE = "linnaeus.engine.cli"
 STDERR_LINES_KEPT = 40
 
 
@@ -43,7 +43,7 @@ def linnaeus_command(arguments: Sequence[str]) -> tuple[str, list[str]]:
     interpreter and installation (never another ``linnaeus`` found on PATH)."""
     if getattr(sys, "frozen", False):  # a bundled application is its own command line
         return sys.executable, list(arguments)
-    return sys.executable, ["-c", _RUN_CLI, *arguments]
+    return sys.executable, ["-m", _CLI_MODULE, *arguments]
 
 
 class JsonLineBuffer:
