@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from PySide6.QtCore import QSettings
+from PySide6.QtCore import Qt
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QAction
 from PySide6.QtGui import QCloseEvent
@@ -313,6 +314,7 @@ class MainWindow(QMainWindow):
     def warn(self, text: str) -> None:
         """Show a message without blocking (tests and scripts keep running)."""
         box = QMessageBox(QMessageBox.Icon.Warning, "Linnaeus", text, parent=self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)  # gone once read
         box.open()
 
     def show_shortcuts(self) -> None:
@@ -323,6 +325,7 @@ class MainWindow(QMainWindow):
             f"<table cellspacing=6>{rows}</table>",
             parent=self,
         )
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
 
     def show_about(self) -> None:

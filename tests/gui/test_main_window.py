@@ -9,6 +9,7 @@ import pytest
 from PySide6.QtCore import QSettings
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QLabel
+from PySide6.QtWidgets import QMessageBox
 
 from linnaeus.gui import app
 from linnaeus.gui import start_page
@@ -68,6 +69,9 @@ def test_a_folder_that_is_no_project_is_refused_politely(tmp_path, qtbot) -> Non
     qtbot.addWidget(window)
     assert not window.open_project(tmp_path)
     assert window.session is None
+    warning = window.findChild(QMessageBox)
+    assert warning.isVisible() and str(tmp_path) in warning.text()
+    warning.close()
 
 
 def test_panels_join_as_tabs_and_may_refuse_closing(make_window) -> None:
