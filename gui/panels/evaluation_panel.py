@@ -118,6 +118,15 @@ class EvaluationPanel(QWidget):
         self.summary.setWordWrap(True)
         self.message = MessageLine(self)
 
+        self._make_tables()
+        self._make_plots()
+        self._layout()
+        self.version_choice.currentIndexChanged.connect(self._on_choice_changed)
+        self.split_choice.currentIndexChanged.connect(self._on_choice_changed)
+        self._show_empty("Open a project to evaluate its models.")
+
+    def _make_tables(self) -> None:
+        """The confusion matrix, the per-class figures and the relabel queue."""
         self.confusion_model = ConfusionModel(self)
         self.confusion_view = QTableView(self)
         self.confusion_view.setModel(self.confusion_model)
@@ -133,7 +142,15 @@ class EvaluationPanel(QWidget):
         self.per_class_model = PerClassModel(self)
         self.per_class_view = _table(self, self.per_class_model)
         self.per_class_view.horizontalHeader().setStretchLastSection(True)  # names never elided
+        self.queue_model = RelabelQueueModel(self)
+        self.queue_view = _table(self, self.queue_model)
+        self.queue_view.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.queue_view.setWordWrap(False)
+        self.queue_view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.queue_view.activated.connect(self._on_queue_view_activated)
 
+    def _make_plots(self) -> None:
+        """The ROC curve with its threshold slider, and the reliability curve."""
         self.roc_plot = make_plot(
             self,
             title="ROC curve",
@@ -162,17 +179,7 @@ class EvaluationPanel(QWidget):
             y_label="Share correct",
             legend="bottom-right",
         )
-        self.queue_model = RelabelQueueModel(self)
-        self.queue_view = _table(self, self.queue_model)
-        self.queue_view.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
-        self.queue_view.setWordWrap(False)
-        self.queue_view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
-        self.queue_view.activated.connect(self._on_queue_view_activated)
         self._roc_marker = pg.ScatterPlotItem(size=12, brush=pg.mkBrush(VERMILION), pen=None)
-        self._layout()
-        self.version_choice.currentIndexChanged.connect(self._on_choice_changed)
-        self.split_choice.currentIndexChanged.connect(self._on_choice_changed)
-        self._show_empty("Open a project to evaluate its models.")
 
     def _layout(self) -> None:
         bar = QHBoxLayout()
@@ -183,6 +190,33 @@ class EvaluationPanel(QWidget):
         bar.addWidget(self.busy)
         bar.addStretch(1)
 
+        left = self._tables_column()
+        self.tabs = self._tabs()
+
+        self.splitter = splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        splitter.addWidget(left)
+        splitter.addWidget(self.tabs)
+        splitter.setStretchFactor(0, 2)
+        splitter.setStretchFactor(1, 3)
+        splitter.setSizes([400, 600])  # the queue's file names need the room
+        content = QWidget(self)
+        content_layout = QVBoxLayout(content)
+        content_layout.setContentsMargins(0, 0, 0, 0)
+        content_layout.addWidget(self.summary)
+        content_layout.addWidget(splitter, 1)
+        self.empty = QLabel(self)
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.setWordWrap(True)
+        self.pages = QStackedWidget(self)
+        self.pages.addWidget(self.empty)
+        self.pages.addWidget(content)
+        layout = QVBoxLayout(self)
+        layout.addLayout(bar)
+        layout.addWidget(self.message)
+        layout.addWidget(self.pages, 1)
+
+    def _tables_column(self) -> QWidget:
+        """The confusion matrix above the per-class table."""
         left = QWidget(self)
         column = QVBoxLayout(left)
         column.setContentsMargins(0, 0, 0, 0)
@@ -196,7 +230,10 @@ class EvaluationPanel(QWidget):
         column.addWidget(self.confusion_view, 3)
         column.addWidget(_note("<b>Per class</b>", left))
         column.addWidget(self.per_class_view, 2)
+        return left
 
+    def _tabs(self) -> QTabWidget:
+        """The relabel queue, the ROC curve with its threshold, and calibration."""
         queue = QWidget(self)
         queue_layout = QVBoxLayout(queue)
         queue_layout.addWidget(
@@ -228,32 +265,11 @@ class EvaluationPanel(QWidget):
                 reliability,
             )
         )
-        self.tabs = QTabWidget(self)
-        self.tabs.addTab(queue, "Check labels")
-        self.tabs.addTab(roc, "ROC")
-        self.tabs.addTab(reliability, "Calibration")
-
-        self.splitter = splitter = QSplitter(Qt.Orientation.Horizontal, self)
-        splitter.addWidget(left)
-        splitter.addWidget(self.tabs)
-        splitter.setStretchFactor(0, 2)
-        splitter.setStretchFactor(1, 3)
-        splitter.setSizes([400, 600])  # the queue's file names need the room
-        content = QWidget(self)
-        content_layout = QVBoxLayout(content)
-        content_layout.setContentsMargins(0, 0, 0, 0)
-        content_layout.addWidget(self.summary)
-        content_layout.addWidget(splitter, 1)
-        self.empty = QLabel(self)
-        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.empty.setWordWrap(True)
-        self.pages = QStackedWidget(self)
-        self.pages.addWidget(self.empty)
-        self.pages.addWidget(content)
-        layout = QVBoxLayout(self)
-        layout.addLayout(bar)
-        layout.addWidget(self.message)
-        layout.addWidget(self.pages, 1)
+        tabs = QTabWidget(self)
+        tabs.addTab(queue, "Check labels")
+        tabs.addTab(roc, "ROC")
+        tabs.addTab(reliability, "Calibration")
+        return tabs
 
     # -- public -------------------------------------------------------------
 
