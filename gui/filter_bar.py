@@ -25,9 +25,9 @@ from PySide6.QtWidgets import QSpinBox
 from PySide6.QtWidgets import QVBoxLayout
 from PySide6.QtWidgets import QWidget
 
+from linnaeus.engine.project.store import SPLITS
 from linnaeus.engine.project.store import ClassInfo
 from linnaeus.gui.image_table import DEFAULT_DESCENDING
-from linnaeus.gui.image_table import SPLITS
 from linnaeus.gui.image_table import UNLABELLED
 from linnaeus.gui.image_table import ImageFilter
 from linnaeus.gui.widgets.headings import heading

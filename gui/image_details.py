@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
-from linnaeus.engine.project.store import HistoryEntry
+from linnaeus.engine.project.label_edits import HistoryEntry
 from linnaeus.engine.project.store import ImageRecord
 
 

@@ -4,10 +4,10 @@
 arrays, read on a worker thread) to Qt's model/view: ``data`` answers from
 the arrays, thumbnails come from the `ThumbnailLoader` and only rows a view
 paints ask for one. Filters and sorts replace the list of shown positions
-(`image_table.select_images`); label changes re-read just the changed images
-from the store and repaint their rows. Rows are not re-filtered when a label
-changes, so an image you just labelled stays where it was until the filter
-changes.
+(`image_table.select_images`); a label change takes the classes the store says
+it gave the images (`LabelChanges`) and repaints just those rows. Rows are
+not re-filtered when a label changes, so an image you just labelled stays
+where it was until the filter changes.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable
 from collections.abc import Iterable
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,11 +31,12 @@ from PySide6.QtCore import Signal
 from PySide6.QtGui import QColor
 from PySide6.QtGui import QImage
 
+from linnaeus.engine.project.label_edits import LabelChanges
+from linnaeus.engine.project.store import IMAGE_STATUSES
+from linnaeus.engine.project.store import SPLITS
 from linnaeus.engine.project.store import ClassInfo
 from linnaeus.engine.project.store import ProjectStore
 from linnaeus.gui.image_table import NO_CLASS
-from linnaeus.gui.image_table import SPLITS
-from linnaeus.gui.image_table import STATUSES
 from linnaeus.gui.image_table import ImageFilter
 from linnaeus.gui.image_table import ImageTable
 from linnaeus.gui.image_table import Predictions
@@ -48,7 +48,6 @@ from linnaeus.gui.workers import Worker
 
 log = logging.getLogger(__name__)
 
-_CHUNK = 500
 _MAX_WAITING = 2000
 FIRST_SCREEN = 400  # images read first, so the first tiles show while the rest loads
 
@@ -112,7 +111,7 @@ class ImageListModel(QAbstractListModel):
         self._colours: dict[int, QColor] = {}
         self._waiting: OrderedDict[str, list[int]] = OrderedDict()
         self._worker: Worker | None = None
-        self._edited_while_loading: set[int] = set()
+        self._edited_while_loading: dict[int, int] = {}  # image id -> class id
         loader.thumbnail_ready.connect(self._on_loader_thumbnail_ready)
         loader.thumbnail_failed.connect(self._on_loader_thumbnail_ready)
         self._read_classes()
@@ -155,7 +154,7 @@ class ImageListModel(QAbstractListModel):
             split = int(self._table.split[position])
             return SPLITS[split] if split >= 0 else None
         if role == ImageRole.STATUS:
-            return STATUSES[int(self._table.status[position])]
+            return IMAGE_STATUSES[int(self._table.status[position])]
         if role == ImageRole.PREDICTED:
             return self._predicted_name(position)
         if role == ImageRole.CONFIDENCE:
@@ -220,8 +219,8 @@ class ImageListModel(QAbstractListModel):
         self._table = table
         self._select()
         self.endResetModel()
-        if self._edited_while_loading:
-            self.refresh_labels(sorted(self._edited_while_loading))
+        if self._edited_while_loading:  # the table may have been read before these edits
+            self._set_labels(self._edited_while_loading)
         self._start(Worker(read_predictions, self._store.project_dir), self._on_predictions_read)
         self.loaded.emit()
         self.contents_changed.emit()
@@ -315,29 +314,26 @@ class ImageListModel(QAbstractListModel):
 
     # -- changes made elsewhere ---------------------------------------------
 
-    def refresh_labels(self, image_ids: Sequence[int]) -> None:
-        """Re-read the labels of these images from the store and repaint them."""
+    def refresh_labels(self, changes: LabelChanges) -> None:
+        """Show the labels a store edit gave these images, and repaint them."""
+        labels = {
+            i: NO_CLASS if c is None else c
+            for i, c in zip(changes.image_ids, changes.class_ids, strict=True)
+        }
         if self._worker is not None:
-            self._edited_while_loading.update(image_ids)
-        labels: dict[int, int] = {}
-        for start in range(0, len(image_ids), _CHUNK):
-            chunk = list(image_ids[start : start + _CHUNK])
-            marks = ",".join("?" * len(chunk))
-            rows = self._store.execute(
-                f"SELECT id, label_id FROM images WHERE id IN ({marks})", chunk
-            )
-            labels.update((i, NO_CLASS if label is None else label) for i, label in rows)
-        positions = self._table.set_labels(labels)
-        self._repaint_positions(positions)
+            self._edited_while_loading.update(labels)
+        self._set_labels(labels)
         self.contents_changed.emit()
 
-    def refresh_all_labels(self) -> None:
-        """Re-read every label (after a class was merged or deleted)."""
+    def refresh_classes_and_labels(self, changes: LabelChanges) -> None:
+        """Re-read the classes and show these label changes (a class was merged or
+        deleted, or brought back)."""
         self._read_classes()
-        rows = self._store.execute("SELECT id, label_id FROM images").fetchall()
-        self._table.set_labels({i: NO_CLASS if label is None else label for i, label in rows})
+        self.refresh_labels(changes)
         self._repaint_all()
-        self.contents_changed.emit()
+
+    def _set_labels(self, labels: dict[int, int]) -> None:
+        self._repaint_positions(self._table.set_labels(labels))
 
     def refresh_classes(self) -> None:
         """Re-read class names and colours (after a rename or recolour)."""
@@ -398,7 +394,7 @@ class ImageListModel(QAbstractListModel):
         return image
 
     def _problem(self, position: int) -> str | None:
-        status = STATUSES[int(self._table.status[position])]
+        status = IMAGE_STATUSES[int(self._table.status[position])]
         if status != "ok":
             error = self._table.errors[position] or status
             return f"{'Missing' if status == 'missing' else 'Unreadable'}: {error}"

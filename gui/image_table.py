@@ -2,10 +2,10 @@
 
 Pure NumPy, no Qt: the grid's model (`image_model.ImageListModel`) shows the
 positions that `select_images` returns. One `ImageTable` holds every image of
-the project (100,000 images take a few megabytes), read from the store in one
-query, and then the active model version's predictions (read second, so that
-the grid fills first); filtering and sorting are vectorised and take
-milliseconds, where a QSortFilterProxyModel would call Python once per row.
+the project (100,000 images take a few megabytes), read from the store as
+columns (`ProjectStore.image_columns`), and then the active model version's
+predictions (read second, so that the grid fills first); filtering and sorting
+are vectorised and take milliseconds, where a QSortFilterProxyModel would call Python once per row.
 """
 
 from __future__ import annotations
@@ -25,12 +25,10 @@ from linnaeus.engine.progress import ProgressCallback
 from linnaeus.engine.progress import check_cancelled
 from linnaeus.engine.progress import ignore_progress
 from linnaeus.engine.project.predictions import load_predictions
+from linnaeus.engine.project.store import SPLITS
 from linnaeus.engine.project.store import ProjectStore
-from linnaeus.engine.project.store import from_db_path
 from linnaeus.engine.project.versions import active_version
 
-SPLITS = ("train", "val", "test")
-STATUSES = ("ok", "unreadable", "missing")
 NO_CLASS = -1  # label / predicted class id of an image without one
 UNLABELLED = -1  # `ImageFilter.label` value meaning "only unlabelled images"
 
@@ -267,13 +265,6 @@ def _normalised_entropy(p: np.ndarray) -> np.ndarray:
     return (entropy / math.log(p.shape[1])).astype(np.float32)
 
 
-_IMAGE_QUERY = (
-    "SELECT id, path, content_hash, coalesce(label_id, -1), "
-    "CASE split WHEN 'train' THEN 0 WHEN 'val' THEN 1 WHEN 'test' THEN 2 ELSE -1 END, "
-    "CASE status WHEN 'ok' THEN 0 WHEN 'unreadable' THEN 1 ELSE 2 END, error FROM images"
-)
-
-
 def read_image_table(
     project_dir: Path,
     first: int | None = None,
@@ -286,27 +277,17 @@ def read_image_table(
     so it may run on a worker thread."""
     with ProjectStore.open(project_dir) as store:
         on_progress(Progress("load", 0, 1, "Reading the images"))
-        if first is None:
-            rows = store.execute(_IMAGE_QUERY).fetchall()
-        else:  # the path index gives these in milliseconds
-            rows = store.execute(f"{_IMAGE_QUERY} ORDER BY path LIMIT ?", (first,)).fetchall()
+        columns = store.image_columns(first)
     check_cancelled(cancel)
-    if not rows:
-        empty = np.zeros(0, np.int64)
-        return ImageTable(empty, [], [], empty, np.zeros(0, np.int8), np.zeros(0, np.int8), [])
-    ids, paths, hashes, labels, splits, statuses, errors = zip(*rows, strict=True)
-    paths = [p if isinstance(p, str) else from_db_path(p) for p in paths]
-    order = sorted(range(len(paths)), key=paths.__getitem__)  # faster than ORDER BY path
-    pick = np.array(order, np.int64)
     on_progress(Progress("load", 1, 1, "Done"))
     return ImageTable(
-        ids=np.array(ids, np.int64)[pick],
-        paths=[paths[i] for i in order],
-        hashes=[hashes[i] for i in order],
-        label=np.array(labels, np.int64)[pick],
-        split=np.array(splits, np.int8)[pick],
-        status=np.array(statuses, np.int8)[pick],
-        errors=[errors[i] for i in order],
+        ids=columns.ids,
+        paths=columns.paths,
+        hashes=columns.hashes,
+        label=columns.label,
+        split=columns.split,
+        status=columns.status,
+        errors=columns.errors,
     )
 
 

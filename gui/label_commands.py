@@ -7,8 +7,9 @@ A QUndoStack of these commands drives Ctrl+Z / Ctrl+Shift+Z and the Edit
 menu. Consecutive labels given to the same single image merge into one step,
 so pressing 1, 2, 3 on one image is undone by one Ctrl+Z.
 
-Every command reports what it changed through a `LabelEvents` callback set,
-so the grid repaints just those images.
+Every command hands what the store says it changed (`LabelChanges`: images
+and the class each has now) to a `LabelEvents` callback set, so the grid
+repaints just those images without reading the store again.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from collections.abc import Mapping
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from PySide6.QtGui import QUndoCommand
 
-from linnaeus.engine.project.store import Edit
+from linnaeus.engine.project.label_edits import Edit
+from linnaeus.engine.project.label_edits import LabelChanges
+from linnaeus.engine.project.label_edits import describe_labelling
 from linnaeus.engine.project.store import ProjectStore
 
 log = logging.getLogger(__name__)
@@ -33,9 +35,9 @@ _LABEL_COMMAND_ID = 1
 class LabelEvents:
     """What to call after a command changed the store."""
 
-    labels_changed: Callable[[Sequence[int]], None]  # these images' labels
+    labels_changed: Callable[[LabelChanges], None]  # these images' labels
     classes_changed: Callable[[], None]  # names or colours
-    all_labels_changed: Callable[[], None]  # classes merged or deleted
+    classes_removed_or_restored: Callable[[LabelChanges], None]  # merged or deleted, or back
 
 
 class LabelImagesCommand(QUndoCommand):
@@ -48,9 +50,8 @@ class LabelImagesCommand(QUndoCommand):
         events: LabelEvents,
         *,
         source: str = "user",
-        text: str | None = None,
     ) -> None:
-        super().__init__(text or _describe(labels, source))
+        super().__init__(describe_labelling(labels, source))
         self._store = store
         self._labels = dict(labels)
         self._events = events
@@ -73,15 +74,15 @@ class LabelImagesCommand(QUndoCommand):
                 self.setObsolete(True)  # nothing changed: not worth an undo step
                 return
             self._edits.append(edit)
-        else:
-            for edit in self._edits:
-                _check(self._store.redo(), edit, "redo")
-        self._events.labels_changed(self.image_ids)
+            self.setText(edit.description)  # the store's words: the images it changed
+            self._events.labels_changed(edit.changes)
+            return
+        done = [_check(self._store.redo(), edit, "redo") for edit in self._edits]
+        self._events.labels_changed(_changes(*done))
 
     def undo(self) -> None:
-        for edit in reversed(self._edits):
-            _check(self._store.undo(), edit, "undo")
-        self._events.labels_changed(self.image_ids)
+        done = [_check(self._store.undo(), edit, "undo") for edit in reversed(self._edits)]
+        self._events.labels_changed(_changes(*done))
 
     def mergeWith(self, other: QUndoCommand) -> bool:
         """Absorb the next label change of the same single image."""
@@ -156,14 +157,13 @@ class _RemoveClassCommand(QUndoCommand):
 
     def redo(self) -> None:
         self._edit = self._remove()
-        self._events.all_labels_changed()
+        self._events.classes_removed_or_restored(_changes(self._edit))
 
     def undo(self) -> None:
-        if self._edit is not None:
-            _check(self._store.undo(), self._edit, "undo")
+        done = None if self._edit is None else _check(self._store.undo(), self._edit, "undo")
         self._store.ensure_class(self._name)  # a class without images has no edit to undo
         self._store.set_class_colour(self._name, self._colour)
-        self._events.all_labels_changed()
+        self._events.classes_removed_or_restored(_changes(done))
 
 
 class MergeClassesCommand(_RemoveClassCommand):
@@ -187,16 +187,17 @@ class DeleteClassCommand(_RemoveClassCommand):
         return self._store.delete_class(self._name)
 
 
-def _describe(labels: Mapping[int, str | None], source: str) -> str:
-    names = set(labels.values())
-    target = names.pop() if len(names) == 1 else "several classes"
-    what = "1 image" if len(labels) == 1 else f"{len(labels)} images"
-    verb = "accept suggestion for" if source == "model-suggestion" else "label"
-    return f"{verb} {what} as {target or 'unlabelled'}"
+def _changes(*edits: Edit | None) -> LabelChanges:
+    """What these edits, done in this order, changed: each image with its class now."""
+    latest: dict[int, int | None] = {}
+    for edit in edits:
+        if edit is not None:
+            latest.update(zip(edit.changes.image_ids, edit.changes.class_ids, strict=True))
+    return LabelChanges(tuple(latest), tuple(latest.values()))
 
 
-def _check(done: Edit | None, expected: Edit, action: str) -> None:
-    """Warn if the store's history moved under us (another program edited labels)."""
+def _check(done: Edit | None, expected: Edit, action: str) -> Edit | None:
+    """``done``; warn if the store's history moved under us (another program edited labels)."""
     if done is None or done.id != expected.id:
         log.warning(
             "%s of %r reached store edit %s instead; was the project changed elsewhere?",
@@ -204,3 +205,4 @@ def _check(done: Edit | None, expected: Edit, action: str) -> None:
             expected.description,
             getattr(done, "id", None),
         )
+    return done

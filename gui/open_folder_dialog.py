@@ -11,7 +11,6 @@ ever read.
 
 from __future__ import annotations
 
-import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -37,13 +36,13 @@ from linnaeus.engine.dataset.importer import ImportOptions
 from linnaeus.engine.dataset.importer import ImportReport
 from linnaeus.engine.dataset.importer import import_images
 from linnaeus.engine.dataset.splits import SplitFractions
-from linnaeus.engine.errors import ImportSourceError
 from linnaeus.engine.errors import LinnaeusError
+from linnaeus.engine.errors import ProjectError
 from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import Progress
 from linnaeus.engine.progress import ProgressCallback
-from linnaeus.engine.project.store import DATABASE_NAME
 from linnaeus.engine.project.store import ProjectStore
+from linnaeus.engine.project.store import check_project_folder
 from linnaeus.gui.workers import Worker
 
 _SPLIT_COLUMNS = ("train", "val", "test", "(none)")
@@ -72,13 +71,10 @@ def project_dir_problem(image_folder: Path, project_dir: Path) -> str | None:
     """Why ``project_dir`` cannot hold the new project, or None if it can."""
     if not str(project_dir).strip() or project_dir == Path():
         return "Choose a folder for the project."
-    project_dir = project_dir.expanduser().absolute()
-    if project_dir.resolve().is_relative_to(image_folder.resolve()):
-        return "The project must not be inside the image folder: Linnaeus never writes there."
-    if (project_dir / DATABASE_NAME).exists():
-        return "That folder already holds a Linnaeus project; open it instead."
-    if project_dir.exists() and (not project_dir.is_dir() or any(project_dir.iterdir())):
-        return "That folder is not empty; choose a new or empty folder."
+    try:  # the staging project is moved there, so it must be new or empty
+        check_project_folder(project_dir.expanduser(), image_folder, must_be_empty=True)
+    except ProjectError as problem:
+        return str(problem)
     return None
 
 
@@ -100,20 +96,7 @@ def check_folder(
 def import_options(split_text: str, group_pattern: str) -> ImportOptions:
     """The options the dialog's fields describe; LinnaeusError says what is wrong."""
     fractions = SplitFractions.parse(split_text.strip() or "70/15/15")
-    pattern = group_pattern.strip() or None
-    if pattern is not None:
-        try:
-            compiled = re.compile(pattern)
-        except re.error as error:
-            raise ImportSourceError(
-                f"The patient/specimen pattern is not valid: {error}."
-            ) from None
-        if compiled.groups < 1:
-            raise ImportSourceError(
-                "Put the id part of the pattern in brackets, e.g. P(\\d+): the part in "
-                "brackets names the patient or specimen."
-            )
-    return ImportOptions(group_regex=pattern, fractions=fractions)
+    return ImportOptions(group_regex=group_pattern.strip() or None, fractions=fractions)
 
 
 def move_project(staging_dir: Path, project_dir: Path) -> Path:
@@ -138,7 +121,16 @@ class OpenFolderDialog(QDialog):
         self.report: ImportReport | None = None
         self._staging = Path(tempfile.mkdtemp(prefix="linnaeus-new-project-")) / "project"
         self._worker: Worker | None = None
+        self._checked_options = ("70/15/15", "")
+        browse = self._make_fields()
+        self._make_results()
+        self._lay_out(browse)
+        self.counts.hide()
+        self.unreadable.hide()
+        self._update_create_button()
 
+    def _make_fields(self) -> QPushButton:
+        """The fields the user fills in; returns the button that browses for a folder."""
         self.destination = QLineEdit(str(suggest_project_dir(self.image_folder)))
         browse = QPushButton("Choose…")
         browse.clicked.connect(self._on_browse_clicked)
@@ -154,15 +146,22 @@ class OpenFolderDialog(QDialog):
             r"optional, e.g. P(\d+) for names like P0042_scan3.png"
         )
         self.group_pattern.setToolTip(
-            "A pattern whose part in brackets is the patient (or specimen, slide) id in each "
-            "file's path. All images of one patient then land in the same split, so the test "
-            "figures are not flattered by near-duplicates."
+            "A pattern whose part in brackets (or, without brackets, whose whole match) is "
+            "the patient (or specimen, slide) id in each file's path. All images of one "
+            "patient then land in the same split, so the test figures are not flattered by "
+            "near-duplicates."
         )
         self.check_again = QPushButton("Check again with these settings")
         self.check_again.clicked.connect(self.recheck)
         self.options_problem = QLabel(wordWrap=True)
         self.options_problem.setStyleSheet("color: #D55E00;")
-        self._checked_options = ("70/15/15", "")
+        self.destination.textChanged.connect(self._update_create_button)
+        self.split_sizes.textChanged.connect(self._update_create_button)
+        self.group_pattern.textChanged.connect(self._update_create_button)
+        return browse
+
+    def _make_results(self) -> None:
+        """What the check found, and the buttons that end the dialog."""
         self.progress = QProgressBar()
         self.progress_text = QLabel()
         self.layout_text = QLabel(wordWrap=True)
@@ -183,10 +182,8 @@ class OpenFolderDialog(QDialog):
         self.create_button.setEnabled(False)
         self.create_button.clicked.connect(self._on_create_clicked)
         self.cancel_button.clicked.connect(self.reject)
-        self.destination.textChanged.connect(self._update_create_button)
-        self.split_sizes.textChanged.connect(self._update_create_button)
-        self.group_pattern.textChanged.connect(self._update_create_button)
 
+    def _lay_out(self, browse: QPushButton) -> None:
         where = QHBoxLayout()
         where.addWidget(self.destination, 1)
         where.addWidget(browse)
@@ -211,9 +208,6 @@ class OpenFolderDialog(QDialog):
         layout.addStretch(1)  # takes the room while there is no unreadable file to list
         self._layout = layout
         layout.addWidget(self.buttons)
-        self.counts.hide()
-        self.unreadable.hide()
-        self._update_create_button()
 
     # -- checking -----------------------------------------------------------
 

@@ -2,9 +2,9 @@
 
 Widgets ask the session to label images or change classes; the session
 pushes the matching undoable command (`label_commands`) and the model
-repaints what changed. Opening a project reads its images on a worker thread
-(`ImageListModel.reload`); `close` stops the thumbnail threads and closes
-the database.
+repaints the images the store says the command changed. Opening a project
+reads its images on a worker thread (`ImageListModel.reload`); `close` stops
+the thumbnail threads and closes the database.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from PySide6.QtGui import QUndoCommand
 from PySide6.QtGui import QUndoStack
 
 from linnaeus.engine.errors import LinnaeusError
+from linnaeus.engine.project.label_edits import LabelChanges
 from linnaeus.engine.project.store import ProjectStore
 from linnaeus.gui.image_model import ImageListModel
 from linnaeus.gui.label_commands import AddClassCommand
@@ -51,7 +52,7 @@ class ProjectSession(QObject):
         self._events = LabelEvents(
             labels_changed=self._on_command_labels_changed,
             classes_changed=self._on_command_classes_changed,
-            all_labels_changed=self._on_command_all_labels_changed,
+            classes_removed_or_restored=self._on_command_classes_removed_or_restored,
         )
 
     @classmethod
@@ -128,15 +129,15 @@ class ProjectSession(QObject):
 
     # -- command callbacks --------------------------------------------------
 
-    def _on_command_labels_changed(self, image_ids: Sequence[int]) -> None:
-        self.model.refresh_labels(image_ids)
-        self.labels_changed.emit(list(image_ids))
+    def _on_command_labels_changed(self, changes: LabelChanges) -> None:
+        self.model.refresh_labels(changes)
+        self.labels_changed.emit(list(changes.image_ids))
 
     def _on_command_classes_changed(self) -> None:
         self.model.refresh_classes()
         self.classes_changed.emit()
 
-    def _on_command_all_labels_changed(self) -> None:
-        self.model.refresh_all_labels()
+    def _on_command_classes_removed_or_restored(self, changes: LabelChanges) -> None:
+        self.model.refresh_classes_and_labels(changes)
         self.classes_changed.emit()
         self.labels_changed.emit([])

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import QPushButton
 from PySide6.QtWidgets import QVBoxLayout
 from PySide6.QtWidgets import QWidget
 
-from linnaeus.engine.project.store import DATABASE_NAME
+from linnaeus.engine.project.database import DATABASE_NAME
 from linnaeus.gui.processes.child_process import linnaeus_command
 
 

@@ -1,9 +1,11 @@
-"""The headless command line: ``linnaeus import|info|labels|demo ...``.
+"""The headless command line: ``linnaeus import|info|labels|train|...``.
 
-Every command takes ``--project DIR``, prints a short human summary (with a
-progress bar on long work) or, with ``--json``, exactly one JSON object on
-stdout. A user mistake ends with a one-line message and exit status 1, never a
-traceback; Ctrl+C ends with status 130 and loses nothing already saved.
+The commands that work on a project take ``--project DIR`` (``predict`` only to
+write label suggestions into one, ``demo`` to say where to make its project,
+``gui`` to open one). Each prints a short human summary (with a progress bar
+on long work) or, with ``--json``, exactly one JSON object on stdout. A user
+mistake ends with a one-line message and exit status 1, never a traceback;
+Ctrl+C ends with status 130 and loses nothing already saved.
 """
 
 from __future__ import annotations
@@ -35,8 +37,10 @@ from linnaeus.engine.dataset.importer import import_images
 from linnaeus.engine.dataset.splits import SplitFractions
 from linnaeus.engine.errors import Cancelled
 from linnaeus.engine.errors import LinnaeusError
+from linnaeus.engine.project.database import DATABASE_NAME
+from linnaeus.engine.project.database import display_path
+from linnaeus.engine.project.label_edits import Edit
 from linnaeus.engine.project.store import ProjectStore
-from linnaeus.engine.project.store import display_path
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -84,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     _project_options(sub)
     sub.add_argument("--labels", type=Path, help="CSV of path,label[,group][,split]")
     sub.add_argument("--group-regex", help="pattern whose first group in a file's path is its "
-                     "patient/specimen id, e.g. 'P(\\d+)'")  # fmt: skip
+                     "patient/specimen id, e.g. 'P(\\d+)' (without a group: the whole "
+                     "match)")  # fmt: skip
     sub.add_argument("--split", default="70/15/15", help="train/val/test sizes (default 70/15/15)")
     sub.add_argument("--seed", type=int, default=0, help="seed of the split (default 0)")
     sub.add_argument("--max-pixels", type=int, help="refuse images larger than this many pixels")
@@ -93,6 +98,29 @@ def build_parser() -> argparse.ArgumentParser:
     _project_options(sub)
 
     labels = command("labels", lambda a: _usage(labels), "Change, undo, list or export labels.")
+    _add_label_actions(labels)
+
+    cli_train.add_commands(commands, _project_options)
+    cli_evaluate.add_commands(commands, _project_options)
+    cli_predict.add_commands(commands, _project_options)
+
+    sub = command("gui", _run_gui, "Open the desktop application (optionally on a project).")
+    sub.add_argument("--project", type=Path, help="open this project folder")
+    sub.add_argument("--screenshot", type=Path, metavar="FILE.png",
+                     help="save the window to this PNG once loaded, then exit")  # fmt: skip
+
+    sub = command("demo", _run_demo, "Make the built-in demo project and run the whole job.")
+    sub.add_argument("--project", type=Path, default=Path("demo-project"),
+                     help="where to put it (default ./demo-project)")  # fmt: skip
+    sub.add_argument("--per-class", type=int, default=80, help="images per class (default 80)")
+    sub.add_argument("--seed", type=int, default=0)
+    sub.add_argument("--no-train", action="store_true", help="only make and import the images")
+    sub.add_argument("--json", action="store_true", help="print one JSON object")
+    return parser
+
+
+def _add_label_actions(labels: argparse.ArgumentParser) -> None:
+    """``linnaeus labels set|undo|redo|history|export``."""
     actions = labels.add_subparsers(title="actions", metavar="ACTION")
     sub = actions.add_parser("set", help="label images (by path or #id) as a class")
     sub.set_defaults(run=_run_labels_set)
@@ -117,24 +145,6 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--tree", type=Path, help="new folder to fill with <class>/ copies")
     sub.add_argument("--by-split", action="store_true", help="tree as <split>/<class>/")
     _project_options(sub)
-
-    cli_train.add_commands(commands, _project_options)
-    cli_evaluate.add_commands(commands, _project_options)
-    cli_predict.add_commands(commands, _project_options)
-
-    sub = command("gui", _run_gui, "Open the desktop application (optionally on a project).")
-    sub.add_argument("--project", type=Path, help="open this project folder")
-    sub.add_argument("--screenshot", type=Path, metavar="FILE.png",
-                     help="save the window to this PNG once loaded, then exit")  # fmt: skip
-
-    sub = command("demo", _run_demo, "Make the built-in demo project and run the whole job.")
-    sub.add_argument("--project", type=Path, default=Path("demo-project"),
-                     help="where to put it (default ./demo-project)")  # fmt: skip
-    sub.add_argument("--per-class", type=int, default=80, help="images per class (default 80)")
-    sub.add_argument("--seed", type=int, default=0)
-    sub.add_argument("--no-train", action="store_true", help="only make and import the images")
-    sub.add_argument("--json", action="store_true", help="print one JSON object")
-    return parser
 
 
 def _open_desktop_application(parser: argparse.ArgumentParser) -> int:
@@ -189,7 +199,14 @@ def _run_self_test() -> int:
 
 
 def _run_import(args: argparse.Namespace) -> int:
-    if (args.project / "linnaeus.db").exists():
+    options = ImportOptions(  # checked before a project is made
+        labels_csv=args.labels,
+        group_regex=args.group_regex,
+        fractions=SplitFractions.parse(args.split),
+        seed=args.seed,
+        **({"max_pixels": args.max_pixels} if args.max_pixels else {}),
+    )
+    if (args.project / DATABASE_NAME).exists():
         store = ProjectStore.open(args.project)
         if args.images is not None and args.images.absolute() != store.image_root:
             store.set_meta("image_root", str(args.images.absolute()))
@@ -200,13 +217,6 @@ def _run_import(args: argparse.Namespace) -> int:
         )
     else:
         store = ProjectStore.create(args.project, args.images)
-    options = ImportOptions(
-        labels_csv=args.labels,
-        group_regex=args.group_regex,
-        fractions=SplitFractions.parse(args.split),
-        seed=args.seed,
-        **({"max_pixels": args.max_pixels} if args.max_pixels else {}),
-    )
     with store, ProgressBar(enabled=not args.json) as bar:
         report = import_images(store, options, on_progress=bar.update)
     if args.json:
@@ -227,7 +237,7 @@ def _import_json(report: Any) -> dict[str, Any]:
 def _run_info(args: argparse.Namespace) -> int:
     with ProjectStore.open(args.project) as store:
         counts = store.label_split_counts()
-        statuses = dict(store.execute("SELECT status, count(*) FROM images GROUP BY status"))
+        statuses = store.status_counts()
         info = {
             "project": str(store.project_dir),
             "image_root": str(store.image_root),
@@ -278,9 +288,11 @@ def _run_labels_redo(args: argparse.Namespace) -> int:
     return _report_edit(args, edit, "Nothing to redo.", verb="Redid")
 
 
-def _report_edit(args: argparse.Namespace, edit: Any, nothing: str, verb: str = "Done") -> int:
+def _report_edit(
+    args: argparse.Namespace, edit: Edit | None, nothing: str, verb: str = "Done"
+) -> int:
     if args.json:
-        print_json({"edit": asdict(edit) if edit else None})
+        print_json({"edit": edit.summary() if edit else None})
     else:
         print(f"{verb}: {edit.description}." if edit else nothing)
     return EXIT_OK

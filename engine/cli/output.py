@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from linnaeus.engine.progress import Progress
 from linnaeus.engine.progress import TrainingProgress
-from linnaeus.engine.project.store import display_path
+from linnaeus.engine.project.database import display_path
 
 _SPLIT_COLUMNS = ("train", "val", "test", "(none)")
 _MAX_LISTED = 20

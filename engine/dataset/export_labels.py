@@ -20,8 +20,8 @@ from linnaeus.engine.progress import Progress
 from linnaeus.engine.progress import ProgressCallback
 from linnaeus.engine.progress import check_cancelled
 from linnaeus.engine.progress import ignore_progress
+from linnaeus.engine.project.database import display_path
 from linnaeus.engine.project.store import ProjectStore
-from linnaeus.engine.project.store import display_path
 
 # Names Windows reserves for devices, with or without an extension.
 _RESERVED = {"CON", "PRN", "AUX", "NUL"} | {f"{p}{n}" for p in ("COM", "LPT") for n in range(1, 10)}

@@ -28,6 +28,8 @@ from linnaeus.engine.dataset.layout import scan_folder
 from linnaeus.engine.dataset.splits import SplitFractions
 from linnaeus.engine.dataset.splits import SplitItem
 from linnaeus.engine.dataset.splits import assign_splits
+from linnaeus.engine.dataset.splits import compile_group_pattern
+from linnaeus.engine.dataset.splits import group_from_path
 from linnaeus.engine.errors import ImageReadError
 from linnaeus.engine.errors import ImportSourceError
 from linnaeus.engine.images.imageio import DEFAULT_MAX_PIXELS
@@ -39,10 +41,10 @@ from linnaeus.engine.progress import Progress
 from linnaeus.engine.progress import ProgressCallback
 from linnaeus.engine.progress import check_cancelled
 from linnaeus.engine.progress import ignore_progress
+from linnaeus.engine.project.database import from_db_path
+from linnaeus.engine.project.database import to_db_path
+from linnaeus.engine.project.database import utc_now
 from linnaeus.engine.project.store import ProjectStore
-from linnaeus.engine.project.store import from_db_path
-from linnaeus.engine.project.store import to_db_path
-from linnaeus.engine.project.store import utc_now
 
 log = logging.getLogger(__name__)
 _BATCH = 256
@@ -70,6 +72,10 @@ class ImportOptions:
     seed: int = 0
     max_pixels: int = DEFAULT_MAX_PIXELS
     workers: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.group_regex:
+            compile_group_pattern(self.group_regex)  # a bad pattern is refused here, early
 
 
 @dataclass(frozen=True)
@@ -127,7 +133,8 @@ def import_images(
             f"The image folder {root} cannot be found. If it moved, import it again from "
             "its new place with `linnaeus import NEW_FOLDER --project ...`."
         )
-    group_regex = _compile_group_regex(options.group_regex or store.meta("group_regex"))
+    pattern = options.group_regex or store.meta("group_regex")
+    group_regex = compile_group_pattern(pattern) if pattern else None
     on_progress(Progress("scan", 0, 0, f"Looking for images in {root}"))
     scan = scan_folder(root)
     found = {image.path: image for image in scan.images}
@@ -191,15 +198,6 @@ def import_images(
         counts=store.label_split_counts(),
         seconds=time.monotonic() - started,
     )
-
-
-def _compile_group_regex(pattern: str | None) -> re.Pattern[str] | None:
-    if not pattern:
-        return None
-    try:
-        return re.compile(pattern)
-    except re.error as error:
-        raise ImportSourceError(f"The group pattern {pattern!r} is not valid: {error}.") from None
 
 
 def _needs_reading(root: Path, path: str, known: tuple[int, int, int, str] | None) -> bool:
@@ -315,20 +313,15 @@ def _apply_groups(
     for image_id, path, group in store.execute("SELECT id, path, group_id FROM images").fetchall():
         path = from_db_path(path)
         row = rows.get(path)
-        new = row.group if row and row.group else _group_from_path(path, group_regex)
+        new = row.group if row and row.group else _group_of(path, group_regex)
         if new is not None and new != group:
             updates.append((new, image_id))
     for new, image_id in updates:
         store.execute("UPDATE images SET group_id = ? WHERE id = ?", (new, image_id))
 
 
-def _group_from_path(path: str, pattern: re.Pattern[str] | None) -> str | None:
-    if pattern is None:
-        return None
-    match = pattern.search(path)
-    if match is None:
-        return None
-    return match.group(1) if match.groups() else match.group(0)
+def _group_of(path: str, pattern: re.Pattern[str] | None) -> str | None:
+    return group_from_path(path, pattern) if pattern is not None else None
 
 
 def _apply_splits(

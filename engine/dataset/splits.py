@@ -4,20 +4,22 @@ Images of one group (a patient, a specimen, a slide; identical files too)
 always land in the same split, so a model is never tested on a patient it was
 trained on. Splits the user already made with folders are respected; when
 those folders lack a split (Kermany's chest X-rays come as train/test only),
-it is carved out of the training folder.
+it is carved out of the training folder. A group comes from a label table or
+from a pattern that finds the patient/specimen id in each file's path.
 """
 
 from __future__ import annotations
 
 import random
+import re
 from collections import Counter
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from linnaeus.engine.errors import ImportSourceError
 from linnaeus.engine.errors import ProjectError
-
-SPLITS = ("train", "val", "test")
+from linnaeus.engine.project.store import SPLITS
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,25 @@ class SplitItem:
     label: str | None
     group: str
     fixed: str | None = None  # a split given by the user's folders, kept as is
+
+
+def compile_group_pattern(pattern: str) -> re.Pattern[str]:
+    """The patient/specimen id pattern, compiled; ImportSourceError if it is not valid."""
+    try:
+        return re.compile(pattern)
+    except re.error as error:
+        raise ImportSourceError(
+            f"The patient/specimen pattern {pattern!r} is not valid: {error}."
+        ) from None
+
+
+def group_from_path(path: str, pattern: re.Pattern[str]) -> str | None:
+    """The patient/specimen id ``pattern`` finds in ``path``: its first bracketed
+    group, or the whole match if it has none; None where it does not match."""
+    match = pattern.search(path)
+    if match is None:
+        return None
+    return match.group(1) if match.groups() else match.group(0)
 
 
 def assign_splits(

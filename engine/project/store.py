@@ -4,8 +4,10 @@ A project is a folder the user chooses, holding ``linnaeus.db`` (this store),
 the thumbnail cache and, later, model versions. Images are referenced by their
 path relative to the image root, which lives elsewhere and is only ever read.
 
-Every change runs in one transaction; label changes are grouped into edits that
-can be undone and redone from any process (the CLI and the GUI share them).
+Every change runs in one transaction. `ProjectStore` holds the images, their
+classes and splits; label changes, their history and undo/redo live in
+`linnaeus.engine.project.label_edits` and are reached through the store's label
+methods.
 """
 
 from __future__ import annotations
@@ -18,53 +20,29 @@ from collections.abc import Mapping
 from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
-from datetime import timezone
 from pathlib import Path
+
+import numpy as np
 
 from linnaeus.engine.errors import LabelError
 from linnaeus.engine.errors import ProjectError
-from linnaeus.engine.progress import CancelToken
-from linnaeus.engine.progress import Progress
-from linnaeus.engine.progress import ProgressCallback
-from linnaeus.engine.progress import check_cancelled
-from linnaeus.engine.progress import ignore_progress
-from linnaeus.engine.project import schema
+from linnaeus.engine.project import label_edits
+from linnaeus.engine.project.database import DATABASE_NAME
+from linnaeus.engine.project.database import connect
+from linnaeus.engine.project.database import display_path
+from linnaeus.engine.project.database import from_db_path
+from linnaeus.engine.project.database import to_db_path
+from linnaeus.engine.project.database import utc_now
+from linnaeus.engine.project.label_edits import Edit
 
-DATABASE_NAME = "linnaeus.db"
 SPLITS = ("train", "val", "test")
-LABEL_SOURCES = ("import", "user", "model-suggestion")
+IMAGE_STATUSES = ("ok", "unreadable", "missing")
 # Colour-blind-safe palette (Okabe-Ito, then Tableau), cycled for new classes.
 CLASS_COLOURS = (
     "#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9",
     "#D55E00", "#F0E442", "#000000", "#8C564B", "#7F7F7F",
 )  # fmt: skip
 SHORTCUT_KEYS = tuple("123456789") + tuple("abcdefghijklmnopqrstuvwxyz")
-_CHUNK = 500
-
-
-def utc_now() -> str:
-    """Current time as an ISO 8601 UTC string, the format of every time stored."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-
-
-def to_db_path(relative: str) -> str | bytes:
-    """The stored form of a relative path: text, or raw bytes if not valid UTF-8."""
-    try:
-        relative.encode("utf-8")
-    except UnicodeEncodeError:
-        return os.fsencode(relative)
-    return relative
-
-
-def from_db_path(value: str | bytes) -> str:
-    """Inverse of `to_db_path`."""
-    return os.fsdecode(value) if isinstance(value, bytes) else value
-
-
-def display_path(relative: str) -> str:
-    """A relative path safe to print or write as UTF-8 (undecodable bytes shown as �)."""
-    return relative.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 @dataclass(frozen=True)
@@ -101,28 +79,20 @@ class ImageRecord:
 
 
 @dataclass(frozen=True)
-class HistoryEntry:
-    """One row of an image's label history."""
+class ImageColumns:
+    """Every image of a project (or the first few by path) as columns, ordered by path.
 
-    image_id: int
-    image_path: str
-    old_label: str | None
-    new_label: str | None
-    changed_at: str
-    source: str
-    action: str
-    edit_id: int
+    ``label`` holds class ids (-1: unlabelled); ``split`` and ``status`` are
+    indices into `SPLITS` (-1: none) and `IMAGE_STATUSES`.
+    """
 
-
-@dataclass(frozen=True)
-class Edit:
-    """One undoable label change (single image or batch)."""
-
-    id: int
-    description: str
-    source: str
-    state: str
-    image_count: int
+    ids: np.ndarray
+    paths: list[str]
+    hashes: list[str | None]
+    label: np.ndarray
+    split: np.ndarray
+    status: np.ndarray
+    errors: list[str | None]
 
 
 _IMAGE_COLUMNS = (
@@ -132,12 +102,42 @@ _IMAGE_COLUMNS = (
 _IMAGE_SELECT = (
     f"SELECT {_IMAGE_COLUMNS} FROM images LEFT JOIN classes ON classes.id = images.label_id"
 )
+_COLUMNS_SELECT = (
+    "SELECT id, path, content_hash, coalesce(label_id, -1), "
+    "CASE split WHEN 'train' THEN 0 WHEN 'val' THEN 1 WHEN 'test' THEN 2 ELSE -1 END, "
+    "CASE status WHEN 'ok' THEN 0 WHEN 'unreadable' THEN 1 ELSE 2 END, error FROM images"
+)
 
 
 def _image_from_row(row: Sequence[object]) -> ImageRecord:
     values = list(row)
     values[1] = from_db_path(values[1])  # type: ignore[arg-type]
     return ImageRecord(*values)  # type: ignore[arg-type]
+
+
+def check_project_folder(
+    project_dir: Path | str, image_root: Path | str, *, must_be_empty: bool = False
+) -> None:
+    """Refuse, with a ProjectError a user can act on, a folder that cannot hold a
+    new project for the images under ``image_root``; ``must_be_empty`` also
+    refuses a folder with anything in it."""
+    project_dir = Path(project_dir).absolute()
+    image_root = Path(image_root).absolute()
+    if not image_root.is_dir():
+        raise ProjectError(f"The image folder {image_root} is not a folder (or cannot be opened).")
+    if (project_dir / DATABASE_NAME).exists():
+        raise ProjectError(f"{project_dir} already holds a Linnaeus project; open it instead.")
+    if project_dir.resolve().is_relative_to(image_root.resolve()):
+        raise ProjectError(
+            f"The project folder {project_dir} is inside the image folder {image_root}. "
+            "Choose a project folder elsewhere: Linnaeus never writes into your image folder."
+        )
+    if (
+        must_be_empty
+        and project_dir.exists()
+        and (not project_dir.is_dir() or any(project_dir.iterdir()))
+    ):
+        raise ProjectError(f"{project_dir} is not empty; choose a new or empty folder.")
 
 
 class ProjectStore:
@@ -155,17 +155,7 @@ class ProjectStore:
         """Make a new project in ``project_dir`` for images under ``image_root``."""
         project_dir = Path(project_dir).absolute()
         image_root = Path(image_root).absolute()
-        if not image_root.is_dir():
-            raise ProjectError(
-                f"The image folder {image_root} is not a folder (or cannot be opened)."
-            )
-        if (project_dir / DATABASE_NAME).exists():
-            raise ProjectError(f"{project_dir} already holds a Linnaeus project.")
-        if project_dir.resolve().is_relative_to(image_root.resolve()):
-            raise ProjectError(
-                f"The project folder {project_dir} is inside the image folder {image_root}. "
-                "Choose a project folder elsewhere: Linnaeus never writes into your image folder."
-            )
+        check_project_folder(project_dir, image_root)
         try:
             project_dir.mkdir(parents=True, exist_ok=True)
         except OSError as error:
@@ -200,16 +190,7 @@ class ProjectStore:
 
     @classmethod
     def _connect(cls, project_dir: Path) -> ProjectStore:
-        path = project_dir / DATABASE_NAME
-        try:
-            connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            connection.execute("PRAGMA journal_mode = WAL")
-            connection.execute("PRAGMA foreign_keys = ON")
-            connection.execute("PRAGMA busy_timeout = 10000")
-            schema.migrate(connection)
-        except sqlite3.DatabaseError as error:
-            raise ProjectError(f"Cannot open the project database {path}: {error}") from None
-        return cls(project_dir, connection)
+        return cls(project_dir, connect(project_dir))
 
     def close(self) -> None:
         self._db.close()
@@ -403,6 +384,35 @@ class ProjectStore:
     def image_count(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM images").fetchone()[0])
 
+    def status_counts(self) -> dict[str, int]:
+        """How many images have each status ("ok", "unreadable", "missing"); absent: none."""
+        rows = self._db.execute("SELECT status, count(*) FROM images GROUP BY status")
+        return {status: int(n) for status, n in rows}
+
+    def image_columns(self, first: int | None = None) -> ImageColumns:
+        """Every image (or only the ``first`` by path) as columns, ordered by path."""
+        if first is None:
+            rows = self._db.execute(_COLUMNS_SELECT).fetchall()
+        else:  # the path index gives these in milliseconds
+            query = f"{_COLUMNS_SELECT} ORDER BY path LIMIT ?"
+            rows = self._db.execute(query, (first,)).fetchall()
+        if not rows:
+            no_ids, no_codes = np.zeros(0, np.int64), np.zeros(0, np.int8)
+            return ImageColumns(no_ids, [], [], no_ids.copy(), no_codes, no_codes.copy(), [])
+        ids, paths, hashes, label, split, status, errors = zip(*rows, strict=True)
+        paths = [p if isinstance(p, str) else from_db_path(p) for p in paths]
+        order = sorted(range(len(paths)), key=paths.__getitem__)  # faster than ORDER BY path
+        pick = np.array(order, np.int64)
+        return ImageColumns(
+            ids=np.array(ids, np.int64)[pick],
+            paths=[paths[i] for i in order],
+            hashes=[hashes[i] for i in order],
+            label=np.array(label, np.int64)[pick],
+            split=np.array(split, np.int8)[pick],
+            status=np.array(status, np.int8)[pick],
+            errors=[errors[i] for i in order],
+        )
+
     def label_split_counts(self, status: str = "ok") -> dict[str, dict[str, int]]:
         """Image counts per class and split: ``{class: {split: n}}``.
 
@@ -431,162 +441,12 @@ class ProjectStore:
                 [(s, source if s else None, i) for i, s in splits.items()],
             )
 
-    # -- labels, history, undo ----------------------------------------------
+    # -- labels, history, undo: the functions of `label_edits`, as methods ----
 
-    def set_labels(
-        self,
-        image_ids: Sequence[int],
-        label: str | None,
-        *,
-        source: str = "user",
-        description: str | None = None,
-        on_progress: ProgressCallback = ignore_progress,
-        cancel: CancelToken | None = None,
-    ) -> Edit | None:
-        """Give every image in ``image_ids`` the class ``label`` (None: unlabelled).
-
-        The whole batch is one transaction and one undoable edit; images that
-        already have that label are left out. Returns None if nothing changed.
-        """
-        return self.apply_labels({i: label for i in image_ids}, source=source,
-                                 description=description, on_progress=on_progress,
-                                 cancel=cancel)  # fmt: skip
-
-    def apply_labels(
-        self,
-        labels: Mapping[int, str | None],
-        *,
-        source: str = "user",
-        description: str | None = None,
-        on_progress: ProgressCallback = ignore_progress,
-        cancel: CancelToken | None = None,
-    ) -> Edit | None:
-        """Set each image's label from a mapping image id -> class name (or None), as one edit."""
-        if source not in LABEL_SOURCES:
-            raise LabelError(f"Unknown label source {source!r}.")
-        with self.transaction():
-            class_ids: dict[str | None, int | None] = {None: None}
-            for name in dict.fromkeys(labels.values()):  # first-seen order, no repeats
-                if name:
-                    class_ids[name] = self.ensure_class(name).id
-            current = self._current_labels(list(labels))
-            missing = set(labels) - set(current)
-            if missing:
-                raise LabelError(f"There is no image with id {min(missing)} in this project.")
-            changes = [
-                (image_id, current[image_id], class_ids[name])
-                for image_id, name in labels.items()
-                if current[image_id] != class_ids[name]
-            ]
-            if not changes:
-                return None
-            if description is None:
-                names = {name for name in labels.values()}
-                target = names.pop() if len(names) == 1 else "several classes"
-                description = f"label {len(changes)} image(s) as {target or 'unlabelled'}"
-            if source != "import":
-                # A new edit ends the redo stack, as in every editor.
-                self._db.execute("UPDATE edits SET state = 'discarded' WHERE state = 'undone'")
-            cursor = self._db.execute(
-                "INSERT INTO edits (created_at, source, description) VALUES (?, ?, ?)",
-                (utc_now(), source, description),
-            )
-            edit_id = int(cursor.lastrowid or 0)
-            self._write_changes(edit_id, changes, source, "set", on_progress, cancel)
-        return Edit(edit_id, description, source, "done", len(changes))
-
-    def _current_labels(self, image_ids: list[int]) -> dict[int, int | None]:
-        current: dict[int, int | None] = {}
-        for start in range(0, len(image_ids), _CHUNK):
-            chunk = image_ids[start : start + _CHUNK]
-            marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(f"SELECT id, label_id FROM images WHERE id IN ({marks})", chunk)
-            current.update(rows)
-        return current
-
-    def _write_changes(
-        self,
-        edit_id: int,
-        changes: list[tuple[int, int | None, int | None]],
-        source: str,
-        action: str,
-        on_progress: ProgressCallback,
-        cancel: CancelToken | None,
-    ) -> None:
-        names = {c.id: c.name for c in self.classes()}
-        now = utc_now()
-        for start in range(0, len(changes), _CHUNK):
-            check_cancelled(cancel)
-            chunk = changes[start : start + _CHUNK]
-            self._db.executemany(
-                "UPDATE images SET label_id = ? WHERE id = ?", [(new, i) for i, _, new in chunk]
-            )
-            self._db.executemany(
-                "INSERT INTO label_history (image_id, edit_id, old_class_id, new_class_id, "
-                "old_name, new_name, changed_at, source, action) VALUES (?,?,?,?,?,?,?,?,?)",
-                [
-                    (i, edit_id, old, new, names.get(old), names.get(new), now, source, action)
-                    for i, old, new in chunk
-                ],
-            )
-            on_progress(Progress("label", start + len(chunk), len(changes)))
-
-    def undoable_edit(self) -> Edit | None:
-        """The edit `undo` would revert, if any."""
-        return self._edit_where("state = 'done' AND source != 'import' ORDER BY id DESC")
-
-    def redoable_edit(self) -> Edit | None:
-        """The edit `redo` would re-apply, if any."""
-        return self._edit_where("state = 'undone' ORDER BY id ASC")
-
-    def _edit_where(self, condition: str) -> Edit | None:
-        row = self._db.execute(
-            "SELECT id, description, source, state, "
-            "(SELECT count(*) FROM label_history h WHERE h.edit_id = edits.id AND action = 'set') "
-            f"FROM edits WHERE {condition} LIMIT 1"
-        ).fetchone()
-        return Edit(*row) if row else None
-
-    def undo(self) -> Edit | None:
-        """Revert the latest label edit; returns it, or None if there is nothing to undo."""
-        return self._step(self.undoable_edit(), "undo")
-
-    def redo(self) -> Edit | None:
-        """Re-apply the most recently undone edit; returns it, or None."""
-        return self._step(self.redoable_edit(), "redo")
-
-    def _step(self, edit: Edit | None, action: str) -> Edit | None:
-        if edit is None:
-            return None
-        with self.transaction():
-            rows = self._db.execute(
-                "SELECT image_id, old_class_id, old_name, new_class_id, new_name "
-                "FROM label_history WHERE edit_id = ? AND action = 'set' ORDER BY id",
-                (edit.id,),
-            ).fetchall()
-            current = self._current_labels([row[0] for row in rows])
-            changes = []
-            for image_id, old_id, old_name, new_id, new_name in rows:
-                class_id, name = (old_id, old_name) if action == "undo" else (new_id, new_name)
-                if class_id is None and name is not None:
-                    # The class was deleted or merged away since: bring it back.
-                    class_id = self.ensure_class(name).id
-                changes.append((image_id, current.get(image_id), class_id))
-            self._write_changes(edit.id, changes, edit.source, action, ignore_progress, None)
-            state = "undone" if action == "undo" else "done"
-            self._db.execute("UPDATE edits SET state = ? WHERE id = ?", (state, edit.id))
-        return Edit(edit.id, edit.description, edit.source, state, edit.image_count)
-
-    def history(self, image_id: int | None = None, *, limit: int = 1000) -> list[HistoryEntry]:
-        """Label changes, newest first; of one image if ``image_id`` is given."""
-        where = "WHERE h.image_id = ?" if image_id is not None else ""
-        parameters: tuple[object, ...] = (image_id,) if image_id is not None else ()
-        rows = self._db.execute(
-            "SELECT h.image_id, images.path, h.old_name, h.new_name, h.changed_at, h.source, "
-            "h.action, h.edit_id FROM label_history h JOIN images ON images.id = h.image_id "
-            f"{where} ORDER BY h.id DESC LIMIT ?",
-            (*parameters, limit),
-        )
-        return [
-            HistoryEntry(row[0], from_db_path(row[1]), *row[2:]) for row in rows
-        ]  # fmt: skip
+    set_labels = label_edits.set_labels
+    apply_labels = label_edits.apply_labels
+    undoable_edit = label_edits.undoable_edit
+    redoable_edit = label_edits.redoable_edit
+    undo = label_edits.undo
+    redo = label_edits.redo
+    history = label_edits.history

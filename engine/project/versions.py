@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from linnaeus.engine.errors import ProjectError
+from linnaeus.engine.project.database import utc_now
 from linnaeus.engine.project.store import ProjectStore
-from linnaeus.engine.project.store import utc_now
 
 MODELS_FOLDER = "models"
 EXPORTS_FOLDER = "exports"  # inside the project folder: exported models and reports

@@ -6,9 +6,13 @@ from collections import Counter
 
 import pytest
 
+from linnaeus.engine.dataset.importer import ImportOptions
 from linnaeus.engine.dataset.splits import SplitFractions
 from linnaeus.engine.dataset.splits import SplitItem
 from linnaeus.engine.dataset.splits import assign_splits
+from linnaeus.engine.dataset.splits import compile_group_pattern
+from linnaeus.engine.dataset.splits import group_from_path
+from linnaeus.engine.errors import ImportSourceError
 from linnaeus.engine.errors import ProjectError
 
 
@@ -88,3 +92,20 @@ def test_parse_fractions(text: str, expected: tuple[float, float, float]) -> Non
 def test_bad_fractions_are_refused(text: str) -> None:
     with pytest.raises(ProjectError):
         SplitFractions.parse(text)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "path", "group"),
+    [
+        (r"P(\d+)_", "cat/P0042_scan3.png", "0042"),  # the part in brackets
+        (r"P\d+", "cat/P0042_scan3.png", "P0042"),  # no brackets: the whole match
+        (r"P(\d+)_", "cat/scan3.png", None),  # no match: no group
+    ],
+)
+def test_group_pattern_finds_the_id(pattern: str, path: str, group: str | None) -> None:
+    assert group_from_path(path, compile_group_pattern(pattern)) == group
+
+
+def test_a_bad_group_pattern_is_refused_before_import() -> None:
+    with pytest.raises(ImportSourceError, match="not valid"):
+        ImportOptions(group_regex="P[0-9+")

@@ -13,8 +13,11 @@ import pytest
 from linnaeus.engine.errors import LabelError
 from linnaeus.engine.errors import ProjectError
 from linnaeus.engine.project import schema
-from linnaeus.engine.project.store import DATABASE_NAME
+from linnaeus.engine.project.database import DATABASE_NAME
+from linnaeus.engine.project.label_edits import LabelChanges
+from linnaeus.engine.project.label_edits import describe_labelling
 from linnaeus.engine.project.store import ProjectStore
+from linnaeus.engine.project.store import check_project_folder
 from tests.engine.conftest import add_images
 
 
@@ -28,6 +31,34 @@ def test_project_inside_image_folder_is_refused(tmp_path: Path) -> None:
     (tmp_path / "images").mkdir()
     with pytest.raises(ProjectError, match="inside the image folder"):
         ProjectStore.create(tmp_path / "images" / "project", tmp_path / "images")
+
+
+@pytest.mark.parametrize(
+    ("where", "must_be_empty", "problem"),
+    [
+        ("new", True, None),
+        ("empty", True, None),
+        ("full", False, None),  # the command line may make a project beside other files
+        ("full", True, "not empty"),
+        ("images/sub", False, "inside the image folder"),
+        ("project", False, "already holds"),
+    ],
+)
+def test_project_folder_checks(
+    tmp_path: Path, where: str, must_be_empty: bool, problem: str | None
+) -> None:
+    (tmp_path / "images").mkdir()
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x.txt").write_text("x")
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / DATABASE_NAME).write_bytes(b"")
+    folder, images = tmp_path / where, tmp_path / "images"
+    if problem is None:
+        check_project_folder(folder, images, must_be_empty=must_be_empty)
+    else:
+        with pytest.raises(ProjectError, match=problem):
+            check_project_folder(folder, images, must_be_empty=must_be_empty)
 
 
 def test_a_missing_image_folder_creates_nothing(tmp_path: Path) -> None:
@@ -95,6 +126,28 @@ def test_set_label_undo_redo_and_history(store: ProjectStore) -> None:
         (None, "cat", "set"),
     ]
     assert all(h.source == "user" for h in history)
+
+
+def test_each_edit_says_which_images_it_changed_and_their_classes(store: ProjectStore) -> None:
+    a, b = add_images(store, ["a.png", "b.png"])
+    store.set_labels([a], "cat")
+    edit = store.set_labels([a, b], "cat")  # only b changes
+    cat = store.class_named("cat").id
+    assert edit.changes == LabelChanges((b,), (cat,))
+    assert edit.description == "label 1 image(s) as cat"
+    assert store.undo().changes == LabelChanges((b,), (None,))
+    assert store.redo().changes == LabelChanges((b,), (cat,))
+    assert store.undoable_edit().changes == LabelChanges()  # looked up, not done
+    assert "changes" not in edit.summary()
+
+
+def test_edit_descriptions() -> None:
+    assert describe_labelling({1: "cat", 2: "cat"}, "user") == "label 2 image(s) as cat"
+    assert describe_labelling({1: "cat", 2: "dog"}, "user", 1) == (
+        "label 1 image(s) as several classes"
+    )
+    assert describe_labelling({1: None}, "user") == "label 1 image(s) as unlabelled"
+    assert describe_labelling({1: "cat"}, "model-suggestion").startswith("accept suggestion")
 
 
 def test_a_new_edit_clears_redo(store: ProjectStore) -> None:

@@ -7,6 +7,7 @@ from PySide6.QtCore import QItemSelection
 from PySide6.QtCore import QItemSelectionModel
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QMessageBox
 
 from linnaeus.engine.project.store import ProjectStore
 from linnaeus.gui.class_bar import class_key
@@ -152,6 +153,9 @@ def test_refused_class_change_is_reported_not_raised(make_window, qtbot) -> None
     with qtbot.waitSignal(window.session.error) as error:
         window.session.add_class("square")
     assert "already" in error.args[0]
+    box = window.project_view.findChild(QMessageBox)
+    assert box is not None and box.isVisible() and "already" in box.text()
+    box.close()
 
 
 def test_counts_text() -> None:

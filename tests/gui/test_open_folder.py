@@ -91,9 +91,9 @@ def test_patient_pattern_and_split_sizes_are_checked_again(qtbot, tmp_path) -> N
     assert not dialog.create_button.isEnabled() and dialog.check_again.isVisible()
     dialog.check_again.click()
     assert "not valid" in dialog.options_problem.text() and dialog.report is not None
-    dialog.group_pattern.setText("P\\d+")  # no brackets: no id to take
+    dialog.group_pattern.setText("P\\d+")  # no brackets: the whole match is the id
     dialog.check_again.click()
-    assert "brackets" in dialog.options_problem.text()
+    assert dialog.options_problem.text() == "" and dialog.report is None  # checking again
     dialog.group_pattern.setText("P(\\d+)_")
     dialog.split_sizes.setText("50/25/25")
     dialog.check_again.click()

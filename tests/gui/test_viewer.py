@@ -7,7 +7,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
-from linnaeus.engine.project.store import HistoryEntry
+from linnaeus.engine.project.label_edits import HistoryEntry
 from linnaeus.engine.project.store import ImageRecord
 from linnaeus.gui.image_details import details_html
 from linnaeus.gui.image_viewer import ImageViewer
