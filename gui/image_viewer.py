@@ -43,7 +43,7 @@ from linnaeus.engine.images.imageio import DecodedImage
 from linnaeus.engine.images.imageio import read_image
 from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import ProgressCallback
-from linnaeus.engine.project.store import HistoryEntry
+from linnaeus.engine.project.label_edits import HistoryEntry
 from linnaeus.engine.project.store import ImageRecord
 from linnaeus.gui.image_details import details_html
 from linnaeus.gui.workers import Worker
