@@ -32,7 +32,8 @@ import json, sys, time
 from pathlib import Path
 from linnaeus.engine.dataset.importer import import_images
 from linnaeus.engine.project.store import ProjectStore
-from linnaeus.engine.training.train import TrainConfig, train
+from linnaeus.engine.training.config import TrainConfig
+from linnaeus.engine.training.train import train
 from linnaeus.engine.project.store import from_db_path
 images, project, trees = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
 started = time.perf_counter()

@@ -75,7 +75,8 @@ from linnaeus.engine.images.augment import PRESETS
 from linnaeus.engine.dataset.importer import ImportOptions, import_images
 from linnaeus.engine.dataset.splits import SplitFractions
 from linnaeus.engine.project.store import ProjectStore
-from linnaeus.engine.training.train import TrainConfig, train
+from linnaeus.engine.training.config import TrainConfig
+from linnaeus.engine.training.train import train
 folder, epochs, project = Path(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
 store = ProjectStore.create(project, folder)
 import_images(store, ImportOptions(fractions=SplitFractions(0.98, 0.01, 0.01)))

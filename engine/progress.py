@@ -59,12 +59,25 @@ def check_cancelled(cancel: CancelToken | None) -> None:
         cancel.raise_if_cancelled()
 
 
+# The phases of a training run, in the order they can happen: reading images,
+# computing backbone features, pretraining an autoencoder, fitting the quick
+# model's last layer, epoch training, fine-tuning, measuring.
+TRAINING_PHASES = ("decode", "embed", "pretrain", "head", "train", "fine-tune", "evaluate")
+# The phases that report epochs and loss/accuracy (the ones with curves).
+EPOCH_PHASES = ("pretrain", "head", "train", "fine-tune")
+
+
+def curve_key(phase: str, metric: str) -> str:
+    """The name under which a model version stores one metric's per-epoch values
+    of one phase, e.g. ``fine-tune_val_loss``."""
+    return f"{phase}_{metric}"
+
+
 @dataclass(frozen=True)
 class TrainingProgress(Progress):
     """Progress of a training run: ``done`` of ``total`` batches of this phase.
 
-    ``phase`` is one of "decode", "embed", "pretrain", "head", "train",
-    "fine-tune", "evaluate". Metrics are None until known.
+    ``phase`` is one of `TRAINING_PHASES`. Metrics are None until known.
     """
 
     phase: str = "train"

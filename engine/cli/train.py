@@ -1,7 +1,8 @@
 """``linnaeus train`` and ``linnaeus models``: training from the command line.
 
-``train --json-progress`` prints one JSON object per line (the GUI runs
-training as a child process and reads exactly these lines); SIGTERM and
+``train --json-progress`` prints one JSON object per line, made by
+`engine.cli.protocol` (the GUI runs training as a child process and reads
+them back with the same module); SIGTERM and
 Ctrl+C cancel cleanly between batches, after a checkpoint is written.
 """
 
@@ -9,19 +10,27 @@ from __future__ import annotations
 
 import argparse
 import signal
-from dataclasses import asdict
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 from typing import Any
 
 from linnaeus.engine.cli.output import print_json
+from linnaeus.engine.cli.protocol import JSON_PROGRESS_FLAG
+from linnaeus.engine.cli.protocol import RESUME_FLAG
+from linnaeus.engine.cli.protocol import TRAIN_COMMAND
+from linnaeus.engine.cli.protocol import TrainingCancelled
+from linnaeus.engine.cli.protocol import TrainingDone
+from linnaeus.engine.cli.protocol import TrainingFailed
+from linnaeus.engine.cli.protocol import add_train_flags
+from linnaeus.engine.cli.protocol import decode
+from linnaeus.engine.cli.protocol import encode
+from linnaeus.engine.cli.protocol import train_options
 from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import Progress
-from linnaeus.engine.progress import TrainingProgress
 
-MODEL_HELP = (
-    "auto (default: quick if ImageNet weights are installed, else small-resnet), quick (seconds: "
-    "a new head on cached backbone features), accurate (fine-tunes the backbone), seed-cnn, "
-    "small-resnet (from scratch), pretrain (autoencoder on your images, then from scratch)"
-)
+if TYPE_CHECKING:
+    from linnaeus.engine.training.train import TrainResult
+
 WEIGHTS_HELP = (
     "ImageNet weights are looked for in $LINNAEUS_WEIGHTS, the Linnaeus data folder and the "
     "Keras cache (~/.keras/models); nothing is downloaded."
@@ -30,11 +39,8 @@ WEIGHTS_HELP = (
 
 def add_commands(commands: Any, project_options: Any) -> None:
     """Register ``train`` and ``models`` on the main parser's subcommands."""
-    from linnaeus.engine.training.data import IMBALANCE_METHODS
-    from linnaeus.engine.training.train import MODEL_CHOICES
-
     sub = commands.add_parser(
-        "train",
+        TRAIN_COMMAND,
         help="Train a model on the project's labels.",
         epilog=WEIGHTS_HELP,
         description="Train a classifier on the project's current labels and make it the "
@@ -42,26 +48,11 @@ def add_commands(commands: Any, project_options: Any) -> None:
     )
     sub.set_defaults(run=run_train)
     project_options(sub)
-    sub.add_argument("--model", default="auto", choices=MODEL_CHOICES, help=MODEL_HELP)
+    add_train_flags(sub)
     sub.add_argument(
-        "--backbone", help="ImageNet backbone for quick/accurate, e.g. mobilenet_v2_0.5"
+        RESUME_FLAG, action="store_true", help="continue the last interrupted training"
     )
-    sub.add_argument("--epochs", type=int, help="maximum epochs (early stopping may end sooner)")
-    sub.add_argument("--image-size", type=int, help="square input size in pixels")
-    sub.add_argument("--augment", default="gentle", help="none, gentle, strong, or a JSON file")
-    sub.add_argument("--imbalance", default="class-weights", choices=IMBALANCE_METHODS)
-    sub.add_argument("--batch-size", type=int, default=32)
-    sub.add_argument("--learning-rate", type=float)
-    sub.add_argument("--l1", type=float, default=0.0, help="L1 weight penalty of the last layer")
-    sub.add_argument("--l2", type=float, default=0.0, help="L2 weight penalty of the last layer")
-    sub.add_argument("--dropout", type=float, default=0.2)
-    sub.add_argument("--activation", default="elu", help="activation of the seed CNN (elu, relu)")
-    sub.add_argument("--grayscale", action="store_true", help="train on grayscale images")
-    sub.add_argument("--binarize", action="store_true", help="binarise images (Otsu threshold)")
-    sub.add_argument("--resize", default="stretch", choices=("stretch", "pad"))
-    sub.add_argument("--seed", type=int, default=0)
-    sub.add_argument("--resume", action="store_true", help="continue the last interrupted training")
-    sub.add_argument("--json-progress", action="store_true", help="one JSON object per line")
+    sub.add_argument(JSON_PROGRESS_FLAG, action="store_true", help="one JSON object per line")
 
     sub = commands.add_parser("models", help="List the project's model versions.")
     sub.set_defaults(run=run_models)
@@ -69,45 +60,9 @@ def add_commands(commands: Any, project_options: Any) -> None:
     sub.add_argument("--activate", metavar="VERSION", help="make this version the active model")
 
 
-def _config(args: argparse.Namespace) -> Any:
-    from linnaeus.engine.images.augment import load_augmentation
-    from linnaeus.engine.training.train import TrainConfig
-
-    return TrainConfig(
-        model=args.model,
-        backbone=args.backbone,
-        epochs=args.epochs,
-        image_size=args.image_size,
-        channels=1 if args.grayscale else 3,
-        resize=args.resize,
-        binarize=args.binarize,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        augmentation=load_augmentation(args.augment),
-        imbalance=args.imbalance,
-        l1=args.l1,
-        l2=args.l2,
-        dropout=args.dropout,
-        activation=args.activation,
-        seed=args.seed,
-    )
-
-
-class JsonLines:
+def print_progress(progress: Progress) -> None:
     """An ``on_progress`` that prints each report as one JSON line on stdout."""
-
-    def update(self, progress: Progress) -> None:
-        if isinstance(progress, TrainingProgress):
-            line = asdict(progress)
-            line.pop("stage")
-        else:
-            line = {
-                "phase": progress.stage,
-                "done": progress.done,
-                "total": progress.total,
-                "message": progress.message,
-            }
-        print_json(line)
+    print_json(encode(progress))
 
 
 def _cancel_on_signals() -> CancelToken:
@@ -128,27 +83,28 @@ def run_train(args: argparse.Namespace) -> int:
     from linnaeus.engine.errors import Cancelled
     from linnaeus.engine.errors import LinnaeusError
     from linnaeus.engine.project.store import ProjectStore
+    from linnaeus.engine.training.config import TrainConfig
     from linnaeus.engine.training.train import train
 
-    config = None if args.resume else _config(args)
+    config = TrainConfig() if args.resume else train_options(args).config()
     cancel = _cancel_on_signals()
-    lines = JsonLines() if args.json_progress else None
+    lines = args.json_progress
     with ProjectStore.open(args.project) as store, ProgressBar(enabled=not args.json) as bar:
         try:
             result = train(
                 store,
-                config or _default_config(),
+                config,
                 resume=args.resume,
                 cancel=cancel,
-                on_progress=lines.update if lines else bar.update,
+                on_progress=print_progress if lines else bar.update,
             )
         except Cancelled:
             if lines:
-                print_json({"phase": "cancelled", "message": "Training cancelled; resume it."})
+                print_json(encode(TrainingCancelled("Training cancelled; resume it.")))
             raise
         except LinnaeusError as error:
             if lines:
-                print_json({"phase": "error", "message": str(error)})
+                print_json(encode(TrainingFailed(str(error))))
             raise
     summary = training_summary(result)
     if lines or args.json:
@@ -158,40 +114,41 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def training_summary(result: Any) -> dict[str, Any]:
-    """The final report of a training run, as printed by --json / --json-progress."""
+def training_done(result: TrainResult) -> TrainingDone:
+    """The final report of a training run."""
     version = result.version
-    return {
-        "phase": "done",
-        "model_version": version.name,
-        "model": version.kind,
-        "classes": version.classes,
-        "metrics": version.metrics,
-        "duration_s": version.duration_s,
-        "device": version.device,
-        "skipped": [{"path": p, "reason": r} for p, r in result.skipped],
-        "decoded": result.decoded,
-    }
-
-
-def _default_config() -> Any:
-    from linnaeus.engine.training.train import TrainConfig
-
-    return TrainConfig()
-
-
-def print_training(summary: dict[str, Any]) -> None:
-    print(
-        f"Trained {summary['model_version']} ({summary['model']}) on {summary['device']} "
-        f"in {summary['duration_s']:.0f} s; it is now the active model."
+    return TrainingDone(
+        model_version=version.name,
+        model=version.kind,
+        classes=tuple(version.classes),
+        metrics=version.metrics,
+        duration_s=version.duration_s,
+        device=version.device,
+        skipped=tuple(result.skipped),
+        decoded=result.decoded,
     )
-    for split, values in summary["metrics"].items():
+
+
+def training_summary(result: TrainResult) -> dict[str, Any]:
+    """The final report of a training run, as printed by --json / --json-progress."""
+    return encode(training_done(result))
+
+
+def print_training(summary: Mapping[str, Any]) -> None:
+    """The final report of a training run, in words (``summary``: `training_summary`'s)."""
+    done = decode(summary)
+    assert isinstance(done, TrainingDone)
+    print(
+        f"Trained {done.model_version} ({done.model}) on {done.device} "
+        f"in {done.duration_s:.0f} s; it is now the active model."
+    )
+    for split, values in done.metrics.items():
         print(
             f"  {split:5}  accuracy {values['accuracy']:.1%}  loss {values['loss']:.3f}  "
             f"({values['images']} images)"
         )
-    for item in summary["skipped"]:
-        print(f"  skipped (unreadable): {item['path']}: {item['reason']}")
+    for path, reason in done.skipped:
+        print(f"  skipped (unreadable): {path}: {reason}")
 
 
 def run_models(args: argparse.Namespace) -> int:

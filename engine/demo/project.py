@@ -23,7 +23,7 @@ from linnaeus.engine.progress import ignore_progress
 from linnaeus.engine.project import versions
 from linnaeus.engine.project.store import DATABASE_NAME
 from linnaeus.engine.project.store import ProjectStore
-from linnaeus.engine.training.train import TrainConfig
+from linnaeus.engine.training.config import TrainConfig
 from linnaeus.engine.training.train import TrainResult
 from linnaeus.engine.training.train import train
 

@@ -137,7 +137,7 @@ def make_project(run: SelfTestRun) -> str:
 
 def train_one_epoch(run: SelfTestRun) -> str:
     from linnaeus.engine.images.augment import PRESETS
-    from linnaeus.engine.training.train import TrainConfig
+    from linnaeus.engine.training.config import TrainConfig
     from linnaeus.engine.training.train import train
 
     small = {"epochs": 1, "batch_size": 16, "augmentation": PRESETS["none"]}

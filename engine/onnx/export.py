@@ -118,7 +118,7 @@ def export_onnx(
     ``temperature`` divides the logits before the softmax. Nothing is left at
     ``destination`` if the export fails or is cancelled.
     """
-    from linnaeus.engine.training.train import TrainConfig
+    from linnaeus.engine.training.config import TrainConfig
 
     destination = Path(destination)
     _check_destination(destination)

@@ -24,10 +24,10 @@ from linnaeus.engine.errors import Cancelled
 from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import ProgressCallback
 from linnaeus.engine.progress import TrainingProgress
+from linnaeus.engine.training.config import BEST_WEIGHTS_FILE
+from linnaeus.engine.training.config import CHECKPOINT_FILE
+from linnaeus.engine.training.config import STATE_FILE
 
-CHECKPOINT_FILE = "checkpoint.keras"
-BEST_WEIGHTS_FILE = "best.weights.h5"
-STATE_FILE = "train_state.json"
 _REPORT_EVERY_S = 0.25
 
 
@@ -116,19 +116,6 @@ class ProgressReporter(keras.callbacks.Callback):
                 **self._last_val,
             )
         )
-
-
-class CancelCheck(keras.callbacks.Callback):
-    """Raises `Cancelled` between batches once ``cancel`` is set (for short
-    runs that keep no checkpoint)."""
-
-    def __init__(self, cancel: CancelToken | None) -> None:
-        super().__init__()
-        self.cancel = cancel
-
-    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        if self.cancel is not None and self.cancel.cancelled:
-            raise Cancelled("Training cancelled.")
 
 
 class Checkpointer(keras.callbacks.Callback):

@@ -30,7 +30,6 @@ from linnaeus.engine.project.store import ProjectStore
 from linnaeus.engine.project.store import from_db_path
 
 log = logging.getLogger(__name__)
-IMBALANCE_METHODS = ("class-weights", "oversample", "undersample", "none")
 
 
 @dataclass(frozen=True)
@@ -179,6 +178,70 @@ def batch_plan(
     return [positions[i : i + batch_size] for i in range(0, len(positions), batch_size)]
 
 
+class _BatchSource:
+    """The NumPy side of `make_dataset`: the planned batches of each epoch, and
+    the arrays of one batch gathered from the pixel cache."""
+
+    def __init__(
+        self,
+        loaded: LoadedPixels,
+        positions: np.ndarray,
+        plans: list[list[np.ndarray]],
+        *,
+        num_classes: int,
+        augmentation: Augmentation | None,
+        seed: int,
+        weights: np.ndarray | None,
+        first_epoch: int,
+        denoise: float | None,
+    ) -> None:
+        self.images = loaded.images
+        self.labels = loaded.examples.labels[positions]
+        self.rows = loaded.rows[positions]
+        self.plans = plans
+        self.augmentation = None
+        if augmentation is not None and not augmentation.is_identity:
+            self.augmentation = augmentation
+        self.seed = seed
+        self.weights = weights
+        self.first_epoch = first_epoch
+        self.denoise = denoise
+        self.eye = np.eye(num_classes, dtype=np.float32)
+
+    @property
+    def steps(self) -> int:
+        """Batches per epoch."""
+        return len(self.plans[0])
+
+    def batches(self) -> Iterator[tuple[np.ndarray, int]]:
+        """(positions of a batch, its global step) for every planned batch."""
+        step = self.first_epoch * self.steps
+        for plan in self.plans:
+            for batch in plan:
+                yield batch, step
+                step += 1
+
+    def gather(self, batch: np.ndarray, step: np.int64) -> tuple[np.ndarray, ...]:
+        """(images uint8, one-hot labels, sample weights) of one batch, or
+        (noisy images uint8, clean images in 0..1) when denoising."""
+        rows = self.rows[batch]
+        order = np.argsort(rows)  # memory-map reads in file order
+        pixels = np.empty((len(batch), *self.images.shape[1:]), np.uint8)
+        pixels[order] = self.images[rows[order]]
+        if self.augmentation is not None:
+            seed = int(self.seed * 1_000_003 + step)
+            pixels = augment_batch(pixels, self.augmentation, seed=seed)
+        if self.denoise is not None:
+            rng = np.random.default_rng([self.seed, int(step)])
+            noise = rng.normal(0.0, self.denoise * 255.0, pixels.shape)
+            noisy = np.clip(pixels + noise, 0, 255).astype(np.uint8)
+            return noisy, (pixels / np.float32(255.0)).astype(np.float32)
+        labels = self.labels[batch]
+        if self.weights is None:
+            return pixels, self.eye[labels], np.ones(len(batch), np.float32)
+        return pixels, self.eye[labels], self.weights[labels]
+
+
 def make_dataset(
     loaded: LoadedPixels,
     positions: np.ndarray,
@@ -204,53 +267,39 @@ def make_dataset(
     import tensorflow as tf
 
     labels = loaded.examples.labels[positions]
-    rows = loaded.rows[positions]
     plans = [
         batch_plan(
             labels, batch_size=batch_size, epoch=e, seed=seed, shuffle=shuffle, balance=balance
         )
         for e in range(first_epoch, max(epochs, first_epoch + 1))
     ]
-    steps = len(plans[0])
-    identity = augmentation is None or augmentation.is_identity
-    eye = np.eye(num_classes, dtype=np.float32)
-
-    def batches() -> Iterator[tuple[np.ndarray, int]]:
-        step = first_epoch * steps
-        for plan in plans:
-            for batch in plan:
-                yield batch, step
-                step += 1
-
-    def gather(batch: np.ndarray, step: np.int64) -> tuple[np.ndarray, ...]:
-        order = np.argsort(rows[batch])  # memory-map reads in file order
-        pixels = np.empty((len(batch), *loaded.images.shape[1:]), np.uint8)
-        pixels[order] = loaded.images[rows[batch][order]]
-        if not identity:
-            pixels = augment_batch(pixels, augmentation, seed=int(seed * 1_000_003 + step))
-        if denoise is not None:
-            rng = np.random.default_rng([seed, int(step)])
-            noise = rng.normal(0.0, denoise * 255.0, pixels.shape)
-            noisy = np.clip(pixels + noise, 0, 255).astype(np.uint8)
-            return noisy, (pixels / np.float32(255.0)).astype(np.float32)
-        y = eye[labels[batch]]
-        w = weights[labels[batch]] if weights is not None else np.ones(len(batch), np.float32)
-        return pixels, y, w
-
+    source = _BatchSource(
+        loaded,
+        positions,
+        plans,
+        num_classes=num_classes,
+        augmentation=augmentation,
+        seed=seed,
+        weights=weights,
+        first_epoch=first_epoch,
+        denoise=denoise,
+    )
     shape = loaded.images.shape[1:]
     dataset = tf.data.Dataset.from_generator(
-        batches,
+        source.batches,
         output_signature=(tf.TensorSpec([None], tf.int64), tf.TensorSpec([], tf.int64)),
     )
 
     def to_pairs(batch: Any, step: Any) -> tuple[Any, Any]:
-        x, y = tf.numpy_function(gather, [batch, step], [tf.uint8, tf.float32])
+        x, y = tf.numpy_function(source.gather, [batch, step], [tf.uint8, tf.float32])
         x.set_shape([None, *shape])
         y.set_shape([None, *shape])
         return x, y
 
     def to_tensors(batch: Any, step: Any) -> tuple[Any, Any, Any]:
-        x, y, w = tf.numpy_function(gather, [batch, step], [tf.uint8, tf.float32, tf.float32])
+        x, y, w = tf.numpy_function(
+            source.gather, [batch, step], [tf.uint8, tf.float32, tf.float32]
+        )
         x.set_shape([None, *shape])
         y.set_shape([None, num_classes])
         w.set_shape([None])
@@ -265,4 +314,4 @@ def make_dataset(
         dataset = dataset.apply(tf.data.experimental.assert_cardinality(total))
     mapping = to_pairs if denoise is not None else to_tensors
     dataset = dataset.map(mapping, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return dataset.prefetch(tf.data.AUTOTUNE), steps
+    return dataset.prefetch(tf.data.AUTOTUNE), source.steps

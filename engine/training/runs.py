@@ -17,13 +17,16 @@ from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import ProgressCallback
 from linnaeus.engine.progress import TrainingProgress
 from linnaeus.engine.progress import check_cancelled
+from linnaeus.engine.progress import curve_key
 from linnaeus.engine.project.store import ProjectStore
 from linnaeus.engine.project.store import from_db_path
 from linnaeus.engine.project.versions import ModelVersion
-from linnaeus.engine.training.callbacks import CHECKPOINT_FILE
 from linnaeus.engine.training.callbacks import Checkpointer
 from linnaeus.engine.training.callbacks import ProgressReporter
 from linnaeus.engine.training.callbacks import TrainState
+from linnaeus.engine.training.config import BACKBONE_MODELS
+from linnaeus.engine.training.config import CHECKPOINT_FILE
+from linnaeus.engine.training.config import TrainConfig
 from linnaeus.engine.training.data import Examples
 from linnaeus.engine.training.data import LoadedPixels
 from linnaeus.engine.training.data import class_weights
@@ -36,7 +39,6 @@ from linnaeus.engine.training.models import build_classifier
 from linnaeus.engine.training.models import copy_encoder_weights
 from linnaeus.engine.training.models import embedding_model
 from linnaeus.engine.training.models import set_backbone_trainable
-from linnaeus.engine.training.train import TrainConfig
 
 log = logging.getLogger(__name__)
 _EMBED_BATCH = 64
@@ -99,7 +101,7 @@ def run(
 ) -> RunOutcome:
     """Train ``version`` with ``config``'s recipe, save its model file, measure it."""
     context = _Context(store, config, version.folder, loaded, on_progress, cancel)
-    if config.model in ("quick", "accurate"):
+    if config.model in BACKBONE_MODELS:
         model, curves = _quick_head(context)
         if config.model == "accurate":
             set_backbone_trainable(model, config.fine_tune_fraction)
@@ -208,7 +210,7 @@ def _fit(
                 Checkpointer(context.folder, state, config.patience or 5, context.cancel),
             ],
         )
-    return {f"{phase}_{k}": v for k, v in state.history.items()}
+    return {curve_key(phase, k): v for k, v in state.history.items()}
 
 
 def _quick_head(context: _Context) -> tuple[keras.Model, dict[str, list[float]]]:
@@ -233,7 +235,8 @@ def _quick_head(context: _Context) -> tuple[keras.Model, dict[str, list[float]]]
     class_weight = "balanced" if config.imbalance == "class-weights" else None
     strengths = [1.0 / (config.l2 * len(train))] if config.l2 else list(_HEAD_STRENGTHS)
     head = LogisticRegression(max_iter=3000, class_weight=class_weight, warm_start=True)
-    curves: dict[str, list[float]] = {"head_C": [], "head_val_loss": [], "head_val_accuracy": []}
+    metrics = ("C", "val_loss", "val_accuracy")
+    curves: dict[str, list[float]] = {curve_key("head", metric): [] for metric in metrics}
     best: tuple[float, np.ndarray, np.ndarray] | None = None
     for step, strength in enumerate(strengths, start=1):
         check_cancelled(context.cancel)
@@ -242,9 +245,8 @@ def _quick_head(context: _Context) -> tuple[keras.Model, dict[str, list[float]]]
         probabilities = head.predict_proba(embeddings[val])
         loss = float(log_loss(labels[val], probabilities, labels=list(range(n))))
         accuracy = float(np.mean(head.classes_[probabilities.argmax(1)] == labels[val]))
-        for key, value in (("head_C", strength), ("head_val_loss", loss),
-                           ("head_val_accuracy", accuracy)):  # fmt: skip
-            curves[key].append(value)
+        for metric, value in zip(metrics, (strength, loss, accuracy), strict=True):
+            curves[curve_key("head", metric)].append(value)
         if best is None or loss < best[0]:
             best = (loss, head.coef_.copy(), head.intercept_.copy())
         context.on_progress(TrainingProgress(

@@ -1,13 +1,30 @@
-"""``linnaeus train --json-progress`` and ``models``: the protocol the GUI reads."""
+"""``linnaeus train --json-progress`` and ``models``, and the protocol (engine.cli.protocol)
+the GUI speaks with it: the train flags and the progress lines."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from linnaeus.engine.cli.protocol import TrainingCancelled
+from linnaeus.engine.cli.protocol import TrainingDone
+from linnaeus.engine.cli.protocol import TrainingFailed
+from linnaeus.engine.cli.protocol import TrainOptions
+from linnaeus.engine.cli.protocol import add_train_flags
+from linnaeus.engine.cli.protocol import decode
+from linnaeus.engine.cli.protocol import encode
+from linnaeus.engine.cli.protocol import train_arguments
+from linnaeus.engine.cli.protocol import train_options
+from linnaeus.engine.errors import TrainingError
+from linnaeus.engine.images.augment import PRESETS
+from linnaeus.engine.progress import Progress
+from linnaeus.engine.progress import TrainingProgress
 from linnaeus.engine.project import versions
 from linnaeus.engine.project.store import ProjectStore
 from tests.training_factory import make_shapes_project
@@ -79,3 +96,71 @@ def test_training_errors_are_one_line_and_a_json_error_event(tmp_path: Path) -> 
     assert result.returncode == 1
     assert json.loads(result.stdout.splitlines()[-1])["phase"] == "error"
     assert result.stderr.strip().splitlines()[-1].startswith("linnaeus: error: Training needs")
+
+
+@pytest.mark.parametrize(
+    ("options", "resume", "expected"),
+    [
+        (TrainOptions(), False, []),
+        (
+            TrainOptions(model="quick", epochs=None, l2=0.001),
+            False,
+            ["--model", "quick", "--l2", "0.001"],
+        ),
+        (
+            TrainOptions(grayscale=True, binarize=False, image_size=64),
+            False,
+            ["--image-size", "64", "--grayscale"],
+        ),
+        (TrainOptions(model="quick"), True, ["--resume"]),
+    ],
+)
+def test_train_arguments(options, resume, expected) -> None:
+    start = ["train", "--project", "P", "--json-progress"]
+    assert train_arguments(Path("P"), options, resume=resume) == start + expected
+
+
+def test_train_arguments_parse_back_into_the_same_options() -> None:
+    options = TrainOptions(
+        model="seed-cnn", epochs=7, image_size=48, augment="strong", imbalance="oversample",
+        learning_rate=3e-4, l2=1e-5, dropout=0.35, grayscale=True, resize="pad", seed=3,
+    )  # fmt: skip
+    parser = argparse.ArgumentParser()
+    parser.add_argument("command")
+    parser.add_argument("--project")
+    parser.add_argument("--json-progress", action="store_true")
+    add_train_flags(parser)
+    args = parser.parse_args(train_arguments(Path("P"), options, resume=False))
+    assert train_options(args) == options
+    config = options.config()
+    assert (config.model, config.epochs, config.image_size) == ("seed-cnn", 7, 48)
+    assert (config.channels, config.resize) == (1, "pad")
+    assert config.augmentation == PRESETS["strong"]
+
+
+def test_train_options_refuse_what_the_trainer_would() -> None:
+    with pytest.raises(TrainingError, match="--model must be one of"):
+        TrainOptions(model="colour")
+    with pytest.raises(TypeError, match="colour"):
+        TrainOptions(colour="red")
+
+
+EPOCH_REPORT = TrainingProgress("train", 3, 8, "train: epoch 1/2", phase="train", epoch=1,
+                                epochs=2, batch=3, batches=4, loss=0.5, eta_s=1.5)  # fmt: skip
+DONE = TrainingDone("v2", "quick", ("a", "b"), {"val": {"accuracy": 0.9}}, 3.5, "CPU",
+                    (("x.png", "unreadable"),), 10)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "event",
+    [EPOCH_REPORT, DONE, TrainingFailed("No labels."), TrainingCancelled("Resume it.")],
+)
+def test_every_event_survives_a_json_line(event) -> None:
+    assert decode(json.loads(json.dumps(encode(event)))) == event
+
+
+def test_plain_progress_is_sent_as_its_stages_phase_and_strangers_are_ignored() -> None:
+    line = json.loads(json.dumps(encode(Progress("decode", 5, 20, "Prepared 5 of 20"))))
+    assert decode(line) == TrainingProgress("decode", 5, 20, "Prepared 5 of 20", phase="decode")
+    assert decode({"model_version": "v1"}) is None
+    assert decode({"phase": "error"}) is None  # a failure line must say why

@@ -44,9 +44,9 @@ from linnaeus.engine.progress import Progress
 from linnaeus.engine.project import versions
 from linnaeus.engine.project.store import ProjectStore
 from linnaeus.engine.project.versions import ModelVersion
+from linnaeus.engine.training.config import TrainConfig
 from linnaeus.engine.training.models import feature_layer_names
 from linnaeus.engine.training.models import features_model
-from linnaeus.engine.training.train import TrainConfig
 from linnaeus.engine.training.train import train
 from tests.training_factory import make_shapes_project
 

@@ -11,6 +11,7 @@ import pytest
 
 from linnaeus.engine.dataset.importer import import_images
 from linnaeus.engine.errors import Cancelled
+from linnaeus.engine.errors import TrainingError
 from linnaeus.engine.images.augment import PRESETS
 from linnaeus.engine.images.augment import augment_batch
 from linnaeus.engine.images.preprocess import InputFormat
@@ -18,15 +19,14 @@ from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import TrainingProgress
 from linnaeus.engine.project import versions
 from linnaeus.engine.training.backbones import WeightsNotFound
-from linnaeus.engine.training.callbacks import CHECKPOINT_FILE
 from linnaeus.engine.training.callbacks import TrainState
+from linnaeus.engine.training.config import CHECKPOINT_FILE
+from linnaeus.engine.training.config import TrainConfig
 from linnaeus.engine.training.data import batch_plan
 from linnaeus.engine.training.data import class_weights
 from linnaeus.engine.training.data import collect_examples
 from linnaeus.engine.training.data import load_pixels
 from linnaeus.engine.training.data import make_dataset
-from linnaeus.engine.training.train import TrainConfig
-from linnaeus.engine.training.train import TrainingError
 from linnaeus.engine.training.train import train
 from tests.training_factory import make_shapes_project
 

@@ -12,7 +12,7 @@ from linnaeus.engine.evaluation.version import evaluate_version
 from linnaeus.engine.evaluation.version import version_relabel_queue
 from linnaeus.engine.images.augment import PRESETS
 from linnaeus.engine.project import versions
-from linnaeus.engine.training.train import TrainConfig
+from linnaeus.engine.training.config import TrainConfig
 from linnaeus.engine.training.train import train
 from tests.training_factory import make_shapes_project
 

@@ -1,0 +1,159 @@
+"""What a training run is asked to do, without TensorFlow: the one place for its names.
+
+The model choices, the class-imbalance methods, the per-model defaults, the
+files a run leaves in its version folder and `TrainConfig` itself live here,
+so the command line, the GUI and the trainer share them; nothing here imports
+TensorFlow, Keras or tf2onnx, even indirectly (an import-linter contract checks it).
+
+Model choices, in the words the application uses:
+- ``quick``: ImageNet backbone embeddings computed once per image and cached,
+  a small head trained on them in seconds (the one-click retrain);
+- ``accurate``: the quick head, then fine-tuning of the backbone's top layers
+  with augmentation at a lower learning rate;
+- ``seed-cnn`` / ``small-resnet``: from scratch, with augmentation;
+- ``pretrain``: a denoising autoencoder trained on all the project's images
+  (labelled or not) initialises a from-scratch net: the offline answer when
+  no ImageNet weights exist.
+``auto`` picks ``quick`` when backbone weights are on disk, else ``small-resnet``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict
+from dataclasses import dataclass
+from dataclasses import field
+from dataclasses import replace
+from typing import Any
+
+from linnaeus.engine.errors import TrainingError
+from linnaeus.engine.images.augment import PRESETS
+from linnaeus.engine.images.augment import Augmentation
+from linnaeus.engine.images.preprocess import InputFormat
+from linnaeus.engine.project.versions import ModelVersion
+from linnaeus.engine.training.backbones import available_backbones
+from linnaeus.engine.training.backbones import find_weights
+
+MODEL_CHOICES = ("auto", "quick", "accurate", "seed-cnn", "small-resnet", "pretrain")
+BACKBONE_MODELS = ("quick", "accurate")  # the choices built on an ImageNet backbone
+PREFERRED_BACKBONES = (
+    "mobilenet_v2_0.5",
+    "mobilenet_v2_0.35",
+    "mobilenet_v2_1.0",
+    "efficientnet_b0",
+    "mobilenet_v3_large",
+    "mobilenet_v3_small",
+    "inception_v3",
+)
+MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
+    "quick": {"image_size": 160, "epochs": 200, "learning_rate": 1e-3, "patience": 15},
+    "accurate": {"image_size": 160, "epochs": 10, "learning_rate": 1e-4, "patience": 4},
+    "seed-cnn": {"image_size": 128, "epochs": 30, "learning_rate": 1e-3, "patience": 6},
+    "small-resnet": {"image_size": 128, "epochs": 30, "learning_rate": 1e-3, "patience": 6},
+    "pretrain": {"image_size": 128, "epochs": 30, "learning_rate": 1e-3, "patience": 6},
+}
+IMBALANCE_METHODS = ("class-weights", "oversample", "undersample", "none")
+DEFAULT_AUGMENTATION = "gentle"  # a preset of engine.images.augment
+
+# Files of an unfinished run in its model version's folder: the resumable
+# checkpoint (model with optimizer state), the best weights so far, where
+# training stood.
+CHECKPOINT_FILE = "checkpoint.keras"
+BEST_WEIGHTS_FILE = "best.weights.h5"
+STATE_FILE = "train_state.json"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run needs; stored with the model version.
+
+    None means "the model's default" (see `resolved`).
+    """
+
+    model: str = "auto"
+    backbone: str | None = None
+    epochs: int | None = None
+    image_size: int | None = None
+    channels: int = 3
+    resize: str = "stretch"
+    binarize: bool = False
+    batch_size: int = 32
+    learning_rate: float | None = None
+    augmentation: Augmentation = field(default_factory=lambda: PRESETS[DEFAULT_AUGMENTATION])
+    imbalance: str = "class-weights"
+    l1: float = 0.0
+    l2: float = 0.0
+    dropout: float = 0.2
+    activation: str = "elu"
+    patience: int | None = None
+    fine_tune_fraction: float = 0.3
+    pretrain_epochs: int = 10
+    normalize: bool = True
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.model not in MODEL_CHOICES:
+            raise TrainingError(
+                f"Unknown model {self.model!r}; choose one of {', '.join(MODEL_CHOICES)}."
+            )
+        if self.imbalance not in IMBALANCE_METHODS:
+            raise TrainingError(f"Class imbalance must be one of {', '.join(IMBALANCE_METHODS)}.")
+        if self.epochs is not None and self.epochs < 1:
+            raise TrainingError("Train for at least one epoch.")
+        if self.batch_size < 1:
+            raise TrainingError("The batch size must be at least 1.")
+
+    def resolved(self) -> TrainConfig:
+        """This config with ``auto`` and every None replaced by a concrete choice."""
+        model, backbone = self.model, self.backbone
+        if model == "auto":
+            model = "quick" if _pick_backbone(backbone) else "small-resnet"
+        if model in BACKBONE_MODELS:
+            backbone = _pick_backbone(backbone)
+            if backbone is None:  # names the missing file and where to put it
+                find_weights(self.backbone or PREFERRED_BACKBONES[0])
+        defaults = MODEL_DEFAULTS[model]
+        return replace(
+            self,
+            model=model,
+            backbone=backbone if model in BACKBONE_MODELS else None,
+            epochs=self.epochs or defaults["epochs"],
+            image_size=self.image_size or defaults["image_size"],
+            channels=3 if model in BACKBONE_MODELS else self.channels,
+            learning_rate=self.learning_rate or defaults["learning_rate"],
+            patience=self.patience or defaults["patience"],
+        )
+
+    @property
+    def input_format(self) -> InputFormat:
+        return InputFormat(self.image_size or 128, self.channels, self.resize, self.binarize)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["augmentation"] = self.augmentation.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        values = dict(data)
+        values["augmentation"] = Augmentation.from_dict(values.get("augmentation", {}))
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+
+def _pick_backbone(requested: str | None) -> str | None:
+    found = available_backbones()
+    if requested:
+        return requested if requested in found else None
+    return next((key for key in PREFERRED_BACKBONES if key in found), None)
+
+
+def resumable_version(listed: Iterable[ModelVersion]) -> ModelVersion | None:
+    """The version ``train(resume=True)`` continues: of ``listed`` (newest first),
+    the newest unfinished one that left a checkpoint, unless a newer one finished."""
+    for version in listed:
+        if version.status == "done":
+            return None
+        if (version.folder / CHECKPOINT_FILE).exists():
+            return version
+    return None
