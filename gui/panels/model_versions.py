@@ -1,4 +1,4 @@
-"""The project's model versions as a Qt table model (over engine.versions)."""
+"""The project's model versions as a Qt table model (over engine.project.versions)."""
 
 from __future__ import annotations
 
@@ -14,11 +14,10 @@ from PySide6.QtGui import QFont
 from linnaeus.engine.project import versions
 from linnaeus.engine.project.store import ProjectStore
 from linnaeus.engine.project.versions import ModelVersion
-from linnaeus.gui.panels.training_options import MODEL_LABELS
+from linnaeus.gui.panels.training_options import model_label
 from linnaeus.gui.widgets.formatting import format_duration
 from linnaeus.gui.widgets.formatting import format_percent
 
-CHECKPOINT_FILE = "checkpoint.keras"  # engine.training_callbacks.CHECKPOINT_FILE
 STATUS_WORDS = {
     "done": "ready",
     "training": "unfinished",
@@ -36,17 +35,6 @@ COLUMNS = (
     "",
 )
 _Index = QModelIndex | QPersistentModelIndex
-
-
-def resumable_version(listed: list[ModelVersion]) -> ModelVersion | None:
-    """The version ``linnaeus train --resume`` would continue: the newest unfinished one
-    with a checkpoint, unless a newer version finished (as engine.training decides)."""
-    for version in listed:  # newest first
-        if version.status == "done":
-            return None
-        if (version.folder / CHECKPOINT_FILE).exists():
-            return version
-    return None
 
 
 def local_time(utc_text: str | None) -> str:
@@ -125,7 +113,7 @@ class ModelVersionsModel(QAbstractTableModel):
         if column == 0:
             return version.name
         if column == 1:
-            return MODEL_LABELS.get(version.kind, version.kind)
+            return model_label(version.kind)
         if column == 2:
             newest = self._versions and version is self._versions[0]
             if self.training and newest and version.status == "training":

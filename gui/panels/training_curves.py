@@ -1,4 +1,4 @@
-"""Live loss and accuracy curves of a training run, from its progress lines."""
+"""Live loss and accuracy curves of a training run, from its progress reports."""
 
 from __future__ import annotations
 
@@ -12,14 +12,16 @@ from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QBoxLayout
 from PySide6.QtWidgets import QWidget
 
+from linnaeus.engine.progress import EPOCH_PHASES
+from linnaeus.engine.progress import TrainingProgress
+from linnaeus.engine.progress import curve_key
 from linnaeus.gui.widgets.plots import BLUE
 from linnaeus.gui.widgets.plots import ORANGE
 from linnaeus.gui.widgets.plots import make_plot
 from linnaeus.gui.widgets.plots import pen
 from linnaeus.gui.widgets.plots import text_colour
 
-# Phases whose lines carry epochs and metrics (engine/progress.py TrainingProgress).
-CURVE_PHASES = ("pretrain", "head", "train", "fine-tune")
+# engine.progress.TRAINING_PHASES, in the user's words
 PHASE_NAMES = {
     "decode": "Reading images",
     "embed": "Computing ImageNet features",
@@ -33,33 +35,38 @@ METRICS = ("loss", "val_loss", "accuracy", "val_accuracy")
 SIDE_BY_SIDE_MIN_WIDTH = 560  # pixels: below, the two plots are stacked
 
 
+def phase_name(phase: str) -> str:
+    """A training phase in the user's words."""
+    return PHASE_NAMES.get(phase, phase.capitalize())
+
+
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     return float(value) if math.isfinite(value) else None
 
 
-def stored_lines(curves: Mapping[str, Sequence[float]]) -> list[dict[str, Any]]:
-    """The progress lines that would have drawn a finished version's stored curves
-    (``<phase>_<metric>`` lists, one value per epoch; phases in training order)."""
-    lines = []
-    for phase in CURVE_PHASES:
-        columns = {metric: list(curves.get(f"{phase}_{metric}") or []) for metric in METRICS}
+def stored_progress(curves: Mapping[str, Sequence[float]]) -> list[TrainingProgress]:
+    """The progress reports that would have drawn a finished version's stored curves
+    (one value per epoch of each phase and metric; phases in training order)."""
+    reports = []
+    for phase in EPOCH_PHASES:
+        columns = {metric: list(curves.get(curve_key(phase, metric)) or []) for metric in METRICS}
         for index in range(max(len(values) for values in columns.values())):
-            line: dict[str, Any] = {"phase": phase, "epoch": index + 1, "batch": 1, "batches": 1}
-            line |= {m: values[index] for m, values in columns.items() if index < len(values)}
-            lines.append(line)
-    return lines
+            figures = {m: column[index] for m, column in columns.items() if index < len(column)}
+            epoch = {"epoch": index + 1, "batch": 1, "batches": 1}
+            reports.append(TrainingProgress(phase, 0, 0, phase=phase, **epoch, **figures))
+    return reports
 
 
 class CurveHistory:
-    """Per-epoch training and validation metrics gathered from progress lines.
+    """Per-epoch training and validation metrics gathered from progress reports.
 
     Phases follow each other on one epoch axis (fine-tuning continues where the
     head's training stopped). Within an epoch the trainer reports running
     averages, so the latest value of an epoch replaces the earlier ones; the
-    validation figures of an epoch are taken from its last line (batch ==
-    batches), since lines during an epoch repeat the previous epoch's.
+    validation figures of an epoch are taken from its last report (batch ==
+    batches), since reports during an epoch repeat the previous epoch's.
     """
 
     def __init__(self) -> None:
@@ -69,25 +76,24 @@ class CurveHistory:
         self._offset = 0
         self._last_epoch = 0
 
-    def add(self, line: Mapping[str, Any]) -> bool:
-        """Take one progress line; True if a curve changed."""
-        phase = line.get("phase")
-        epoch = line.get("epoch")
-        if phase not in CURVE_PHASES or not isinstance(epoch, int) or epoch < 1:
+    def add(self, progress: TrainingProgress) -> bool:
+        """Take one progress report; True if a curve changed."""
+        phase, epoch = progress.phase, progress.epoch
+        if phase not in EPOCH_PHASES or epoch < 1:
             return False
         if phase != self._phase:
             if self._phase is not None:
                 self._offset += self._last_epoch
             self._phase, self._last_epoch = phase, 0
-            self.phase_starts.append((self._offset, str(phase)))
+            self.phase_starts.append((self._offset, phase))
         self._last_epoch = max(self._last_epoch, epoch)
         x = self._offset + epoch
         keys = ["loss", "accuracy"]
-        if line.get("batch") == line.get("batches"):  # an epoch's end
+        if progress.batch == progress.batches:  # an epoch's end
             keys += ["val_loss", "val_accuracy"]
         changed = False
         for key in keys:
-            value = _number(line.get(key))
+            value = _number(getattr(progress, key))
             if value is not None:
                 self.points[key][x] = value
                 changed = True
@@ -162,13 +168,13 @@ class TrainingCurvesView(QWidget):
     def show_stored(self, curves: Mapping[str, Sequence[float]]) -> None:
         """Show a finished version's curves, as stored with it, instead of a live run."""
         self.clear()
-        for line in stored_lines(curves):
-            self.add_progress(line)
+        for progress in stored_progress(curves):
+            self.add_progress(progress)
 
-    def add_progress(self, line: Mapping[str, Any]) -> None:
-        """Take one progress line of the trainer."""
+    def add_progress(self, progress: TrainingProgress) -> None:
+        """Take one progress report of the trainer."""
         starts = len(self.history.phase_starts)
-        if not self.history.add(line):
+        if not self.history.add(progress):
             return
         for key, curve in self.curves.items():
             curve.setData(*self.history.series(key))
@@ -185,7 +191,7 @@ class TrainingCurvesView(QWidget):
         """A dashed line where a new phase (e.g. fine-tuning) starts, named in the legend
         (a label on the line itself would run off the plot's edge)."""
         dashed = pen(text_colour().name(), 1, dashed=True)
-        name = f"{PHASE_NAMES.get(phase, phase)} from here"
+        name = f"{phase_name(phase)} from here"
         for plot in (self.loss_plot, self.accuracy_plot):
             marker = pg.InfiniteLine(pos=offset + 0.5, angle=90, pen=dashed)
             plot.addItem(marker)

@@ -1,12 +1,13 @@
 """The training choices in the user's words, and the "Advanced" settings form.
 
-The GUI must not import engine.training (it imports TensorFlow's world), so
-the few names it needs are copied here; tests/gui check them against the
-engine's when TensorFlow is installed.
+The choices themselves (model names, class-imbalance methods, defaults) are
+the engine's (`engine.training.config`, `engine.cli.protocol`); this module only
+gives each one a label and an explanation.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from PySide6.QtCore import QSettings
@@ -18,71 +19,77 @@ from PySide6.QtWidgets import QFormLayout
 from PySide6.QtWidgets import QSpinBox
 from PySide6.QtWidgets import QWidget
 
+from linnaeus.engine.cli.protocol import TrainOptions
 from linnaeus.engine.images.augment import PRESETS
+from linnaeus.engine.training.config import IMBALANCE_METHODS
 
-# (engine name, label, explanation); the engine's names are engine.training.MODEL_CHOICES.
-MODEL_CHOICES = (
-    (
-        "auto",
+# engine model name -> (label, explanation)
+MODEL_WORDS: dict[str, tuple[str, str]] = {
+    "auto": (
         "Automatic",
         "Quick when the ImageNet networks are installed, otherwise a small network trained "
         "from scratch.",
     ),
-    (
-        "quick",
+    "quick": (
         "Quick (seconds)",
         "Reuses a network trained on millions of photos (ImageNet) and fits only its last "
         "layer. Retraining after a few label fixes takes seconds.",
     ),
-    (
-        "accurate",
+    "accurate": (
         "Accurate (fine-tune)",
         "Quick, then also adjusts the top of the ImageNet network to your images. "
         "A few percent more accurate; takes minutes to hours.",
     ),
-    (
-        "seed-cnn",
+    "seed-cnn": (
         "From scratch (seed CNN)",
         "The small network of the original notebooks, trained from scratch with augmentation. "
         "Needs no ImageNet network; best with thousands of images.",
     ),
-    (
-        "small-resnet",
+    "small-resnet": (
         "From scratch (small ResNet)",
         "A stronger small network trained from scratch with augmentation. Needs no ImageNet "
         "network.",
     ),
-    (
-        "pretrain",
+    "pretrain": (
         "Pretrain on my images",
         "First learns what your images look like (labelled or not), then trains from there. "
         "For many unlabelled images and no ImageNet network.",
     ),
-)
-MODEL_LABELS = {name: label for name, label, _ in MODEL_CHOICES}
-# engine.training_data.IMBALANCE_METHODS, in words.
-IMBALANCE_CHOICES = (
-    (
-        "class-weights",
+}
+# engine class-imbalance method -> (label, explanation)
+IMBALANCE_WORDS: dict[str, tuple[str, str]] = {
+    "class-weights": (
         "Weigh rare classes more",
         "Class weights: mistakes on a rare class count more in the loss.",
     ),
-    (
-        "oversample",
+    "oversample": (
         "Repeat rare-class images",
         "Oversample: rare-class images are shown more often in each epoch.",
     ),
-    (
-        "undersample",
+    "undersample": (
         "Fewer common-class images",
         "Undersample: each epoch uses only as many "
         "images of a common class as the rarest class has.",
     ),
-    ("none", "Do nothing", "Train on the images as they are."),
-)
+    "none": ("Do nothing", "Train on the images as they are."),
+}
 AUGMENT_CUSTOM = "custom"
-DEFAULT_DROPOUT = 0.2  # engine/cli/train.py defaults
-DEFAULT_AUGMENT = "gentle"
+DEFAULTS = TrainOptions()  # the trainer's
+
+
+def model_label(name: str) -> str:
+    """The label of the engine's model choice ``name`` (the name itself if unknown)."""
+    return MODEL_WORDS.get(name, (name, ""))[0]
+
+
+def add_choices(
+    combo: QComboBox, names: tuple[str, ...], words: dict[str, tuple[str, str]]
+) -> None:
+    """Fill ``combo`` with the engine's ``names``, shown by label, explained in tooltips."""
+    for name in names:
+        label, explanation = words[name]
+        combo.addItem(label, name)
+        combo.setItemData(combo.count() - 1, explanation, Qt.ItemDataRole.ToolTipRole)
 
 
 class TrainingOptionsForm(QWidget):
@@ -113,9 +120,8 @@ class TrainingOptionsForm(QWidget):
             "Larger sees finer detail but trains slower."
         )
         self.imbalance = QComboBox(self)
-        for name, label, tip in IMBALANCE_CHOICES:
-            self.imbalance.addItem(label, name)
-            self.imbalance.setItemData(self.imbalance.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
+        add_choices(self.imbalance, IMBALANCE_METHODS, IMBALANCE_WORDS)
+        self.imbalance.setCurrentIndex(self.imbalance.findData(DEFAULTS.imbalance))
         self.imbalance.setToolTip("What to do when some classes have many more images than others.")
         self.l2 = QDoubleSpinBox(self)
         self.l2.setRange(0.0, 1.0)
@@ -129,7 +135,7 @@ class TrainingOptionsForm(QWidget):
         self.dropout = QDoubleSpinBox(self)
         self.dropout.setRange(0.0, 0.9)
         self.dropout.setSingleStep(0.05)
-        self.dropout.setValue(DEFAULT_DROPOUT)
+        self.dropout.setValue(DEFAULTS.dropout)
         self.dropout.setToolTip(
             "Share of features dropped at random while training, "
             "another guard against over-fitting."
@@ -137,7 +143,7 @@ class TrainingOptionsForm(QWidget):
         self.augment = QComboBox(self)
         for name in PRESETS:
             self.augment.addItem(name.capitalize(), name)
-        self.augment.setCurrentIndex(self.augment.findData(DEFAULT_AUGMENT))
+        self.augment.setCurrentIndex(self.augment.findData(DEFAULTS.augment))
         self.augment.setToolTip(
             "Random rotations, shifts, zooms and flips of the training "
             "images; tune them in the Augmentation panel."
@@ -188,16 +194,22 @@ class TrainingOptionsForm(QWidget):
         self.l2.setValue(float(settings.value("l2", self.l2.value())))
         self.dropout.setValue(float(settings.value("dropout", self.dropout.value())))
 
-    def options(self) -> dict[str, Any]:
-        """The settings as `TrainRunner` options (None: the model's default)."""
-        augment: Any = self.augment.currentData()
-        if augment == AUGMENT_CUSTOM:
-            augment = self._custom_augmentation
-        return {
-            "epochs": self.epochs.value() or None,
-            "image_size": self.image_size.value() or None,
-            "imbalance": self.imbalance.currentData(),
-            "l2": self.l2.value(),
-            "dropout": self.dropout.value(),
-            "augment": augment,
-        }
+    def options(self) -> TrainOptions:
+        """The settings as `TrainOptions` (epochs and image size None: the model's
+        default); custom augmentation settings come with `custom_augmentation`."""
+        augment = self.augment.currentData()
+        return replace(
+            DEFAULTS,
+            epochs=self.epochs.value() or None,
+            image_size=self.image_size.value() or None,
+            imbalance=self.imbalance.currentData(),
+            l2=self.l2.value(),
+            dropout=self.dropout.value(),
+            augment=DEFAULTS.augment if augment == AUGMENT_CUSTOM else augment,
+        )
+
+    def custom_augmentation(self) -> dict[str, Any] | None:
+        """The Augmentation panel's settings when they are no preset, else None."""
+        if self.augment.currentData() == AUGMENT_CUSTOM:
+            return self._custom_augmentation
+        return None

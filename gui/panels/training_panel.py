@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from PySide6.QtCore import QSettings
@@ -24,16 +24,21 @@ from PySide6.QtWidgets import QToolButton
 from PySide6.QtWidgets import QVBoxLayout
 from PySide6.QtWidgets import QWidget
 
+from linnaeus.engine.cli.protocol import TrainingDone
+from linnaeus.engine.cli.protocol import TrainOptions
 from linnaeus.engine.errors import LinnaeusError
+from linnaeus.engine.progress import EPOCH_PHASES
+from linnaeus.engine.progress import TrainingProgress
 from linnaeus.engine.project import versions
 from linnaeus.engine.project.store import ProjectStore
+from linnaeus.engine.training.config import MODEL_CHOICES
+from linnaeus.engine.training.config import resumable_version
 from linnaeus.gui.panels.model_versions import ModelVersionsModel
-from linnaeus.gui.panels.model_versions import resumable_version
-from linnaeus.gui.panels.training_curves import CURVE_PHASES
-from linnaeus.gui.panels.training_curves import PHASE_NAMES
 from linnaeus.gui.panels.training_curves import TrainingCurvesView
-from linnaeus.gui.panels.training_options import MODEL_CHOICES
+from linnaeus.gui.panels.training_curves import phase_name
+from linnaeus.gui.panels.training_options import MODEL_WORDS
 from linnaeus.gui.panels.training_options import TrainingOptionsForm
+from linnaeus.gui.panels.training_options import add_choices
 from linnaeus.gui.processes.train_runner import TrainRunner
 from linnaeus.gui.widgets.formatting import format_duration
 from linnaeus.gui.widgets.formatting import format_percent
@@ -41,44 +46,41 @@ from linnaeus.gui.widgets.formatting import format_rate
 from linnaeus.gui.widgets.message_line import MessageLine
 
 
-def progress_text(line: Mapping[str, Any]) -> str:
-    """What a progress line says, e.g. "Training · epoch 3 of 30 · 420 images/s ·
+def progress_text(progress: TrainingProgress) -> str:
+    """What a progress report says, e.g. "Training · epoch 3 of 30 · 420 images/s ·
     about 2 min 10 s left"."""
-    phase = str(line.get("phase", ""))
-    parts = [PHASE_NAMES.get(phase, phase.capitalize() or "Working")]
-    epoch, epochs = line.get("epoch") or 0, line.get("epochs") or 0
-    if phase == "head" and epochs:
-        parts.append(f"step {epoch} of {epochs}")
-    elif phase in CURVE_PHASES and epochs:
-        parts.append(f"epoch {epoch} of {epochs}")
-    elif line.get("total"):
-        parts.append(f"{line.get('done', 0):,} of {line['total']:,}")
-    rate = format_rate(line.get("images_per_s"))
+    phase = progress.phase
+    parts = [phase_name(phase) or "Working"]
+    if phase == "head" and progress.epochs:
+        parts.append(f"step {progress.epoch} of {progress.epochs}")
+    elif phase in EPOCH_PHASES and progress.epochs:
+        parts.append(f"epoch {progress.epoch} of {progress.epochs}")
+    elif progress.total:
+        parts.append(f"{progress.done:,} of {progress.total:,}")
+    rate = format_rate(progress.images_per_s)
     if rate:
         parts.append(rate)
-    if line.get("eta_s") is not None:
-        parts.append(f"about {format_duration(line['eta_s'])} left")
+    if progress.eta_s is not None:
+        parts.append(f"about {format_duration(progress.eta_s)} left")
     return " · ".join(parts)
 
 
-def summary_text(done: Mapping[str, Any]) -> str:
-    """The summary of a finished training, from the trainer's "done" line."""
-    metrics = done.get("metrics") or {}
+def summary_text(done: TrainingDone) -> str:
+    """The summary of a finished training, from the trainer's last report."""
     scores = [
-        f"{name} accuracy {format_percent(metrics[split].get('accuracy'))}"
+        f"{name} accuracy {format_percent(done.metrics[split].get('accuracy'))}"
         for split, name in (("val", "validation"), ("test", "test"))
-        if split in metrics
+        if split in done.metrics
     ]
-    text = f"{done.get('model_version', 'The new model')} is ready and is now the active model"
+    text = f"{done.model_version or 'The new model'} is ready and is now the active model"
     text += ": " + ", ".join(scores) + "." if scores else "."
-    if done.get("duration_s") is not None:
-        text += f" Trained in {format_duration(done['duration_s'])}"
-        text += f" on {done['device']}." if done.get("device") else "."
-    skipped = done.get("skipped") or []
-    if skipped:
-        one = len(skipped) == 1
+    if done.duration_s is not None:
+        text += f" Trained in {format_duration(done.duration_s)}"
+        text += f" on {done.device}." if done.device else "."
+    if done.skipped:
+        one = len(done.skipped) == 1
         text += (
-            f" {len(skipped)} image{'' if one else 's'} could not be read and "
+            f" {len(done.skipped)} image{'' if one else 's'} could not be read and "
             f"{'was' if one else 'were'} left out."
         )
     return text
@@ -107,7 +109,7 @@ class TrainingPanel(QWidget):
     def __init__(self, parent: QWidget | None = None, *, runner: TrainRunner | None = None):
         super().__init__(parent)
         self._store: ProjectStore | None = None
-        self._phase: Any = None
+        self._phase: str | None = None
         self.runner = runner or TrainRunner()
         self.runner.setParent(self)
         self.runner.progress_received.connect(self._on_runner_progress_received)
@@ -116,11 +118,7 @@ class TrainingPanel(QWidget):
         self.runner.cancelled.connect(self._on_runner_cancelled)
 
         self.model_choice = QComboBox(self)
-        for name, label, explanation in MODEL_CHOICES:
-            self.model_choice.addItem(label, name)
-            self.model_choice.setItemData(
-                self.model_choice.count() - 1, explanation, Qt.ItemDataRole.ToolTipRole
-            )
+        add_choices(self.model_choice, MODEL_CHOICES, MODEL_WORDS)
         self.model_explanation = QLabel(self)
         self.model_explanation.setWordWrap(True)
         self.model_explanation.setForegroundRole(QPalette.ColorRole.PlaceholderText)
@@ -289,9 +287,9 @@ class TrainingPanel(QWidget):
         self.runner.kill()  # the last epoch's checkpoint is on disk already
         return True
 
-    def training_options(self) -> dict[str, Any]:
+    def training_options(self) -> TrainOptions:
         """The options the next training starts with."""
-        return {"model": self.model_choice.currentData(), **self.advanced.options()}
+        return replace(self.advanced.options(), model=self.model_choice.currentData())
 
     def start_training(self, resume: bool = False) -> None:
         """Start a new training (or resume the interrupted one) on the project."""
@@ -304,7 +302,12 @@ class TrainingPanel(QWidget):
         self.progress.show()
         self.progress.setRange(0, 0)  # busy until the first line
         self.progress_label.setText("Starting the trainer…")
-        self.runner.start(self._store.project_dir, self.training_options(), resume=resume)
+        self.runner.start(
+            self._store.project_dir,
+            self.training_options(),
+            resume=resume,
+            augmentation=self.advanced.custom_augmentation(),
+        )
         self._update_buttons()
         self.busy_changed.emit(True)
 
@@ -331,8 +334,7 @@ class TrainingPanel(QWidget):
             self.curves.show_stored(selected.curves)
 
     def _on_model_choice_changed(self) -> None:
-        index = self.model_choice.currentIndex()
-        self.model_explanation.setText(MODEL_CHOICES[index][2])
+        self.model_explanation.setText(MODEL_WORDS[self.model_choice.currentData()][1])
 
     def _on_advanced_toggle_toggled(self, shown: bool) -> None:
         self.advanced.setVisible(shown)
@@ -345,26 +347,25 @@ class TrainingPanel(QWidget):
     def _on_resume_button_clicked(self) -> None:
         self.start_training(resume=True)
 
-    def _on_runner_progress_received(self, line: dict[str, Any]) -> None:
-        if line.get("phase") != self._phase:  # the new version is listed once it exists
-            self._phase = line.get("phase")
+    def _on_runner_progress_received(self, progress: TrainingProgress) -> None:
+        if progress.phase != self._phase:  # the new version is listed once it exists
+            self._phase = progress.phase
             self.refresh_versions()
-        self.curves.add_progress(line)
-        total, done = line.get("total") or 0, line.get("done") or 0
-        if total > 0:
-            self.progress.setRange(0, int(total))
-            self.progress.setValue(min(int(done), int(total)))
+        self.curves.add_progress(progress)
+        if progress.total > 0:
+            self.progress.setRange(0, progress.total)
+            self.progress.setValue(min(progress.done, progress.total))
         else:
             self.progress.setRange(0, 0)
-        self.progress_label.setText(progress_text(line))
+        self.progress_label.setText(progress_text(progress))
 
-    def _on_runner_finished(self, done: dict[str, Any]) -> None:
+    def _on_runner_finished(self, done: TrainingDone) -> None:
         self.progress.setRange(0, 1)
         self.progress.setValue(1)
         self.progress_label.setText("Finished.")
         self.result.show_message("success", summary_text(done))
         self._ended()
-        self.training_finished.emit(str(done.get("model_version", "")))
+        self.training_finished.emit(done.model_version)
 
     def _on_runner_failed(self, message: str) -> None:
         self.progress.setRange(0, 1)

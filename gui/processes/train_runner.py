@@ -1,78 +1,48 @@
 """Training as a child process: ``linnaeus train --json-progress`` under a QProcess.
 
-The child prints one JSON object per line (see engine/cli/train.py): progress
-lines with a "phase" of "decode", "embed", "pretrain", "head", "train" or
-"fine-tune", then exactly one of {"phase": "done", ...}, {"phase": "error",
-"message": ...} or {"phase": "cancelled"}. SIGTERM cancels it cleanly after a
-checkpoint (exit status 130), so "Resume" can continue later.
+The command line and the child's JSON lines are `engine.cli.protocol`'s: the
+runner builds the arguments with `train_arguments` and turns each line back
+into a typed event with `decode` (`TrainingProgress` reports, then one of
+`TrainingDone`, `TrainingFailed` or `TrainingCancelled`). SIGTERM cancels the
+child cleanly after a checkpoint (exit status 130), so "Resume" can continue later.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject
 from PySide6.QtCore import Signal
 
+from linnaeus.engine.cli.protocol import TrainingCancelled
+from linnaeus.engine.cli.protocol import TrainingDone
+from linnaeus.engine.cli.protocol import TrainingEnd
+from linnaeus.engine.cli.protocol import TrainingFailed
+from linnaeus.engine.cli.protocol import TrainOptions
+from linnaeus.engine.cli.protocol import decode
+from linnaeus.engine.cli.protocol import train_arguments
+from linnaeus.engine.progress import TrainingProgress
 from linnaeus.gui.processes.child_process import ChildProcess
 from linnaeus.gui.processes.child_process import CommandFactory
 from linnaeus.gui.processes.child_process import ProcessEnd
 from linnaeus.gui.processes.child_process import failure_message
 from linnaeus.gui.processes.child_process import linnaeus_command
 
-FINAL_PHASES = ("done", "error", "cancelled")
-# Training options -> `linnaeus train` flags; None values are left to the trainer's defaults.
-_VALUE_FLAGS = {
-    "model": "--model",
-    "backbone": "--backbone",
-    "epochs": "--epochs",
-    "image_size": "--image-size",
-    "augment": "--augment",
-    "imbalance": "--imbalance",
-    "batch_size": "--batch-size",
-    "learning_rate": "--learning-rate",
-    "l1": "--l1",
-    "l2": "--l2",
-    "dropout": "--dropout",
-    "activation": "--activation",
-    "resize": "--resize",
-    "seed": "--seed",
-}
-_SWITCH_FLAGS = {"grayscale": "--grayscale", "binarize": "--binarize"}
-
-
-def train_arguments(project: Path, options: Mapping[str, Any], *, resume: bool) -> list[str]:
-    """The ``linnaeus`` arguments of a training run.
-
-    ``options`` holds `TrainConfig`-like settings ("model", "epochs", "image_size",
-    "imbalance", "l2", "dropout", "augment" as a preset name or a JSON file...).
-    Resuming continues the interrupted run with its own stored settings, so
-    ``options`` are then ignored.
-    """
-    arguments = ["train", "--project", str(project), "--json-progress"]
-    if resume:
-        return [*arguments, "--resume"]
-    unknown = set(options) - set(_VALUE_FLAGS) - set(_SWITCH_FLAGS)
-    if unknown:
-        raise ValueError(f"unknown training options: {sorted(unknown)}")
-    for key, value in options.items():
-        if key in _SWITCH_FLAGS:
-            arguments += [_SWITCH_FLAGS[key]] if value else []
-        elif value is not None:
-            arguments += [_VALUE_FLAGS[key], str(value)]
-    return arguments
+log = logging.getLogger(__name__)
 
 
 class TrainRunner(QObject):
     """Runs one training at a time as a ``linnaeus train --json-progress`` child process.
 
     Signals:
-    - ``progress_received(dict)``: each progress line, as printed by the trainer;
-    - ``finished(dict)``: the final "done" line (model_version, metrics, duration_s...);
+    - ``progress_received(TrainingProgress)``: each progress report of the trainer;
+    - ``finished(TrainingDone)``: the new model version, its metrics, duration...;
     - ``failed(str)``: a message for the user (the trainer's error, or what is known
       of a crash: exit status and last error output);
     - ``cancelled()``: the run stopped because `cancel` was called.
@@ -82,8 +52,8 @@ class TrainRunner(QObject):
     save its checkpoint before it is killed.
     """
 
-    progress_received = Signal(dict)
-    finished = Signal(dict)
+    progress_received = Signal(object)
+    finished = Signal(object)
     failed = Signal(str)
     cancelled = Signal()
 
@@ -99,23 +69,31 @@ class TrainRunner(QObject):
         self._process = ChildProcess(self, kill_after_ms=kill_after_ms)
         self._process.line_received.connect(self._on_process_line)
         self._process.ended.connect(self._on_process_ended)
-        self._final: dict[str, Any] | None = None
+        self._end: TrainingEnd | None = None
         self._settings_folder: tempfile.TemporaryDirectory[str] | None = None
 
     @property
     def is_running(self) -> bool:
         return self._process.is_running
 
-    def start(self, project: Path, options: Mapping[str, Any], resume: bool = False) -> None:
-        """Start training the project at ``project``. An "augment" option may be a preset
-        name, a JSON file, or a dict of `Augmentation` settings (passed on in a file)."""
+    def start(
+        self,
+        project: Path,
+        options: TrainOptions | None = None,
+        resume: bool = False,
+        *,
+        augmentation: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Start training the project at ``project`` with ``options`` (default: the
+        trainer's). ``augmentation``, custom `Augmentation` settings, replaces
+        ``options.augment`` (passed on in a file)."""
         if self.is_running:
             raise RuntimeError("a training is already running")
-        options = dict(options)
-        if isinstance(options.get("augment"), Mapping):
-            options["augment"] = str(self._settings_file(options["augment"]))
+        options = options or TrainOptions()
+        if augmentation is not None:
+            options = replace(options, augment=str(self._settings_file(augmentation)))
         program, arguments = self._command(train_arguments(Path(project), options, resume=resume))
-        self._final = None
+        self._end = None
         self._process.start(program, arguments)
 
     def cancel(self) -> None:
@@ -133,23 +111,25 @@ class TrainRunner(QObject):
         return path
 
     def _on_process_line(self, line: dict[str, Any]) -> None:
-        if line.get("phase") in FINAL_PHASES:
-            self._final = line
+        event = decode(line)
+        if event is None:
+            log.debug("trainer line outside the protocol: %s", line)
+        elif isinstance(event, TrainingProgress):
+            self.progress_received.emit(event)
         else:
-            self.progress_received.emit(line)
+            self._end = event
 
     def _on_process_ended(self, end: ProcessEnd) -> None:
-        final, self._final = self._final or {}, None
+        final, self._end = self._end, None
         if self._settings_folder is not None:
             self._settings_folder.cleanup()
             self._settings_folder = None
-        phase = final.get("phase")
-        if phase == "done":
+        if isinstance(final, TrainingDone):
             self.finished.emit(final)
-        elif phase == "cancelled":
+        elif isinstance(final, TrainingCancelled):
             self.cancelled.emit()
-        elif phase == "error":
-            self.failed.emit(str(final.get("message") or "Training failed."))
+        elif isinstance(final, TrainingFailed):
+            self.failed.emit(final.message or "Training failed.")
         elif end.stop_requested:  # stopped before it could say so (killed)
             self.cancelled.emit()
         else:

@@ -3,11 +3,13 @@
 Run as ``python fake_trainer.py COMMAND ...`` with the arguments the GUI gives
 ``linnaeus``:
 - ``train --project P --json-progress [--model M] [--epochs N] [--resume]``
-  prints the progress lines of engine/cli/train.py (decode, then epochs of
-  batches with loss/accuracy and, at each epoch's end, validation figures),
-  registers a finished model version with predictions in the project (when P
-  is a project) and ends with the "done" line. SIGTERM ends it as the real one
-  does: {"phase": "cancelled"} and exit status 130.
+  (and every other flag of the real ``train``, parsed by the same
+  `engine.cli.protocol` table) prints progress lines made by the protocol's
+  encoder, as engine/cli/train.py does (decode, then epochs of batches with
+  loss/accuracy and, at each epoch's end, validation figures), registers a
+  finished model version with predictions in the project (when P is a
+  project) and ends with a `TrainingDone` line. SIGTERM ends it as the real
+  one does: a `TrainingCancelled` line and exit status 130.
 - ``export --project P --out F.onnx [--int8] --json`` writes a tiny real ONNX
   model (tests/onnx_factory.py) for the project's classes and prints the JSON
   (with ``crash`` or ``error`` it fails as an install without TensorFlow would;
@@ -35,38 +37,56 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from linnaeus.engine.cli.protocol import JSON_PROGRESS_FLAG
+from linnaeus.engine.cli.protocol import PROJECT_FLAG
+from linnaeus.engine.cli.protocol import RESUME_FLAG
+from linnaeus.engine.cli.protocol import TRAIN_COMMAND
+from linnaeus.engine.cli.protocol import TrainingCancelled
+from linnaeus.engine.cli.protocol import TrainingDone
+from linnaeus.engine.cli.protocol import TrainingEnd
+from linnaeus.engine.cli.protocol import TrainingFailed
+from linnaeus.engine.cli.protocol import add_train_flags
+from linnaeus.engine.cli.protocol import encode
+from linnaeus.engine.progress import Progress
+from linnaeus.engine.progress import TrainingProgress
+from linnaeus.engine.training.config import CHECKPOINT_FILE
+
 ROOT = Path(__file__).resolve().parents[2]
 BATCHES = 4
+EPOCHS = 3  # when --epochs is not given
 CANCELLED = 130
 
 
-def emit(payload: dict[str, Any]) -> None:
+def emit_json(payload: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(payload) + "\n")
     sys.stdout.flush()
 
 
+def emit(event: Progress | TrainingEnd) -> None:
+    """Print one line of the training protocol."""
+    emit_json(encode(event))
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="linnaeus")
-    parser.add_argument("command", choices=("train", "export", "report"))
-    parser.add_argument("--project", type=Path, required=True)
-    parser.add_argument("--json-progress", action="store_true")
+    parser.add_argument("command", choices=(TRAIN_COMMAND, "export", "report"))
+    parser.add_argument(PROJECT_FLAG, type=Path, required=True)
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--resume", action="store_true")
-    parser.add_argument("--model", default="auto")
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--out", type=Path)
-    parser.add_argument("--int8", action="store_true")
     parser.add_argument(
         "--behaviour",
         default="ok",
         choices=("ok", "crash", "error", "noise", "slow", "stubborn", "slow-export"),
     )
-    args, _ = parser.parse_known_args(argv)  # the real trainer's other options are accepted
-    if args.command == "export":
-        return export(args)
-    if args.command == "report":
-        return report(args)
-    return train(args)
+    if argv[:1] == [TRAIN_COMMAND]:
+        add_train_flags(parser)  # the real trainer's flags, refused as it would
+        parser.add_argument(JSON_PROGRESS_FLAG, action="store_true")
+        parser.add_argument(RESUME_FLAG, action="store_true")
+        return train(parser.parse_args(argv))
+    parser.add_argument("--model")  # a model version
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--int8", action="store_true")
+    args, _ = parser.parse_known_args(argv)  # the real exporter's other options are accepted
+    return export(args) if args.command == "export" else report(args)
 
 
 def train(args: argparse.Namespace) -> int:
@@ -78,23 +98,23 @@ def train(args: argparse.Namespace) -> int:
     ignore = args.behaviour == "stubborn"
     signal.signal(signal.SIGTERM, signal.SIG_IGN if ignore else on_term)
     if args.behaviour == "error":
-        emit({"phase": "error", "message": "These classes have no training images: square."})
+        emit(TrainingFailed("These classes have no training images: square."))
         print("linnaeus: error: These classes have no training images: square.", file=sys.stderr)
         return 1
     pause = {"slow": 0.25, "stubborn": 0.25}.get(args.behaviour, 0.01)
     for done in (10, 20):
-        emit({"phase": "decode", "done": done, "total": 20, "message": f"Prepared {done} of 20"})
+        emit(Progress("decode", done, 20, f"Prepared {done} of 20"))
         time.sleep(pause)
     if args.behaviour == "noise":
         print("WARNING: a library says something on stdout", flush=True)
-        line = json.dumps({"phase": "decode", "done": 20, "total": 20, "message": "split"})
+        line = json.dumps(encode(Progress("decode", 20, 20, "split")))
         sys.stdout.write(line[:20])
         sys.stdout.flush()
         time.sleep(0.05)
         sys.stdout.write(line[20:] + "\n[1, 2, 3]\n\n")
         sys.stdout.flush()
     project = FakeProject.open(args.project, args.model, args.resume)
-    epochs = args.epochs
+    epochs = args.epochs or EPOCHS
     start = time.monotonic()
     val: dict[str, float | None] = {"val_loss": None, "val_accuracy": None}
     for epoch in range(1, epochs + 1):
@@ -102,7 +122,7 @@ def train(args: argparse.Namespace) -> int:
             time.sleep(pause)
             if stop["requested"]:
                 project.finish("cancelled")
-                emit({"phase": "cancelled", "message": "Training cancelled; resume it."})
+                emit(TrainingCancelled("Training cancelled; resume it."))
                 print("linnaeus: cancelled; everything saved before stays saved.", file=sys.stderr)
                 return CANCELLED
             emit(progress(epoch, epochs, batch, start, val))
@@ -113,45 +133,44 @@ def train(args: argparse.Namespace) -> int:
         project.checkpoint()
     version = project.finish("done")
     emit(
-        {
-            "phase": "done",
-            "model_version": version,
-            "model": args.model,
-            "classes": ["disk", "square"],
-            "duration_s": time.monotonic() - start,
-            "device": "CPU (fake)",
-            "skipped": [],
-            "decoded": 20,
-            "metrics": {
+        TrainingDone(
+            model_version=version,
+            model=args.model,
+            classes=("disk", "square"),
+            duration_s=time.monotonic() - start,
+            device="CPU (fake)",
+            decoded=20,
+            metrics={
                 "train": {"images": 56, "accuracy": 0.98, "loss": 0.05},
                 "val": {"images": 12, "accuracy": 0.92, "loss": 0.2},
                 "test": {"images": 12, "accuracy": 0.9, "loss": 0.25},
             },
-        }
+        )
     )
     return 0
 
 
 def progress(
     epoch: int, epochs: int, batch: int, start: float, val: dict[str, float | None]
-) -> dict[str, Any]:
+) -> TrainingProgress:
     step = (epoch - 1) * BATCHES + batch
     elapsed = max(time.monotonic() - start, 1e-3)
-    return {
-        "done": step,
-        "total": epochs * BATCHES,
-        "message": f"train: epoch {epoch}/{epochs}",
-        "phase": "train",
-        "epoch": epoch,
-        "epochs": epochs,
-        "batch": batch,
-        "batches": BATCHES,
-        "loss": 1.0 / (step / BATCHES + 1),
-        "accuracy": 0.5 + 0.45 * step / (epochs * BATCHES),
+    return TrainingProgress(
+        stage="train",
+        done=step,
+        total=epochs * BATCHES,
+        message=f"train: epoch {epoch}/{epochs}",
+        phase="train",
+        epoch=epoch,
+        epochs=epochs,
+        batch=batch,
+        batches=BATCHES,
+        loss=1.0 / (step / BATCHES + 1),
+        accuracy=0.5 + 0.45 * step / (epochs * BATCHES),
+        images_per_s=32 * step / elapsed,
+        eta_s=(epochs * BATCHES - step) * elapsed / step,
         **val,
-        "images_per_s": 32 * step / elapsed,
-        "eta_s": (epochs * BATCHES - step) * elapsed / step,
-    }
+    )
 
 
 class FakeProject:
@@ -189,7 +208,7 @@ class FakeProject:
 
     def checkpoint(self) -> None:
         if self.version is not None:
-            (self.version.folder / "checkpoint.keras").write_bytes(b"fake")
+            (self.version.folder / CHECKPOINT_FILE).write_bytes(b"fake")
 
     def finish(self, status: str) -> str:
         if self.store is None:
@@ -241,7 +260,7 @@ def export(args: argparse.Namespace) -> int:
         classes = [c.name for c in store.classes()]
     time.sleep(10 if args.behaviour == "slow-export" else 0.1)
     make_model(args.out, classes)
-    emit(
+    emit_json(
         {
             "model_version": "v1",
             "onnx": str(args.out),
@@ -259,7 +278,7 @@ def export(args: argparse.Namespace) -> int:
 
 def report(args: argparse.Namespace) -> int:
     args.out.write_text("<html><body>Model card</body></html>", encoding="utf-8")
-    emit({"report": str(args.out), "model_version": "v1"})
+    emit_json({"report": str(args.out), "model_version": "v1"})
     return 0
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import json
 import sys
 from pathlib import Path
@@ -10,11 +9,17 @@ from pathlib import Path
 import pytest
 from PySide6.QtWidgets import QMessageBox
 
+from linnaeus.engine.cli.protocol import TrainingDone
+from linnaeus.engine.cli.protocol import TrainOptions
+from linnaeus.engine.progress import TRAINING_PHASES
+from linnaeus.engine.progress import TrainingProgress
 from linnaeus.engine.project import versions
-from linnaeus.gui.panels.model_versions import CHECKPOINT_FILE
+from linnaeus.engine.training.config import IMBALANCE_METHODS
+from linnaeus.engine.training.config import MODEL_CHOICES
+from linnaeus.gui.panels.training_curves import PHASE_NAMES
 from linnaeus.gui.panels.training_curves import CurveHistory
-from linnaeus.gui.panels.training_options import IMBALANCE_CHOICES
-from linnaeus.gui.panels.training_options import MODEL_CHOICES
+from linnaeus.gui.panels.training_options import IMBALANCE_WORDS
+from linnaeus.gui.panels.training_options import MODEL_WORDS
 from linnaeus.gui.panels.training_panel import TrainingPanel
 from linnaeus.gui.panels.training_panel import progress_text
 from linnaeus.gui.panels.training_panel import summary_text
@@ -22,29 +27,16 @@ from linnaeus.gui.processes.child_process import JsonLineBuffer
 from linnaeus.gui.processes.child_process import ProcessEnd
 from linnaeus.gui.processes.child_process import failure_message
 from linnaeus.gui.processes.train_runner import TrainRunner
-from linnaeus.gui.processes.train_runner import train_arguments
 from tests.gui.fake_trainer import fake_command
 from tests.training_factory import make_shapes_project
 
-ENGINE = Path(__file__).resolve().parents[2] / "engine"
 RUN_TIMEOUT_MS = 20_000
 
 
-def _engine_constant(module: str, name: str) -> object:
-    """A constant of an engine module, read from its source (importing it needs TensorFlow)."""
-    tree = ast.parse((ENGINE / module).read_text(encoding="utf-8"))
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == name:
-            return ast.literal_eval(node.value)
-    raise AssertionError(f"{name} not found in {module}")
-
-
-def test_copied_constants_match_the_engine() -> None:
-    assert [c[0] for c in MODEL_CHOICES] == list(_engine_constant("training.py", "MODEL_CHOICES"))
-    assert [c[0] for c in IMBALANCE_CHOICES] == list(
-        _engine_constant("training_data.py", "IMBALANCE_METHODS")
-    )
-    assert _engine_constant("training_callbacks.py", "CHECKPOINT_FILE") == CHECKPOINT_FILE
+def test_every_engine_choice_and_phase_has_words_for_the_user() -> None:
+    assert set(MODEL_WORDS) == set(MODEL_CHOICES)
+    assert set(IMBALANCE_WORDS) == set(IMBALANCE_METHODS)
+    assert set(PHASE_NAMES) == set(TRAINING_PHASES)
 
 
 @pytest.fixture
@@ -73,7 +65,7 @@ def test_training_updates_curves_and_progress_then_lists_the_new_version(qtbot, 
         assert panel.is_training() and not panel.train_button.isEnabled()
     assert finished.args == ["v1"]
     assert busy == [True, False] and not panel.is_training()
-    assert {line["phase"] for line in lines} == {"decode", "train"}
+    assert {progress.phase for progress in lines} == {"decode", "train"}
     epochs, losses = panel.curves.history.series("loss")
     assert epochs == [1, 2, 3] and losses[0] > losses[-1]
     assert panel.curves.history.series("val_accuracy")[0] == [1, 2, 3]
@@ -92,7 +84,7 @@ def test_cancel_ends_with_cancelled_and_resume_continues(qtbot, store) -> None:
     with qtbot.waitSignal(
         panel.runner.progress_received,
         timeout=RUN_TIMEOUT_MS,
-        check_params_cb=lambda line: line["phase"] == "train" and line["epoch"] == 2,
+        check_params_cb=lambda progress: progress.phase == "train" and progress.epoch == 2,
     ):
         panel.start_training()
     with qtbot.waitSignal(panel.runner.cancelled, timeout=RUN_TIMEOUT_MS):
@@ -150,15 +142,15 @@ def test_noise_and_split_lines_on_stdout_are_tolerated(qtbot, tmp_path) -> None:
     lines = []
     runner.progress_received.connect(lines.append)
     with qtbot.waitSignal(runner.finished, timeout=RUN_TIMEOUT_MS):
-        runner.start(tmp_path, {})
-    assert [line["message"] for line in lines if line["phase"] == "decode"][-1] == "split"
+        runner.start(tmp_path)
+    assert [p.message for p in lines if p.phase == "decode"][-1] == "split"
     assert runner._process.noise == ["WARNING: a library says something on stdout", "[1, 2, 3]"]
 
 
 def test_a_trainer_that_cannot_start_is_reported(qtbot, tmp_path) -> None:
     runner = TrainRunner(command=lambda arguments: (str(tmp_path / "no-such-program"), []))
     with qtbot.waitSignal(runner.failed, timeout=RUN_TIMEOUT_MS) as failed:
-        runner.start(tmp_path, {})
+        runner.start(tmp_path)
     assert failed.args[0].startswith("The trainer could not be started")
 
 
@@ -172,35 +164,8 @@ def test_custom_augmentation_is_passed_in_a_json_file(qtbot, tmp_path) -> None:
 
     runner = TrainRunner(command=command)
     with qtbot.waitSignal(runner.failed, timeout=RUN_TIMEOUT_MS):  # no "done" line: a failure
-        runner.start(tmp_path, {"augment": {"rotation_range": 15.0}})
+        runner.start(tmp_path, augmentation={"rotation_range": 15.0})
     assert seen["settings"] == {"rotation_range": 15.0}
-
-
-@pytest.mark.parametrize(
-    ("options", "resume", "expected"),
-    [
-        ({}, False, []),
-        (
-            {"model": "quick", "epochs": None, "l2": 0.001},
-            False,
-            ["--model", "quick", "--l2", "0.001"],
-        ),
-        (
-            {"grayscale": True, "binarize": False, "image_size": 64},
-            False,
-            ["--grayscale", "--image-size", "64"],
-        ),
-        ({"model": "quick"}, True, ["--resume"]),
-    ],
-)
-def test_train_arguments(options, resume, expected) -> None:
-    start = ["train", "--project", "P", "--json-progress"]
-    assert train_arguments(Path("P"), options, resume=resume) == start + expected
-
-
-def test_train_arguments_refuse_unknown_options() -> None:
-    with pytest.raises(ValueError, match="colour"):
-        train_arguments(Path("P"), {"colour": "red"}, resume=False)
 
 
 @pytest.mark.parametrize(
@@ -241,33 +206,26 @@ def test_failure_message(end, expected) -> None:
     assert failure_message(end, "The trainer") == expected
 
 
-def _line(epoch, batch, loss, val_loss=None, phase="train"):
-    return {
-        "phase": phase,
-        "epoch": epoch,
-        "epochs": 2,
-        "batch": batch,
-        "batches": 2,
-        "loss": loss,
-        "accuracy": 0.5,
-        "val_loss": val_loss,
-        "val_accuracy": None,
-    }
+def _report(epoch, batch, loss, val_loss=None, phase="train"):
+    return TrainingProgress(
+        phase, 0, 0, phase=phase, epoch=epoch, epochs=2, batch=batch, batches=2, loss=loss,
+        accuracy=0.5, val_loss=val_loss,
+    )  # fmt: skip
 
 
 def test_curve_history_takes_each_epochs_last_values_and_chains_phases() -> None:
     history = CurveHistory()
-    lines = [
-        {"phase": "decode", "done": 5, "total": 10},
-        _line(1, 1, 0.9),
-        _line(1, 2, 0.8),
-        _line(1, 2, 0.8, val_loss=0.85),
-        _line(2, 1, 0.7, val_loss=0.85),  # repeats epoch 1's validation loss
-        _line(2, 2, 0.6, val_loss=0.85),
-        _line(2, 2, 0.6, val_loss=0.65),
-        _line(1, 2, 0.5, val_loss=0.55, phase="fine-tune"),
+    reports = [
+        TrainingProgress("decode", 5, 10, phase="decode"),
+        _report(1, 1, 0.9),
+        _report(1, 2, 0.8),
+        _report(1, 2, 0.8, val_loss=0.85),
+        _report(2, 1, 0.7, val_loss=0.85),  # repeats epoch 1's validation loss
+        _report(2, 2, 0.6, val_loss=0.85),
+        _report(2, 2, 0.6, val_loss=0.65),
+        _report(1, 2, 0.5, val_loss=0.55, phase="fine-tune"),
     ]
-    changed = [history.add(line) for line in lines]
+    changed = [history.add(report) for report in reports]
     assert changed[0] is False
     assert history.series("loss") == ([1, 2, 3], [0.8, 0.6, 0.5])
     assert history.series("val_loss") == ([1, 2, 3], [0.85, 0.65, 0.55])
@@ -275,30 +233,38 @@ def test_curve_history_takes_each_epochs_last_values_and_chains_phases() -> None
 
 
 def test_progress_and_summary_texts() -> None:
-    line = {
-        "phase": "train",
-        "epoch": 3,
-        "epochs": 30,
-        "done": 10,
-        "total": 300,
-        "images_per_s": 420.4,
-        "eta_s": 130,
-    }
-    assert progress_text(line) == "Training · epoch 3 of 30 · 420 images/s · about 2 min 10 s left"
-    assert progress_text({"phase": "decode", "done": 5, "total": 1200}) == (
+    report = TrainingProgress(
+        "train", 10, 300, phase="train", epoch=3, epochs=30, images_per_s=420.4, eta_s=130
+    )
+    assert progress_text(report) == (
+        "Training · epoch 3 of 30 · 420 images/s · about 2 min 10 s left"
+    )
+    assert progress_text(TrainingProgress("decode", 5, 1200, phase="decode")) == (
         "Reading images · 5 of 1,200"
     )
-    done = {
-        "model_version": "v2",
-        "metrics": {"val": {"accuracy": 0.9444}},
-        "duration_s": 16.4,
-        "device": "CPU (2 cores)",
-        "skipped": [{"path": "a.png", "reason": "bad"}],
-    }
+    done = TrainingDone(
+        model_version="v2",
+        metrics={"val": {"accuracy": 0.9444}},
+        duration_s=16.4,
+        device="CPU (2 cores)",
+        skipped=(("a.png", "bad"),),
+    )
     assert summary_text(done) == (
         "v2 is ready and is now the active model: validation accuracy 94.4%. Trained in 16 s "
         "on CPU (2 cores). 1 image could not be read and was left out."
     )
+
+
+def test_the_form_gives_the_trainers_defaults_and_a_custom_augmentation_apart(qtbot) -> None:
+    panel = TrainingPanel(runner=TrainRunner(command=fake_command()))
+    qtbot.addWidget(panel)
+    assert panel.training_options() == TrainOptions()
+    assert panel.advanced.custom_augmentation() is None
+    panel.model_choice.setCurrentIndex(panel.model_choice.findData("seed-cnn"))
+    panel.advanced.epochs.setValue(7)
+    panel.set_augmentation({"rotation_range": 15.0})
+    assert panel.training_options() == TrainOptions(model="seed-cnn", epochs=7)
+    assert panel.advanced.custom_augmentation() == {"rotation_range": 15.0}
 
 
 def test_a_finished_versions_stored_curves_are_shown(qtbot, store) -> None:
