@@ -129,19 +129,12 @@ def run_report(args: argparse.Namespace) -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     from linnaeus.engine.cli.output import ProgressBar
-    from linnaeus.engine.evaluation.version import calibrate_version
-    from linnaeus.engine.onnx.export import export_onnx
+    from linnaeus.engine.onnx.export import export_version
     from linnaeus.engine.project.store import ProjectStore
 
     with ProjectStore.open(args.project) as store, ProgressBar(enabled=not args.json) as bar:
         version = chosen_version(store, args.model)
-        calibration = calibrate_version(store, version)
-        report = export_onnx(
-            store, version, args.out, int8=args.int8,
-            threshold=calibration.get("threshold"),
-            positive_class=calibration.get("positive_class"),
-            temperature=calibration.get("temperature", 1.0), on_progress=bar.update,
-        )  # fmt: skip
+        report = export_version(store, version, args.out, int8=args.int8, on_progress=bar.update)
     payload = {
         "model_version": version.name, "onnx": str(report.path), "keras": str(report.keras_path),
         "max_abs_difference": report.max_abs_difference, "images_checked": report.images_checked,

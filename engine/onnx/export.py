@@ -1,6 +1,6 @@
 """Exporting a model version to ONNX for fast offline classification.
 
-The exported file follows `engine.onnx_format`'s contract: uint8 "image" in;
+The exported file follows `engine.onnx.format`'s contract: uint8 "image" in;
 "probabilities" (temperature applied), "logits", "cam" and one feature map per
 convolutional block out; the version's description in the metadata. Before
 anything is written the ONNX model is run on real project images and compared
@@ -15,14 +15,13 @@ For that copy the export moves max pooling before activations onnxruntime
 cannot fuse into its convolutions (ELU; exact, as both are monotonic), which
 makes those activations run on a quarter of the values.
 
-Imports TensorFlow and Keras (and, through `engine.onnx_convert`, tf2onnx);
+Imports TensorFlow and Keras (and, through `engine.onnx.convert`, tf2onnx);
 only the CLI and GUI export paths import this module, lazily.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import logging
 import math
 import os
 import shutil
@@ -33,20 +32,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-import cv2
 import keras
 import numpy as np
+import onnx
 
 from linnaeus.engine import __version__
 from linnaeus.engine.atomic import atomic_open
 from linnaeus.engine.errors import ExportError
-from linnaeus.engine.errors import LinnaeusError
-from linnaeus.engine.images.imageio import read_image
+from linnaeus.engine.evaluation.version import calibrate_version
 from linnaeus.engine.images.preprocess import InputFormat
-from linnaeus.engine.images.preprocess import prepare_image
 from linnaeus.engine.onnx.convert import convert
 from linnaeus.engine.onnx.convert import keras_probabilities
 from linnaeus.engine.onnx.convert import set_metadata
+from linnaeus.engine.onnx.export_images import export_images
 from linnaeus.engine.onnx.format import FORMAT_VERSION
 from linnaeus.engine.onnx.format import Int8Check
 from linnaeus.engine.onnx.format import OnnxMetadata
@@ -60,19 +58,12 @@ from linnaeus.engine.progress import Progress
 from linnaeus.engine.progress import ProgressCallback
 from linnaeus.engine.progress import check_cancelled
 from linnaeus.engine.progress import ignore_progress
-from linnaeus.engine.project import versions
 from linnaeus.engine.project.store import ProjectStore
 from linnaeus.engine.project.versions import ModelVersion
 from linnaeus.engine.training.models import HEAD_LAYER_NAMES
 from linnaeus.engine.training.models import feature_layer_names
 
-log = logging.getLogger(__name__)
-
 PARITY_TOLERANCE = 1e-4  # largest allowed |probability difference| from the Keras model
-CALIBRATION_IMAGES = 100
-INT8_CHECK_IMAGES = 500  # held-out images on which int8 is compared with float
-_SPLIT_ORDER_CHECK = ("test", "val", "train")  # held-out images first for the parity check
-_SPLIT_ORDER_CALIBRATE = ("train", "val", "test")
 
 
 @dataclass(frozen=True)
@@ -91,6 +82,27 @@ class ExportReport:
 
 
 # --- public API ------------------------------------------------------------------------
+
+
+def export_version(
+    store: ProjectStore,
+    version: ModelVersion,
+    destination: Path,
+    *,
+    int8: bool = False,
+    on_progress: ProgressCallback = ignore_progress,
+    cancel: CancelToken | None = None,
+) -> ExportReport:
+    """Export ``version`` as `export_onnx` does, with the decision rule the project
+    evaluates it with: the temperature and (two classes) the threshold fitted on
+    the validation split (`calibrate_version`), so the exported model decides as
+    its evaluation says."""
+    calibration = calibrate_version(store, version)
+    return export_onnx(
+        store, version, destination, int8=int8, threshold=calibration.get("threshold"),
+        positive_class=calibration.get("positive_class"),
+        temperature=calibration.get("temperature", 1.0), on_progress=on_progress, cancel=cancel,
+    )  # fmt: skip
 
 
 def export_onnx(
@@ -112,7 +124,7 @@ def export_onnx(
 
     ``int8`` writes a model quantised on up to 100 of those images instead of
     the float one, compared with the float one on up to `INT8_CHECK_IMAGES`
-    held-out images (the comparison is in its metadata and the report).
+    (engine.onnx.export_images) held-out images (the comparison is in its metadata and the report).
     ``threshold`` (two classes only) is the decision threshold on the
     probability of ``positive_class`` (default: the second class);
     ``temperature`` divides the logits before the softmax. Nothing is left at
@@ -122,56 +134,33 @@ def export_onnx(
 
     destination = Path(destination)
     _check_destination(destination)
-    if version.status != "done":
-        raise ExportError(f"{version.name} did not finish training ({version.status}).")
-    if not version.model_file.is_file():
-        raise ExportError(
-            f"{version.name} has no saved model ({version.model_file} is missing); train it again."
-        )
-    if isinstance(parity_images, bool) or not isinstance(parity_images, int) or parity_images < 1:
-        raise ExportError(f"Check on at least one image, not {parity_images!r}.")
+    _check_version(version, parity_images)
     _check_temperature(temperature)
     threshold, positive_class = _decision_rule(version.classes, threshold, positive_class)
     fmt = TrainConfig.from_dict(version.config).input_format
 
-    wanted = [(_SPLIT_ORDER_CHECK, parity_images)]
-    if int8:
-        wanted += [
-            (_SPLIT_ORDER_CALIBRATE, CALIBRATION_IMAGES),
-            (_SPLIT_ORDER_CHECK, INT8_CHECK_IMAGES),
-        ]
-    (images, labels), *int8_sets = _project_images(
-        store, version, fmt, wanted, on_progress=on_progress, cancel=cancel
-    )
-    calibration, int8_check = int8_sets or [(None, None), (None, None)]
+    checked = export_images(
+        store, version, fmt, parity_images=parity_images, int8=int8, on_progress=on_progress,
+        cancel=cancel,
+    )  # fmt: skip
     check_cancelled(cancel)
     model = _load_keras(version.model_file)
     metadata = OnnxMetadata(
-        format_version=FORMAT_VERSION,
-        classes=list(version.classes),
-        input_format=fmt.to_dict(),
-        feature_outputs=[],
-        feature_layers=[],
-        threshold=threshold,
-        positive_class=positive_class,
-        temperature=float(temperature),
-        model_version=version.name,
-        model_kind=version.kind,
-        project_id=store.meta("project_id"),
-        trained_at=version.finished_at,
-        metrics=dict(version.metrics),
-        linnaeus_version=__version__,
-        int8=int8,
-    )
+        format_version=FORMAT_VERSION, classes=list(version.classes), input_format=fmt.to_dict(),
+        feature_outputs=[], feature_layers=[], threshold=threshold, positive_class=positive_class,
+        temperature=float(temperature), model_version=version.name, model_kind=version.kind,
+        project_id=store.meta("project_id"), trained_at=version.finished_at,
+        metrics=dict(version.metrics), linnaeus_version=__version__, int8=int8,
+    )  # fmt: skip
     return export_model(
         model,
         destination,
         metadata,
-        images=images,
-        labels=labels,
-        calibration_images=calibration[0],
-        int8_images=int8_check[0],
-        int8_labels=int8_check[1],
+        images=checked.images,
+        labels=checked.labels,
+        calibration_images=checked.calibration,
+        int8_images=checked.int8_images,
+        int8_labels=checked.int8_labels,
         keras_file=version.model_file,
         on_progress=on_progress,
         cancel=cancel,
@@ -211,44 +200,21 @@ def export_model(
     _check_temperature(metadata.temperature)
     fmt = InputFormat.from_dict(metadata.input_format)
     _check_model(model, fmt, len(metadata.classes))
-    if images is None:
-        images = np.random.default_rng(0).integers(0, 256, (8, *fmt.shape), dtype=np.uint8)
-    images = _check_images(images, fmt, "images")
-    if labels is not None and len(labels) != len(images):
-        raise ExportError("There must be one label per parity-check image.")
-    if int8_images is None:
-        int8_images, int8_labels = images, labels
-    int8_images = _check_images(int8_images, fmt, "int8 check images")
-    if int8_labels is not None and len(int8_labels) != len(int8_images):
-        raise ExportError("There must be one label per int8 check image.")
+    images, labels, int8_images, int8_labels = _checked_image_sets(
+        fmt, images, labels, int8_images, int8_labels
+    )
     int8 = bool(metadata.int8)
     steps = 4 if int8 else 3
     step = _Steps(on_progress, steps)
 
     step("Converting the model to ONNX")
     check_cancelled(cancel)
-    layers = feature_layer_names(model)
-    metadata = dataclasses.replace(
-        metadata,
-        feature_outputs=output_names(len(layers))[3:],
-        feature_layers=layers,
-        int8=False,
-    )
-    float_model = convert(model, metadata.temperature, len(layers), optimize=optimize)
-    set_metadata(float_model, metadata)
-    check_signature(float_model, metadata)
+    float_model, metadata = _convert(model, metadata, optimize=optimize)
     float_bytes = float_model.SerializeToString()
 
     step(f"Checking the ONNX model against the Keras model on {len(images)} images")
     check_cancelled(cancel)
-    reference = keras_probabilities(model, images, metadata.temperature)
-    difference = float(np.max(np.abs(probabilities_of(float_bytes, images) - reference)))
-    if not difference <= PARITY_TOLERANCE:  # also catches NaN
-        raise ExportError(
-            f"The ONNX model differs from the trained model by up to {difference:.1e} "
-            f"(tolerance {PARITY_TOLERANCE:.0e}) on {len(images)} images; nothing was "
-            "written. Please report this with the model's kind."
-        )
+    difference = _parity_difference(model, float_bytes, images, metadata.temperature)
 
     data, int8_check = float_bytes, None
     with tempfile.TemporaryDirectory(prefix="linnaeus-export-") as work:
@@ -258,16 +224,9 @@ def export_model(
             check_cancelled(cancel)
             calibration = images if calibration_images is None else calibration_images
             calibration = _check_images(calibration, fmt, "calibration images")
-            int8_model = quantise(float_model, calibration, workdir)
-            float_probabilities = probabilities_of(float_bytes, int8_images)
-            int8_check = compare_int8(
-                float_probabilities, int8_model.SerializeToString(), int8_images, int8_labels,
-                metadata,
-            )  # fmt: skip
-            metadata = dataclasses.replace(metadata, int8=True, int8_check=int8_check.to_dict())
-            set_metadata(int8_model, metadata)
-            check_signature(int8_model, metadata)
-            data = int8_model.SerializeToString()
+            data, int8_check = _quantise_and_compare(
+                float_model, float_bytes, metadata, calibration, int8_images, int8_labels, workdir
+            )
         step(f"Writing {destination.name}")
         check_cancelled(cancel)
         if keras_file is None:
@@ -288,7 +247,76 @@ def export_model(
     )
 
 
+# --- stages --------------------------------------------------------------------------
+
+
+def _convert(
+    model: keras.Model, metadata: OnnxMetadata, *, optimize: bool
+) -> tuple[onnx.ModelProto, OnnxMetadata]:
+    """The float ONNX model, and ``metadata`` with the model's feature outputs filled in."""
+    layers = feature_layer_names(model)
+    metadata = dataclasses.replace(
+        metadata,
+        feature_outputs=output_names(len(layers))[3:],
+        feature_layers=layers,
+        int8=False,
+    )
+    float_model = convert(model, metadata.temperature, len(layers), optimize=optimize)
+    set_metadata(float_model, metadata)
+    check_signature(float_model, metadata)
+    return float_model, metadata
+
+
+def _parity_difference(
+    model: keras.Model, float_bytes: bytes, images: np.ndarray, temperature: float
+) -> float:
+    """The largest |probability difference| between the ONNX and the Keras model on
+    ``images``; refuses the export beyond `PARITY_TOLERANCE`."""
+    reference = keras_probabilities(model, images, temperature)
+    difference = float(np.max(np.abs(probabilities_of(float_bytes, images) - reference)))
+    if not difference <= PARITY_TOLERANCE:  # also catches NaN
+        raise ExportError(
+            f"The ONNX model differs from the trained model by up to {difference:.1e} "
+            f"(tolerance {PARITY_TOLERANCE:.0e}) on {len(images)} images; nothing was "
+            "written. Please report this with the model's kind."
+        )
+    return difference
+
+
+def _quantise_and_compare(
+    float_model: onnx.ModelProto,
+    float_bytes: bytes,
+    metadata: OnnxMetadata,
+    calibration: np.ndarray,
+    images: np.ndarray,
+    labels: np.ndarray | None,
+    workdir: Path,
+) -> tuple[bytes, Int8Check]:
+    """The int8 model's bytes, with its comparison with the float model on ``images``
+    in its metadata, and that comparison."""
+    int8_model = quantise(float_model, calibration, workdir)
+    float_probabilities = probabilities_of(float_bytes, images)
+    int8_check = compare_int8(
+        float_probabilities, int8_model.SerializeToString(), images, labels, metadata
+    )
+    metadata = dataclasses.replace(metadata, int8=True, int8_check=int8_check.to_dict())
+    set_metadata(int8_model, metadata)
+    check_signature(int8_model, metadata)
+    return int8_model.SerializeToString(), int8_check
+
+
 # --- checks --------------------------------------------------------------------------
+
+
+def _check_version(version: ModelVersion, parity_images: int) -> None:
+    if version.status != "done":
+        raise ExportError(f"{version.name} did not finish training ({version.status}).")
+    if not version.model_file.is_file():
+        raise ExportError(
+            f"{version.name} has no saved model ({version.model_file} is missing); train it again."
+        )
+    if isinstance(parity_images, bool) or not isinstance(parity_images, int) or parity_images < 1:
+        raise ExportError(f"Check on at least one image, not {parity_images!r}.")
 
 
 def _check_destination(destination: Path) -> None:
@@ -349,6 +377,27 @@ def _check_model(model: keras.Model, fmt: InputFormat, num_classes: int) -> None
         raise ExportError(f"The model has {units} outputs for {num_classes} classes.")
 
 
+def _checked_image_sets(
+    fmt: InputFormat,
+    images: np.ndarray | None,
+    labels: np.ndarray | None,
+    int8_images: np.ndarray | None,
+    int8_labels: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray | None]:
+    """The parity-check and int8-check images and labels, defaults filled in, checked."""
+    if images is None:
+        images = np.random.default_rng(0).integers(0, 256, (8, *fmt.shape), dtype=np.uint8)
+    images = _check_images(images, fmt, "images")
+    if labels is not None and len(labels) != len(images):
+        raise ExportError("There must be one label per parity-check image.")
+    if int8_images is None:
+        int8_images, int8_labels = images, labels
+    int8_images = _check_images(int8_images, fmt, "int8 check images")
+    if int8_labels is not None and len(int8_labels) != len(int8_images):
+        raise ExportError("There must be one label per int8 check image.")
+    return images, labels, int8_images, int8_labels
+
+
 def _check_images(images: np.ndarray, fmt: InputFormat, what: str) -> np.ndarray:
     images = np.asarray(images)
     if images.dtype != np.uint8 or images.shape[1:] != fmt.shape or len(images) == 0:
@@ -364,56 +413,6 @@ def _load_keras(path: Path) -> keras.Model:
         return keras.models.load_model(path, compile=False)
     except (OSError, ValueError, TypeError, KeyError) as error:
         raise ExportError(f"The Keras model {path} cannot be loaded: {error}") from None
-
-
-# --- project images --------------------------------------------------------------------
-
-
-def _project_images(
-    store: ProjectStore,
-    version: ModelVersion,
-    fmt: InputFormat,
-    wanted: Sequence[tuple[Sequence[str], int]],
-    *,
-    on_progress: ProgressCallback,
-    cancel: CancelToken | None,
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """For each (split order, count) in ``wanted``: up to ``count`` readable images of
-    the version's label snapshot, prepared for ``fmt``, with their class indices."""
-    snapshot = versions.label_snapshot(store, version.id)
-    cache: dict[int, np.ndarray | None] = {}
-    total = sum(count for _, count in wanted)
-    results = []
-    for order, count in wanted:
-        rank = {split: i for i, split in enumerate(order)}
-        ids = sorted(snapshot, key=lambda i: (rank.get(snapshot[i][1], len(rank)), i))
-        pixels, labels = [], []
-        for image_id in ids:
-            if len(pixels) == count:
-                break
-            check_cancelled(cancel)
-            if image_id not in cache:
-                cache[image_id] = _read_prepared(store, image_id, fmt)
-                on_progress(Progress("decode", min(len(cache), total), total, "Reading images"))
-            if cache[image_id] is not None:
-                pixels.append(cache[image_id])
-                labels.append(snapshot[image_id][0])
-        if not pixels:
-            raise ExportError(
-                f"None of the images {version.name} was trained on can be read (is the image "
-                f"folder {store.image_root} available?); the export checks the model on them."
-            )
-        results.append((np.stack(pixels), np.asarray(labels, dtype=np.int64)))
-    return results
-
-
-def _read_prepared(store: ProjectStore, image_id: int, fmt: InputFormat) -> np.ndarray | None:
-    try:
-        record = store.image(image_id)
-        return prepare_image(read_image(store.image_root / record.path).pixels, fmt)
-    except (LinnaeusError, cv2.error, ValueError, MemoryError):
-        log.debug("image %d skipped by the export check", image_id, exc_info=True)
-        return None
 
 
 # --- writing -------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from onnx import helper
 from linnaeus.engine import __version__
 from linnaeus.engine import atomic
 from linnaeus.engine.errors import Cancelled
+from linnaeus.engine.evaluation.version import calibrate_version
 from linnaeus.engine.images.augment import PRESETS
 from linnaeus.engine.images.imageio import read_image
 from linnaeus.engine.images.preprocess import prepare_image
@@ -27,6 +28,7 @@ from linnaeus.engine.onnx import export as onnx_export
 from linnaeus.engine.onnx.export import ExportError
 from linnaeus.engine.onnx.export import ExportReport
 from linnaeus.engine.onnx.export import export_onnx
+from linnaeus.engine.onnx.export import export_version
 from linnaeus.engine.onnx.format import CAM
 from linnaeus.engine.onnx.format import INPUT_NAME
 from linnaeus.engine.onnx.format import LOGITS
@@ -198,6 +200,19 @@ def test_temperature_and_threshold_are_baked_in(project, exported, tmp_path) -> 
     )
     plain = run_onnx(exported[0].path, images)
     np.testing.assert_allclose(tempered[LOGITS], plain[LOGITS], atol=1e-6)
+
+
+def test_export_version_bakes_in_the_calibration_it_is_evaluated_with(project, tmp_path) -> None:
+    store, version = project
+    calibration = calibrate_version(store, version)
+
+    report = export_version(store, version, tmp_path / "calibrated.onnx")
+
+    info = read_metadata(report.path)
+    assert info.temperature == pytest.approx(calibration["temperature"])
+    assert info.threshold is not None  # two classes: the threshold chosen on validation
+    assert info.threshold == pytest.approx(calibration["threshold"])
+    assert info.positive_class == calibration["positive_class"] == "square"
 
 
 def test_classification_copy_pools_before_elu_and_gives_the_same_probabilities(
