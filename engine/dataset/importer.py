@@ -41,9 +41,9 @@ from linnaeus.engine.progress import Progress
 from linnaeus.engine.progress import ProgressCallback
 from linnaeus.engine.progress import check_cancelled
 from linnaeus.engine.progress import ignore_progress
-from linnaeus.engine.project.database import from_db_path
-from linnaeus.engine.project.database import to_db_path
-from linnaeus.engine.project.database import utc_now
+from linnaeus.engine.project import image_files
+from linnaeus.engine.project.image_files import FileRecord
+from linnaeus.engine.project.image_files import KnownFile
 from linnaeus.engine.project.store import ProjectStore
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,16 @@ class FileFacts:
     mtime_ns: int | None
     info: ImageInfo | None
     error: str | None
+
+    def record(self) -> FileRecord:
+        """The facts as the project stores them."""
+        info = self.info
+        return FileRecord(
+            self.content_hash, self.byte_size, self.mtime_ns,
+            info.width if info else None, info.height if info else None,
+            info.channels if info else None, info.bit_depth if info else None,
+            info.format if info else None, "ok" if info else "unreadable", self.error,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -142,46 +152,23 @@ def import_images(
     table = read_label_csv(labels_csv, root, found) if labels_csv else None
     layout = scan.layout + (f", labels from {labels_csv.name}" if labels_csv else "")
 
-    existing = {
-        from_db_path(path): (image_id, size, mtime, status)
-        for image_id, path, size, mtime, status in store.execute(
-            "SELECT id, path, byte_size, mtime_ns, status FROM images"
-        )
-    }
-    to_read = [path for path in found if _needs_reading(root, path, existing.get(path))]
-    vanished = {row[0]: path for path, row in existing.items() if path not in found}
-    counts = {"added": 0, "renamed": 0, "updated": 0}
-
-    workers = options.workers or min(8, (os.cpu_count() or 2) * 2)
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="import") as pool:
-        for start in range(0, len(to_read), _BATCH):
-            check_cancelled(cancel)
-            batch = to_read[start : start + _BATCH]
-            facts = list(pool.map(lambda p: inspect_file(root, p, options.max_pixels), batch))
-            _save_batch(store, facts, found, existing, vanished, counts)
-            done = start + len(batch)
-            on_progress(Progress("read", done, len(to_read), f"Read {done} of {len(to_read)}"))
+    known = image_files.known_files(store)
+    to_read = [path for path in found if _needs_reading(root, path, known.get(path))]
+    vanished = {file.image_id: path for path, file in known.items() if path not in found}
+    counts = _read_files(store, to_read, found, known, vanished, options, on_progress, cancel)
 
     on_progress(Progress("save", 0, 1, "Saving labels and splits"))
     with store.transaction():
-        store.execute(
-            "UPDATE images SET status = 'missing', error = 'file no longer in the image folder' "
-            f"WHERE id IN ({','.join(str(i) for i in vanished)})"
-        )
+        image_files.mark_missing(store, vanished)
         if options.group_regex:
             store.set_meta("group_regex", options.group_regex)
         rows = table.rows if table else {}
         labels_kept = _apply_labels(store, found, rows, labels_csv)
         _apply_groups(store, rows, group_regex)
-        _apply_splits(store, found, rows, options)
+        _apply_splits(store, rows, options)
     on_progress(Progress("save", 1, 1, "Import finished"))
 
-    unreadable = [
-        (from_db_path(path), error)
-        for path, error in store.execute(
-            "SELECT path, error FROM images WHERE status = 'unreadable' ORDER BY path"
-        )
-    ]
+    unreadable = [(image.path, image.error or "") for image in store.images(status="unreadable")]
     return ImportReport(
         image_root=str(root),
         layout=layout,
@@ -200,75 +187,73 @@ def import_images(
     )
 
 
-def _needs_reading(root: Path, path: str, known: tuple[int, int, int, str] | None) -> bool:
+def _read_files(
+    store: ProjectStore,
+    to_read: list[str],
+    found: dict[str, FoundImage],
+    known: dict[str, KnownFile],
+    vanished: dict[int, str],
+    options: ImportOptions,
+    on_progress: ProgressCallback,
+    cancel: CancelToken | None,
+) -> dict[str, int]:
+    """Read, hash and decode these files in parallel and save what was found, one
+    transaction per batch; returns how many images were added, renamed, updated."""
+    root = store.image_root
+    counts = {"added": 0, "renamed": 0, "updated": 0}
+    workers = options.workers or min(8, (os.cpu_count() or 2) * 2)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="import") as pool:
+        for start in range(0, len(to_read), _BATCH):
+            check_cancelled(cancel)
+            batch = to_read[start : start + _BATCH]
+            facts = list(pool.map(lambda p: inspect_file(root, p, options.max_pixels), batch))
+            _save_batch(store, facts, found, known, vanished, counts)
+            done = start + len(batch)
+            on_progress(Progress("read", done, len(to_read), f"Read {done} of {len(to_read)}"))
+    return counts
+
+
+def _needs_reading(root: Path, path: str, known: KnownFile | None) -> bool:
     """New, changed, or not readable last time: read it. Unchanged: trust the store."""
-    if known is None:
-        return True
-    _, size, mtime, status = known
-    if status != "ok":
+    if known is None or known.status != "ok":
         return True
     try:
         info = (root / path).stat()
     except OSError:
         return True
-    return (info.st_size, info.st_mtime_ns) != (size, mtime)
+    return (info.st_size, info.st_mtime_ns) != (known.byte_size, known.mtime_ns)
 
 
 def _save_batch(
     store: ProjectStore,
     facts: list[FileFacts],
     found: dict[str, FoundImage],
-    existing: dict[str, tuple[int, int, int, str]],
+    known: dict[str, KnownFile],
     vanished: dict[int, str],
     counts: dict[str, int],
 ) -> None:
     """Insert or update one batch of read files in one transaction."""
-    now = utc_now()
     with store.transaction():
         for fact in facts:
-            info = fact.info
-            values = (
-                fact.content_hash, fact.byte_size, fact.mtime_ns,
-                info.width if info else None, info.height if info else None,
-                info.channels if info else None, info.bit_depth if info else None,
-                info.format if info else None, "ok" if info else "unreadable", fact.error,
-            )  # fmt: skip
-            known = existing.get(fact.path)
-            if known is None and fact.content_hash and vanished:
-                known_id = _take_renamed(store, fact.content_hash, vanished)
-                if known_id is not None:
-                    store.execute(
-                        "UPDATE images SET path = ? WHERE id = ?",
-                        (to_db_path(fact.path), known_id),
-                    )
-                    known = (known_id, 0, 0, "")
+            image_id = known[fact.path].image_id if fact.path in known else None
+            if image_id is None and fact.content_hash and vanished:
+                image_id = _take_renamed(store, fact.content_hash, vanished)
+                if image_id is not None:
+                    image_files.move_file(store, image_id, fact.path)
                     counts["renamed"] += 1
-            if known is None:
-                image = found[fact.path]
-                store.execute(
-                    "INSERT INTO images (content_hash, byte_size, mtime_ns, width, height, "
-                    "channels, bit_depth, format, status, error, path, split, split_source, "
-                    "added_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (*values, to_db_path(fact.path), image.split,
-                     "folder" if image.split else None, now),
-                )  # fmt: skip
+            if image_id is None:
+                image_files.add_file(store, fact.path, fact.record(), found[fact.path].split)
                 counts["added"] += 1
             else:
-                store.execute(
-                    "UPDATE images SET content_hash = ?, byte_size = ?, mtime_ns = ?, width = ?, "
-                    "height = ?, channels = ?, bit_depth = ?, format = ?, status = ?, error = ? "
-                    "WHERE id = ?",
-                    (*values, known[0]),
-                )
-                counts["updated"] += fact.path in existing
+                image_files.update_file(store, image_id, fact.record())
+                counts["updated"] += fact.path in known
 
 
 def _take_renamed(store: ProjectStore, digest: str, vanished: dict[int, str]) -> int | None:
     """The id of a vanished image with this content (a moved or renamed file), if any."""
-    rows = store.execute("SELECT id FROM images WHERE content_hash = ? ORDER BY id", (digest,))
-    for (image_id,) in rows.fetchall():
+    for image_id in image_files.ids_with_content(store, digest):
         if vanished.pop(image_id, None) is not None:
-            return int(image_id)
+            return image_id
     return None
 
 
@@ -280,13 +265,7 @@ def _apply_labels(
     A label the project already has (set at an earlier import or by the user)
     is never overwritten; returns how many table labels disagreed with one.
     """
-    never_labelled = {
-        from_db_path(path): image_id
-        for image_id, path in store.execute(
-            "SELECT id, path FROM images WHERE label_id IS NULL AND NOT EXISTS "
-            "(SELECT 1 FROM label_history h WHERE h.image_id = images.id)"
-        )
-    }
+    never_labelled = image_files.never_labelled(store)
     labels: dict[int, str | None] = {}
     for path, image_id in never_labelled.items():
         row = rows.get(path)
@@ -309,49 +288,36 @@ def _apply_groups(
     """Set each image's group from the table, else from the file-name pattern."""
     if not rows and group_regex is None:
         return
-    updates: list[tuple[str | None, int]] = []
-    for image_id, path, group in store.execute("SELECT id, path, group_id FROM images").fetchall():
-        path = from_db_path(path)
-        row = rows.get(path)
-        new = row.group if row and row.group else _group_of(path, group_regex)
-        if new is not None and new != group:
-            updates.append((new, image_id))
-    for new, image_id in updates:
-        store.execute("UPDATE images SET group_id = ? WHERE id = ?", (new, image_id))
+    groups: dict[int, str] = {}
+    for image in store.images():
+        row = rows.get(image.path)
+        if row and row.group:
+            new = row.group
+        else:
+            new = group_from_path(image.path, group_regex) if group_regex is not None else None
+        if new is not None and new != image.group_id:
+            groups[image.id] = new
+    image_files.set_groups(store, groups)
 
 
-def _group_of(path: str, pattern: re.Pattern[str] | None) -> str | None:
-    return group_from_path(path, pattern) if pattern is not None else None
-
-
-def _apply_splits(
-    store: ProjectStore,
-    found: dict[str, FoundImage],
-    rows: dict[str, CsvLabel],
-    options: ImportOptions,
-) -> None:
+def _apply_splits(store: ProjectStore, rows: dict[str, CsvLabel], options: ImportOptions) -> None:
     """Give every readable image without a split one; splits already set stay."""
     items: list[SplitItem] = []
     sources: dict[int, str] = {}
-    for image_id, path, label, group, digest, split in store.execute(
-        "SELECT images.id, path, classes.name, group_id, content_hash, split FROM images "
-        "LEFT JOIN classes ON classes.id = images.label_id WHERE status = 'ok'"
-    ).fetchall():
-        path = from_db_path(path)
-        row = rows.get(path)
+    for image in sorted(store.images(status="ok"), key=lambda i: i.id):
+        row = rows.get(image.path)
         table_split = _canonical_split(row.split) if row else None
+        split = image.split
         if split is None and table_split:
-            split, sources[image_id] = table_split, "csv"
-        key = f"group:{group}" if group else f"content:{digest}"
-        items.append(SplitItem(image_id, label, key, split))
+            split, sources[image.id] = table_split, "csv"
+        key = f"group:{image.group_id}" if image.group_id else f"content:{image.content_hash}"
+        items.append(SplitItem(image.id, image.label, key, split))
     assigned = assign_splits(items, options.fractions, options.seed)
     current = {item.image_id: item.fixed for item in items}
     changed = {i: s for i, s in assigned.items() if s != current[i] or i in sources}
-    for image_id, split in changed.items():
-        source = sources.get(image_id, "random")
-        store.execute(
-            "UPDATE images SET split = ?, split_source = ? WHERE id = ?", (split, source, image_id)
-        )
+    for source in ("csv", "random"):
+        chosen = {i: s for i, s in changed.items() if sources.get(i, "random") == source}
+        store.set_splits(chosen, source)
 
 
 def _canonical_split(value: str | None) -> str | None:

@@ -1,0 +1,114 @@
+"""The image rows that import writes: what each file is, where it is, its group.
+
+Import reads every new or changed file once and records what it found (content
+hash, size, modification time, decoded size and format, or why the file cannot
+be read); re-import finds moved files by their content and marks vanished ones
+missing. These functions hold that bookkeeping's SQL; what to write is decided
+by `linnaeus.engine.dataset.importer`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from collections.abc import Mapping
+from dataclasses import astuple
+from dataclasses import dataclass
+
+from linnaeus.engine.project.database import from_db_path
+from linnaeus.engine.project.database import to_db_path
+from linnaeus.engine.project.database import utc_now
+from linnaeus.engine.project.store import ProjectStore
+
+
+@dataclass(frozen=True)
+class KnownFile:
+    """What the project knows of a file, to tell whether it changed since."""
+
+    image_id: int
+    byte_size: int | None
+    mtime_ns: int | None
+    status: str
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """What reading a file found, as the project stores it."""
+
+    content_hash: str | None
+    byte_size: int | None
+    mtime_ns: int | None
+    width: int | None
+    height: int | None
+    channels: int | None
+    bit_depth: int | None
+    format: str | None
+    status: str  # "ok" or "unreadable"
+    error: str | None
+
+
+def known_files(store: ProjectStore) -> dict[str, KnownFile]:
+    """Every image of the project by its path."""
+    rows = store.execute("SELECT id, path, byte_size, mtime_ns, status FROM images")
+    return {
+        from_db_path(path): KnownFile(image_id, size, mtime, status)
+        for image_id, path, size, mtime, status in rows
+    }
+
+
+def add_file(store: ProjectStore, path: str, record: FileRecord, split: str | None) -> int:
+    """Add an image; ``split`` is the one its folder gives (None: none). Returns its id."""
+    cursor = store.execute(
+        "INSERT INTO images (content_hash, byte_size, mtime_ns, width, height, channels, "
+        "bit_depth, format, status, error, path, split, split_source, added_at) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (*astuple(record), to_db_path(path), split, "folder" if split else None, utc_now()),
+    )
+    return int(cursor.lastrowid or 0)
+
+
+def update_file(store: ProjectStore, image_id: int, record: FileRecord) -> None:
+    """Record what reading the image's file found this time."""
+    store.execute(
+        "UPDATE images SET content_hash = ?, byte_size = ?, mtime_ns = ?, width = ?, "
+        "height = ?, channels = ?, bit_depth = ?, format = ?, status = ?, error = ? "
+        "WHERE id = ?",
+        (*astuple(record), image_id),
+    )
+
+
+def move_file(store: ProjectStore, image_id: int, path: str) -> None:
+    """The image's file is now at ``path`` (moved or renamed)."""
+    store.execute("UPDATE images SET path = ? WHERE id = ?", (to_db_path(path), image_id))
+
+
+def ids_with_content(store: ProjectStore, content_hash: str) -> list[int]:
+    """The images whose file has this content, by id."""
+    rows = store.execute(
+        "SELECT id FROM images WHERE content_hash = ? ORDER BY id", (content_hash,)
+    ).fetchall()
+    return [int(image_id) for (image_id,) in rows]
+
+
+def mark_missing(store: ProjectStore, image_ids: Iterable[int]) -> None:
+    """These images' files are no longer in the image folder."""
+    ids = ",".join(str(int(i)) for i in image_ids)
+    store.execute(
+        "UPDATE images SET status = 'missing', error = 'file no longer in the image folder' "
+        f"WHERE id IN ({ids})"
+    )
+
+
+def never_labelled(store: ProjectStore) -> dict[str, int]:
+    """Images without a label that never had one (path -> id)."""
+    rows = store.execute(
+        "SELECT id, path FROM images WHERE label_id IS NULL AND NOT EXISTS "
+        "(SELECT 1 FROM label_history h WHERE h.image_id = images.id)"
+    )
+    return {from_db_path(path): image_id for image_id, path in rows}
+
+
+def set_groups(store: ProjectStore, groups: Mapping[int, str]) -> None:
+    """Give images (by id) their patient/specimen group."""
+    store.execute_many(
+        "UPDATE images SET group_id = ? WHERE id = ?", [(g, i) for i, g in groups.items()]
+    )
