@@ -9,19 +9,16 @@ project the model was trained for.
 from __future__ import annotations
 
 import argparse
-import itertools
-import time
-from collections import Counter
-from collections.abc import Iterable
-from collections.abc import Iterator
 from dataclasses import asdict
-from dataclasses import dataclass
-from dataclasses import field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from typing import Any
 
 from linnaeus.engine.cli.output import print_json
 from linnaeus.engine.errors import LinnaeusError
+
+if TYPE_CHECKING:
+    from linnaeus.engine.onnx.classify import ClassifyResult
 
 _MAX_LISTED = 20
 
@@ -96,136 +93,67 @@ def _positive_int(text: str) -> int:
     return int(text)
 
 
-@dataclass
-class _Tally:
-    """Counts and errors seen while the predictions stream into the CSV."""
-
-    unknown_below: float | None
-    keep: bool  # keep every prediction (for --sort-into)
-    hash_root: Path | None  # hash readable files under this folder (for --write-suggestions)
-    counts: Counter[str] = field(default_factory=Counter)
-    errors: list[tuple[str, str]] = field(default_factory=list)
-    kept: list[Any] = field(default_factory=list)
-    hashes: list[tuple[str, str]] = field(default_factory=list)  # (content hash, label)
-
-    def watch(self, predictions: Iterable[Any]) -> Iterator[Any]:
-        from linnaeus.engine.images.imageio import content_hash
-        from linnaeus.engine.onnx.inference import UNKNOWN
-        from linnaeus.engine.onnx.inference import shown_label
-
-        for prediction in predictions:
-            label = shown_label(prediction, self.unknown_below)
-            if label is None:
-                self.errors.append((prediction.path, prediction.error or ""))
-            else:
-                self.counts[label] += 1
-                if self.hash_root is not None and label != UNKNOWN:
-                    data = _read_bytes(self.hash_root / prediction.path)
-                    if data is not None:
-                        self.hashes.append((content_hash(data), label))
-            if self.keep:
-                self.kept.append(prediction)
-            yield prediction
-
-
-def _read_bytes(path: Path) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except OSError:
-        return None
-
-
 def run_predict(args: argparse.Namespace) -> int:
     """Classify ``args.folder`` with ``args.model``; see `add_commands` for the options."""
     from linnaeus.engine.cli.output import ProgressBar
+    from linnaeus.engine.onnx.classify import check_destinations
+    from linnaeus.engine.onnx.classify import classify
     from linnaeus.engine.onnx.inference import Classifier
-    from linnaeus.engine.onnx.inference import check_destination
-    from linnaeus.engine.onnx.inference import sort_into
-    from linnaeus.engine.onnx.inference import write_predictions_csv
 
-    folder: Path = args.folder
-    if not folder.is_dir():
-        raise LinnaeusError(f"{folder} is not a folder (or cannot be opened).")
     if args.write_suggestions != (args.project is not None):
         raise LinnaeusError(
             "--write-suggestions and --project go together: name the project "
             "whose unlabelled images should get the suggestions."
         )
+    folder: Path = args.folder
     out = args.out or Path.cwd() / f"{folder.resolve().name}_predictions.csv"
-    check_destination(folder, out)
-    if out.is_dir() or not out.parent.is_dir():
-        raise LinnaeusError(
-            f"Cannot write the results to {out}: choose a file in an existing folder with --out."
-        )
-    if args.sort_into is not None:
-        check_destination(folder, args.sort_into)
+    check_destinations(folder, out, args.sort_into)  # `classify` checks again: before the model
     classifier = Classifier(args.model)
-    if args.project is not None:
-        _check_model_fits_project(classifier.metadata, args.project)
     if not args.json:
         print(
             f"Classifying with {args.model.name} ({len(classifier.classes)} classes, "
             f"{model_precision(classifier)}) on {classifier.provider}."
         )
-
-    tally = _Tally(
-        args.unknown_below,
-        keep=args.sort_into is not None,
-        hash_root=folder if args.write_suggestions else None,
-    )
-    started = time.perf_counter()
+    batch_size = {} if args.batch_size is None else {"batch_size": args.batch_size}
     with ProgressBar(enabled=not args.json) as bar:
-        batch_size = {} if args.batch_size is None else {"batch_size": args.batch_size}
-        predictions = classifier.classify_folder(folder, on_progress=bar.update, **batch_size)
-        first = next(predictions, None)
-        if first is None:
-            raise LinnaeusError(f"There are no image files in {folder}.")
-        rows = write_predictions_csv(
-            tally.watch(itertools.chain([first], predictions)),
-            classifier.classes,
-            out,
-            unknown_below=args.unknown_below,
-        )
-    seconds = time.perf_counter() - started
-
-    sorted_report = None
-    if args.sort_into is not None:
-        with ProgressBar(enabled=not args.json) as bar:
-            sorted_report = sort_into(
-                tally.kept,
-                folder,
-                args.sort_into,
-                classifier.classes,
-                unknown_below=args.unknown_below,
-                on_progress=bar.update,
-            )
-    suggestions = (
-        _write_suggestions(args.project, tally.hashes, args.model) if args.project else None
-    )
-
-    summary = {
-        "model": str(args.model),
-        "provider": classifier.provider,
-        "precision": classifier.precision,
-        "int8_check": classifier.int8_check.to_dict() if classifier.int8_check else None,
-        "threads": classifier.threads,
-        "folder": str(folder),
-        "csv": str(out),
-        "images": rows,
-        "classified": rows - len(tally.errors),
-        "unreadable": len(tally.errors),
-        "counts": {name: tally.counts[name] for name in _count_order(classifier.classes, tally)},
-        "seconds": round(seconds, 3),
-        "images_per_s": round(rows / seconds, 1) if seconds > 0 else None,
-        "errors": [{"path": path, "reason": reason} for path, reason in tally.errors],
-        "sorted": asdict(sorted_report) if sorted_report else None,
-        "suggestions": suggestions,
-    }
+        result = classify(
+            classifier, folder, out, sort_into=args.sort_into, unknown_below=args.unknown_below,
+            suggest_into=args.project, on_progress=bar.update, **batch_size,
+        )  # fmt: skip
+    summary = _summary(result)
     if args.json:
         print_json(summary)
     else:
         _print_summary(summary)
     return 0
+
+
+def _summary(result: ClassifyResult) -> dict[str, Any]:
+    """What ``predict --json`` prints of a classification."""
+    images_per_s = result.images_per_s
+    suggestions = None
+    if result.suggestions is not None:
+        report = result.suggestions
+        edit = report.edit.summary() if report.edit else None  # not the per-image changes
+        suggestions = asdict(report) | {"project": str(report.project), "edit": edit}
+    return {
+        "model": str(result.model),
+        "provider": result.provider,
+        "precision": result.precision,
+        "int8_check": result.int8_check.to_dict() if result.int8_check else None,
+        "threads": result.threads,
+        "folder": str(result.folder),
+        "csv": str(result.csv),
+        "images": result.images,
+        "classified": result.classified,
+        "unreadable": len(result.errors),
+        "counts": result.counts,
+        "seconds": round(result.seconds, 3),
+        "images_per_s": round(images_per_s, 1) if images_per_s is not None else None,
+        "errors": [{"path": path, "reason": reason} for path, reason in result.errors],
+        "sorted": asdict(result.sorted_copies) if result.sorted_copies else None,
+        "suggestions": suggestions,
+    }
 
 
 def model_precision(classifier: Any) -> str:
@@ -236,57 +164,6 @@ def model_precision(classifier: Any) -> str:
     if check is None:
         return "int8; its accuracy against the float model was not recorded (export it again)"
     return f"int8: {check.describe()}"
-
-
-def _count_order(classes: list[str], tally: _Tally) -> list[str]:
-    extra = [name for name in tally.counts if name not in classes]  # "unknown"
-    return [*classes, *extra]
-
-
-def _check_model_fits_project(metadata: Any, project: Path) -> None:
-    """Refuse a model trained for another project than ``project``."""
-    from linnaeus.engine.project.store import ProjectStore
-
-    with ProjectStore.open(project) as store:
-        project_id = store.meta("project_id")
-        classes = {c.name for c in store.classes()}
-    missing = [name for name in metadata.classes if name not in classes]
-    if metadata.project_id and project_id and metadata.project_id != project_id:
-        reason = "its project id differs from this project's"
-    elif missing:
-        reason = f"this project has no class {', '.join(map(repr, missing))}"
-    else:
-        return
-    raise LinnaeusError(
-        f"This model was trained for another project ({reason}); no suggestions were written "
-        f"to {project}."
-    )
-
-
-def _write_suggestions(project: Path, hashes: list[tuple[str, str]], model: Path) -> dict[str, Any]:
-    """Give the project's unlabelled images with the same content as a classified
-    file that file's predicted class, as one undoable edit of source model-suggestion."""
-    from linnaeus.engine.project.store import ProjectStore
-
-    predicted = dict(hashes)
-    with ProjectStore.open(project) as store:
-        labels = {
-            image.id: predicted[image.content_hash]
-            for image in store.images(unlabelled=True)
-            if image.content_hash in predicted
-        }
-        edit = None
-        if labels:
-            edit = store.apply_labels(
-                labels,
-                source="model-suggestion",
-                description=f"suggest labels for {len(labels)} image(s) from model {model.name}",
-            )
-    return {
-        "project": str(project),
-        "written": edit.image_count if edit else 0,
-        "edit": asdict(edit) if edit else None,
-    }
 
 
 def _print_summary(summary: dict[str, Any]) -> None:

@@ -105,20 +105,13 @@ def _ship(
     """The rest of the job: export the model to ONNX, write the model card, and
     classify a new folder of demo images with the ONNX model alone."""
     from linnaeus.engine.evaluation.report import write_report
-    from linnaeus.engine.evaluation.version import calibrate_version
-    from linnaeus.engine.onnx.export import export_onnx
-    from linnaeus.engine.onnx.inference import Classifier
-    from linnaeus.engine.onnx.inference import write_predictions_csv
+    from linnaeus.engine.onnx.classify import classify
+    from linnaeus.engine.onnx.export import export_version
 
     version = training.version
-    calibration = calibrate_version(store, version)
     onnx_path = versions.exported_model_path(store.project_dir, version.name)
     onnx_path.parent.mkdir(exist_ok=True)
-    exported = export_onnx(
-        store, version, onnx_path,
-        threshold=calibration["threshold"], positive_class=calibration["positive_class"],
-        temperature=calibration["temperature"], on_progress=on_progress, cancel=cancel,
-    )  # fmt: skip
+    exported = export_version(store, version, onnx_path, on_progress=on_progress, cancel=cancel)
     report = write_report(store, versions.get_version(store, version.id),
                           versions.report_path(store.project_dir, version.name),
                           on_progress=on_progress)  # fmt: skip
@@ -126,16 +119,14 @@ def _ship(
     if not new_folder.exists():
         make_demo_images(new_folder, per_class=10, size=DEMO_IMAGE_SIZE, wrong_fraction=0.0,
                          seed=seed + 1)  # fmt: skip
-    classifier = Classifier(exported.path)
-    predictions = list(classifier.classify_folder(new_folder, on_progress=on_progress,
-                                                  cancel=cancel))  # fmt: skip
     csv_path = store.project_dir / f"{NEW_IMAGES_FOLDER}-predictions.csv"
-    write_predictions_csv(predictions, classifier.classes, csv_path)
-    right = sum(p.label == p.path.split("/")[0] for p in predictions)
+    classified = classify(exported.path, new_folder, csv_path, keep_predictions=True,
+                          on_progress=on_progress, cancel=cancel)  # fmt: skip
+    right = sum(p.label == p.path.split("/")[0] for p in classified.predictions)
     return {
         "onnx": str(exported.path), "max_abs_difference": exported.max_abs_difference,
-        "report": str(report), "new_images": len(predictions), "new_images_right": right,
-        "predictions_csv": str(csv_path), "provider": classifier.provider,
+        "report": str(report), "new_images": classified.images, "new_images_right": right,
+        "predictions_csv": str(csv_path), "provider": classified.provider,
     }  # fmt: skip
 
 

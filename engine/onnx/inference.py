@@ -1,4 +1,10 @@
-"""Classifying images with an exported ONNX model, with onnxruntime only.
+"""The classifier: an exported ONNX model run with onnxruntime only, giving class
+probabilities, decisions and heatmaps for prepared pixels, files and folders.
+
+Here a prediction is made; `engine.onnx.results` writes predictions out (CSV,
+sorted copies), `engine.onnx.classify` runs a whole folder through both, and
+`engine.project.predictions` keeps a model version's predictions of the
+project's own images in the project store.
 
 This module, and everything it imports, must never import TensorFlow or Keras:
 machines that only classify have neither. Images are prepared with
@@ -41,14 +47,7 @@ from linnaeus.engine.onnx.format import ModelFileError
 from linnaeus.engine.onnx.format import OnnxMetadata
 from linnaeus.engine.onnx.format import read_metadata
 from linnaeus.engine.onnx.format import session_options
-from linnaeus.engine.onnx.results import CSV_FIXED_COLUMNS
-from linnaeus.engine.onnx.results import UNKNOWN
 from linnaeus.engine.onnx.results import Prediction
-from linnaeus.engine.onnx.results import SortReport
-from linnaeus.engine.onnx.results import check_destination
-from linnaeus.engine.onnx.results import shown_label
-from linnaeus.engine.onnx.results import sort_into
-from linnaeus.engine.onnx.results import write_predictions_csv
 from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import Progress
 from linnaeus.engine.progress import ProgressCallback
@@ -57,11 +56,6 @@ from linnaeus.engine.progress import ignore_progress
 
 log = logging.getLogger(__name__)
 
-__all__ = [  # the result writers live in engine.prediction_files; importable from here too
-    "CSV_FIXED_COLUMNS", "UNKNOWN", "Classifier", "Prediction", "SortReport", "cam_to_square",
-    "check_destination", "choose_providers", "find_images", "heatmap_to_image", "pad_box",
-    "shown_label", "sort_into", "square_to_original", "write_predictions_csv",
-]  # fmt: skip
 
 # Best first; onnxruntime runs the nodes a provider cannot on the next one in the list.
 PROVIDER_PREFERENCE = (

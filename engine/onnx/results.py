@@ -1,8 +1,11 @@
 """Writing predictions out: the results CSV and copies sorted into class folders.
 
+A `Prediction` is one file's answer from the classifier (engine.onnx.inference);
+this module writes predictions to files the user chose (the project store keeps
+its own in engine.project.predictions), and `engine.onnx.classify` runs a whole
+folder through the classifier and these writers.
 Never writes into the folder that was classified, never moves or overwrites a
-file. Qt-free and TensorFlow-free, like `engine.inference` (which re-exports
-these names).
+file. Qt-free and TensorFlow-free.
 """
 
 from __future__ import annotations

@@ -28,6 +28,8 @@ from PySide6.QtWidgets import QTableView
 from PySide6.QtWidgets import QVBoxLayout
 from PySide6.QtWidgets import QWidget
 
+from linnaeus.engine.onnx.classify import ClassifyResult
+from linnaeus.engine.onnx.classify import classify
 from linnaeus.engine.onnx.format import OnnxMetadata
 from linnaeus.engine.onnx.format import read_metadata
 from linnaeus.engine.progress import CancelToken
@@ -38,9 +40,7 @@ from linnaeus.engine.project.store import ProjectStore
 from linnaeus.engine.project.versions import exported_model_path
 from linnaeus.gui.panels.classify_results import SORT_ROLE
 from linnaeus.gui.panels.classify_results import ClassifyRequest
-from linnaeus.gui.panels.classify_results import ClassifyResult
 from linnaeus.gui.panels.classify_results import PredictionsModel
-from linnaeus.gui.panels.classify_results import classify
 from linnaeus.gui.panels.classify_results import result_summary
 from linnaeus.gui.panels.export_dialog import ExportDialog
 from linnaeus.gui.widgets.message_line import MessageLine
@@ -78,7 +78,7 @@ class ClassifyDialog(QDialog):
     Linnaeus .onnx file; write a CSV, optionally sort copies into class folders, and
     list the results (sortable; double-click opens an image in the system viewer).
 
-    Signal ``classification_finished(str)``: the CSV written. Runs engine.inference
+    Signal ``classification_finished(str)``: the CSV written. Runs engine.onnx.classify
     (onnxruntime only) in a `Worker`, with progress and cancel.
     """
 
@@ -292,7 +292,10 @@ class ClassifyDialog(QDialog):
         self.message.clear()
         self.results_model.set_predictions([], None)
         self.progress.setRange(0, 0)
-        worker = Worker(classify, request)
+        worker = Worker(
+            classify, request.model, request.folder, request.csv, sort_into=request.sort_into,
+            unknown_below=request.unknown_below, keep_predictions=True,
+        )  # fmt: skip
         worker.progress.connect(self._on_worker_progress)
         worker.finished.connect(self._on_worker_finished)
         worker.failed.connect(self._on_worker_failed)
@@ -315,11 +318,11 @@ class ClassifyDialog(QDialog):
     def _on_worker_finished(self, result: ClassifyResult) -> None:
         self._ended()
         self.result = result
-        self.results_model.set_predictions(result.predictions, result.request.unknown_below)
+        self.results_model.set_predictions(result.predictions, result.unknown_below)
         self.results.resizeColumnsToContents()
         self.results.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.message.show_message("success", result_summary(result))
-        self.classification_finished.emit(str(result.request.csv))
+        self.classification_finished.emit(str(result.csv))
 
     def _on_worker_failed(self, text: str) -> None:
         self._ended()
@@ -392,7 +395,7 @@ class ClassifyDialog(QDialog):
         if self.result is None or not index.isValid():
             return
         row = self.sorted_results.mapToSource(index).row()
-        path = self.result.request.folder / self.results_model.predictions[row].path
+        path = self.result.folder / self.results_model.predictions[row].path
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
 
     def reject(self) -> None:

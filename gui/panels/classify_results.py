@@ -1,8 +1,8 @@
-"""Classifying a folder off the GUI thread, and its results as a sortable Qt table model."""
+"""The Classify dialog's request, a finished classification in words, and its
+results as a sortable Qt table model (the classifying is engine.onnx.classify)."""
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,16 +12,9 @@ from PySide6.QtCore import QModelIndex
 from PySide6.QtCore import QPersistentModelIndex
 from PySide6.QtCore import Qt
 
-from linnaeus.engine.onnx.inference import Classifier
-from linnaeus.engine.onnx.inference import Prediction
-from linnaeus.engine.onnx.inference import SortReport
-from linnaeus.engine.onnx.inference import check_destination
-from linnaeus.engine.onnx.inference import shown_label
-from linnaeus.engine.onnx.inference import sort_into
-from linnaeus.engine.onnx.inference import write_predictions_csv
-from linnaeus.engine.progress import CancelToken
-from linnaeus.engine.progress import ProgressCallback
-from linnaeus.engine.progress import check_cancelled
+from linnaeus.engine.onnx.classify import ClassifyResult
+from linnaeus.engine.onnx.results import Prediction
+from linnaeus.engine.onnx.results import shown_label
 from linnaeus.gui.widgets.formatting import format_duration
 from linnaeus.gui.widgets.formatting import format_percent
 from linnaeus.gui.widgets.row_table import RowTableModel
@@ -42,59 +35,15 @@ class ClassifyRequest:
     unknown_below: float | None = None
 
 
-@dataclass(frozen=True)
-class ClassifyResult:
-    """A finished classification."""
-
-    request: ClassifyRequest
-    predictions: list[Prediction]
-    classes: list[str]
-    sorted_copies: SortReport | None
-    seconds: float
-    provider: str
-
-
-def classify(
-    request: ClassifyRequest, *, on_progress: ProgressCallback, cancel: CancelToken
-) -> ClassifyResult:
-    """Classify every image under the folder, write the CSV and, if asked, sort copies
-    (engine.inference, onnxruntime only; runs in a Worker)."""
-    started = time.monotonic()
-    check_destination(request.folder, request.csv.parent)  # never write into the images
-    classifier = Classifier(request.model)
-    found = list(classifier.classify_folder(request.folder, on_progress=on_progress, cancel=cancel))
-    check_cancelled(cancel)
-    write_predictions_csv(
-        found, classifier.classes, request.csv, unknown_below=request.unknown_below
-    )
-    report = None
-    if request.sort_into is not None:
-        report = sort_into(
-            found,
-            request.folder,
-            request.sort_into,
-            classifier.classes,
-            unknown_below=request.unknown_below,
-            on_progress=on_progress,
-            cancel=cancel,
-        )
-    return ClassifyResult(
-        request, found, classifier.classes, report, time.monotonic() - started, classifier.provider
-    )
-
-
 def result_summary(result: ClassifyResult) -> str:
     """What a classification found, in a few sentences."""
-    unknown_below = result.request.unknown_below
-    counts = Counter(shown_label(p, unknown_below) for p in result.predictions)
-    unreadable = counts.pop(None, 0)
-    classified = sum(counts.values())
+    counts = Counter({label: n for label, n in result.counts.items() if n})
     per_class = ", ".join(f"{n:,} {label}" for label, n in counts.most_common())
-    text = f"Classified {classified:,} images in {format_duration(result.seconds)}"
+    text = f"Classified {result.classified:,} images in {format_duration(result.seconds)}"
     text += f": {per_class}." if per_class else "."
-    if unreadable:
-        text += f" {unreadable:,} could not be read (see the Problem column)."
-    text += f" Results: {result.request.csv}."
+    if result.errors:
+        text += f" {len(result.errors):,} could not be read (see the Problem column)."
+    text += f" Results: {result.csv}."
     report = result.sorted_copies
     if report is not None:
         text += f" {report.copied:,} copies sorted into {report.destination}."

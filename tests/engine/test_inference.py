@@ -23,16 +23,17 @@ from linnaeus.engine.errors import LinnaeusError
 from linnaeus.engine.images.imageio import content_hash
 from linnaeus.engine.images.preprocess import InputFormat
 from linnaeus.engine.images.preprocess import prepare_image
+from linnaeus.engine.onnx.classify import classify
 from linnaeus.engine.onnx.format import ModelFileError
 from linnaeus.engine.onnx.inference import Classifier
-from linnaeus.engine.onnx.inference import Prediction
 from linnaeus.engine.onnx.inference import cam_to_square
 from linnaeus.engine.onnx.inference import choose_providers
 from linnaeus.engine.onnx.inference import heatmap_to_image
 from linnaeus.engine.onnx.inference import pad_box
-from linnaeus.engine.onnx.inference import sort_into
 from linnaeus.engine.onnx.inference import square_to_original
-from linnaeus.engine.onnx.inference import write_predictions_csv
+from linnaeus.engine.onnx.results import Prediction
+from linnaeus.engine.onnx.results import sort_into
+from linnaeus.engine.onnx.results import write_predictions_csv
 from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import Progress
 from linnaeus.engine.project.store import ProjectStore
@@ -434,6 +435,95 @@ def test_sort_into_says_how_many_were_copied_when_the_disk_is_full(
     with pytest.raises(LinnaeusError, match="disk is full: 2 images were copied"):
         sort_into(predictions, folder, tmp_path / "sorted", RGB)
     assert len(list(walk_files(tmp_path / "sorted"))) == 2  # no half-written third copy
+
+
+# -- classifying a folder end to end ------------------------------------------------------
+
+
+def test_classify_writes_the_csv_sorts_copies_and_tallies(
+    model: Path, folder: Path, tmp_path: Path
+) -> None:
+    out, destination = tmp_path / "results.csv", tmp_path / "sorted"
+    stages: list[str] = []
+
+    result = classify(
+        model, folder, out, sort_into=destination, unknown_below=0.5, keep_predictions=True,
+        on_progress=lambda progress: stages.append(progress.stage),
+    )  # fmt: skip
+
+    assert result.images == len(read_csv(out)) == 8 and result.csv == out
+    assert result.counts == {"red": 2, "green": 1, "blue": 1, "unknown": 1}
+    assert result.classified == 5 and len(result.errors) == 3
+    assert [p.path for p in result.predictions] == list(EXPECTED)
+    assert result.sorted_copies is not None and result.sorted_copies.copied == 5
+    assert (destination / "unknown" / "h_grey.png").is_file()
+    assert stages[0] == "classify" and stages[-1] == "sort"
+    assert result.suggestions is None and result.provider == "CPUExecutionProvider"
+
+
+def test_classify_keeps_no_predictions_unless_asked(model: Path, folder: Path, tmp_path: Path):
+    result = classify(Classifier(model), folder, tmp_path / "r.csv")
+
+    assert result.predictions == [] and result.sorted_copies is None
+    assert result.counts == {"red": 3, "green": 1, "blue": 1}
+
+
+def _link_in_the_folder(folder: Path, tmp_path: Path) -> Path:
+    """A CSV path inside the folder that links to a file outside it: writing it
+    would still put a temporary file in the folder."""
+    link = folder / "r.csv"
+    link.symlink_to(tmp_path / "elsewhere.csv")
+    return link
+
+
+@pytest.mark.parametrize(
+    ("csv_at", "sort_at", "message"),
+    [
+        (lambda f, t: f / "r.csv", None, "inside the folder being classified"),
+        (lambda f, t: f / "sub" / "r.csv", None, "inside the folder being classified"),
+        (_link_in_the_folder, None, "inside the folder being classified"),
+        (lambda f, t: t, None, "choose a file in an existing folder"),
+        (lambda f, t: t / "nowhere" / "r.csv", None, "choose a file in an existing folder"),
+        (lambda f, t: t / "r.csv", lambda f, t: f / "sorted", "inside the folder being"),
+        (lambda f, t: t / "r.csv", lambda f, t: f, "inside the folder being classified"),
+        (lambda f, t: t / "r.csv", lambda f, t: t / "a file", "it is a file"),
+    ],
+)
+def test_classify_refuses_a_destination_before_writing_anything(
+    model: Path, folder: Path, tmp_path: Path, csv_at, sort_at, message: str
+) -> None:
+    (tmp_path / "a file").write_text("")
+    csv_path = csv_at(folder, tmp_path)
+    sort_into = sort_at(folder, tmp_path) if sort_at else None
+    before = sorted(walk_files(tmp_path))
+
+    with pytest.raises(LinnaeusError, match=message):
+        classify(model, folder, csv_path, sort_into=sort_into)
+
+    assert sorted(walk_files(tmp_path)) == before
+
+
+def test_classify_refuses_an_empty_folder_and_writes_no_csv(model: Path, tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+
+    with pytest.raises(LinnaeusError, match="There are no image files"):
+        classify(model, tmp_path / "empty", tmp_path / "r.csv")
+
+    assert not (tmp_path / "r.csv").exists()
+
+
+def test_a_cancelled_classification_leaves_no_csv(model: Path, folder: Path, tmp_path: Path):
+    cancel = CancelToken()
+
+    def cancel_after_first_batch(progress: Progress) -> None:
+        if progress.done:
+            cancel.cancel()
+
+    with pytest.raises(Cancelled):
+        classify(model, folder, tmp_path / "r.csv", batch_size=2, cancel=cancel,
+                 on_progress=cancel_after_first_batch)  # fmt: skip
+
+    assert sorted(os.listdir(tmp_path)) == sorted(["colours.onnx", "new images"])
 
 
 # -- heatmaps -----------------------------------------------------------------------
