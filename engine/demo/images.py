@@ -163,7 +163,16 @@ def draw_cell(kind: str, rng: np.random.Generator, size: int = 96) -> np.ndarray
             sx, sy = dx - ring_r * math.cos(spot), dy - ring_r * math.sin(spot)
             nuclear[box] += 1.7 * np.exp(-(sx**2 + sy**2) / (2 * (1.1 * s) ** 2))
 
-    # Staining, illumination and camera: stain strength, tint, gradient, blur, noise.
+    return _photograph(eosin, nuclear, rng, size)
+
+
+def _photograph(
+    eosin: np.ndarray, nuclear: np.ndarray, rng: np.random.Generator, size: int
+) -> np.ndarray:
+    """The smear as a camera sees it (uint8 RGB), from its eosin and nuclear stain
+    densities: stain strength, tint, an illumination gradient, blur and noise."""
+    s = size / 96.0
+    yy, xx = _grid(size)
     pink = _EOSIN * rng.uniform(0.9, 1.1, 3).astype(np.float32) * rng.uniform(0.7, 1.3)
     purple = _NUCLEAR * rng.uniform(0.9, 1.1, 3).astype(np.float32) * rng.uniform(0.65, 1.25)
     density = np.maximum(eosin, 0)[..., None] * pink + nuclear[..., None] * purple
