@@ -41,11 +41,14 @@ from linnaeus.engine.errors import ProjectError
 from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import Progress
 from linnaeus.engine.progress import ProgressCallback
+from linnaeus.engine.project.store import NO_SPLIT
+from linnaeus.engine.project.store import SPLITS
+from linnaeus.engine.project.store import UNLABELLED
 from linnaeus.engine.project.store import ProjectStore
 from linnaeus.engine.project.store import check_project_folder
 from linnaeus.gui.workers import Worker
 
-_SPLIT_COLUMNS = ("train", "val", "test", "(none)")
+_SPLIT_COLUMNS = (*SPLITS, NO_SPLIT)
 _WINDING_DOWN: set[Worker] = set()  # cancelled checks still running after their dialog closed
 _SPLIT_TITLES = ("Training", "Validation", "Test", "No split")
 
@@ -291,7 +294,7 @@ class OpenFolderDialog(QDialog):
         self._discard_staging()
 
     def _fill_counts(self, report: ImportReport) -> None:
-        labels = sorted(report.counts, key=lambda n: (n == "(unlabelled)", n.lower()))
+        labels = sorted(report.counts, key=lambda n: (n == UNLABELLED, n.lower()))
         columns = [s for s in _SPLIT_COLUMNS if any(s in report.counts[c] for c in labels)]
         titles = [_SPLIT_TITLES[_SPLIT_COLUMNS.index(s)] for s in columns]
         self.counts.setRowCount(len(labels) + 1)

@@ -13,8 +13,11 @@ from tqdm import tqdm
 from linnaeus.engine.progress import Progress
 from linnaeus.engine.progress import TrainingProgress
 from linnaeus.engine.project.database import display_path
+from linnaeus.engine.project.store import NO_SPLIT
+from linnaeus.engine.project.store import SPLITS
+from linnaeus.engine.project.store import UNLABELLED
 
-_SPLIT_COLUMNS = ("train", "val", "test", "(none)")
+_SPLIT_COLUMNS = (*SPLITS, NO_SPLIT)
 _MAX_LISTED = 20
 
 
@@ -84,7 +87,7 @@ def print_counts(counts: dict[str, dict[str, int]]) -> None:
     splits = [s for s in _SPLIT_COLUMNS if any(s in row for row in counts.values())]
     width = max(12, *(len(name) for name in counts)) + 2
     print("class".ljust(width) + "".join(s.rjust(8) for s in splits) + "total".rjust(8))
-    for name in sorted(counts, key=lambda n: (n == "(unlabelled)", n)):
+    for name in sorted(counts, key=lambda n: (n == UNLABELLED, n)):
         row = counts[name]
         cells = "".join(str(row.get(s, 0)).rjust(8) for s in splits)
         print(name.ljust(width) + cells + str(sum(row.values())).rjust(8))

@@ -36,6 +36,9 @@ from linnaeus.engine.project.database import utc_now
 from linnaeus.engine.project.label_edits import Edit
 
 SPLITS = ("train", "val", "test")
+# How `label_split_counts` names unlabelled images and images without a split.
+UNLABELLED = "(unlabelled)"
+NO_SPLIT = "(none)"
 IMAGE_STATUSES = ("ok", "unreadable", "missing")
 # Colour-blind-safe palette (Okabe-Ito, then Tableau), cycled for new classes.
 CLASS_COLOURS = (
@@ -416,8 +419,8 @@ class ProjectStore:
     def label_split_counts(self, status: str = "ok") -> dict[str, dict[str, int]]:
         """Image counts per class and split: ``{class: {split: n}}``.
 
-        Unlabelled images count under ``"(unlabelled)"``, images without a
-        split under ``"(none)"``.
+        Unlabelled images count under `UNLABELLED`, images without a split
+        under `NO_SPLIT`.
         """
         counts: dict[str, dict[str, int]] = {}
         rows = self._db.execute(
@@ -427,8 +430,8 @@ class ProjectStore:
             (status,),
         )
         for label, split, n in rows:
-            per_split = counts.setdefault(label or "(unlabelled)", {})
-            per_split[split or "(none)"] = n
+            per_split = counts.setdefault(label or UNLABELLED, {})
+            per_split[split or NO_SPLIT] = n
         return counts
 
     def set_splits(self, splits: Mapping[int, str | None], source: str) -> None:
