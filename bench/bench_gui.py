@@ -50,6 +50,7 @@ from PySide6.QtTest import QTest
 
 from linnaeus.engine.dataset.importer import import_images
 from linnaeus.engine.project import versions
+from linnaeus.engine.project.image_files import labelled_images
 from linnaeus.engine.project.predictions import save_predictions
 from linnaeus.engine.project.store import ProjectStore
 from linnaeus.gui.app import create_application
@@ -133,10 +134,7 @@ def prepare(work: Path, count: int) -> Path:
 
 
 def add_random_predictions(store: ProjectStore) -> None:
-    rows = store.execute(
-        "SELECT images.id, classes.name, images.split FROM images "
-        "JOIN classes ON classes.id = images.label_id"
-    ).fetchall()
+    rows = [(r.image_id, r.label, r.split) for r in labelled_images(store)]
     names = list(CLASSES)
     snapshot = {i: (names.index(label), split or "train") for i, label, split in rows}
     version = versions.create_version(

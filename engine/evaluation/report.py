@@ -117,7 +117,7 @@ def _data_section(store: ProjectStore, version: ModelVersion) -> str:
         + f"<td>{sum(counts[name, s] for s in splits)}</td></tr>"
         for name in version.classes
     )
-    statuses = dict(store.execute("SELECT status, count(*) FROM images GROUP BY status"))
+    statuses = store.status_counts()
     return (
         f"<p>Images in <code>{html.escape(str(store.image_root))}</code>: "
         f"{sum(statuses.values())} files, {statuses.get('unreadable', 0)} unreadable, "

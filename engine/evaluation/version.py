@@ -21,6 +21,7 @@ from linnaeus.engine.evaluation.metrics import logits_from_probabilities
 from linnaeus.engine.evaluation.metrics import relabel_queue
 from linnaeus.engine.evaluation.metrics import softmax
 from linnaeus.engine.project import versions
+from linnaeus.engine.project.image_files import labelled_images
 from linnaeus.engine.project.predictions import load_predictions
 from linnaeus.engine.project.predictions import split_predictions
 from linnaeus.engine.project.store import ProjectStore
@@ -83,12 +84,7 @@ def version_relabel_queue(store: ProjectStore, version: ModelVersion) -> list[Qu
     model disagrees with first, highest loss first."""
     ids, probabilities = load_predictions(store, version.id)
     index = {name: i for i, name in enumerate(version.classes)}
-    current = dict(
-        store.execute(
-            "SELECT images.id, classes.name FROM images "
-            "JOIN classes ON classes.id = images.label_id"
-        ).fetchall()
-    )
+    current = {row.image_id: row.label for row in labelled_images(store)}
     keep = [n for n, i in enumerate(ids) if current.get(int(i)) in index]
     labels = np.array([index[current[int(ids[n])]] for n in keep], dtype=np.int64)
     return relabel_queue(ids[keep], labels, probabilities[keep])

@@ -1,10 +1,11 @@
-"""The image rows that import writes: what each file is, where it is, its group.
+"""The image rows: what import writes about each file, and what training reads back.
 
 Import reads every new or changed file once and records what it found (content
 hash, size, modification time, decoded size and format, or why the file cannot
 be read); re-import finds moved files by their content and marks vanished ones
-missing. These functions hold that bookkeeping's SQL; what to write is decided
-by `linnaeus.engine.dataset.importer`.
+missing. Training reads the labelled images and records the files it can no
+longer read. These functions hold that bookkeeping's SQL; what to write is
+decided by `linnaeus.engine.dataset.importer` and `linnaeus.engine.training.data`.
 """
 
 from __future__ import annotations
@@ -112,3 +113,51 @@ def set_groups(store: ProjectStore, groups: Mapping[int, str]) -> None:
     store.execute_many(
         "UPDATE images SET group_id = ? WHERE id = ?", [(g, i) for i, g in groups.items()]
     )
+
+
+@dataclass(frozen=True)
+class LabelledImage:
+    """A labelled image as training and evaluation read it."""
+
+    image_id: int
+    path: str
+    content_hash: str | None
+    label: str  # class name
+    split: str | None
+
+
+def labelled_images(store: ProjectStore, *, trainable: bool = False) -> list[LabelledImage]:
+    """Every labelled image, by id; with ``trainable`` only the readable ones in a split."""
+    query = (
+        "SELECT images.id, images.path, images.content_hash, classes.name, images.split "
+        "FROM images JOIN classes ON classes.id = images.label_id"
+    )
+    if trainable:
+        query += " WHERE images.status = 'ok' AND images.split IS NOT NULL"
+    rows = store.execute(f"{query} ORDER BY images.id").fetchall()
+    return [
+        LabelledImage(int(image_id), from_db_path(path), content_hash, label, split)
+        for image_id, path, content_hash, label, split in rows
+    ]
+
+
+def readable_images(store: ProjectStore) -> list[LabelledImage]:
+    """Every readable image, labelled or not, by id (``label`` is "" when there is none)."""
+    rows = store.execute(
+        "SELECT images.id, images.path, images.content_hash, coalesce(classes.name, ''), "
+        "images.split FROM images LEFT JOIN classes ON classes.id = images.label_id "
+        "WHERE images.status = 'ok' ORDER BY images.id"
+    ).fetchall()
+    return [
+        LabelledImage(int(image_id), from_db_path(path), content_hash, label, split)
+        for image_id, path, content_hash, label, split in rows
+    ]
+
+
+def mark_unreadable(store: ProjectStore, reasons: Mapping[int, str]) -> None:
+    """These images' files can no longer be read (image id -> why)."""
+    with store.transaction():
+        store.execute_many(
+            "UPDATE images SET status = 'unreadable', error = ? WHERE id = ?",
+            [(reason, int(image_id)) for image_id, reason in reasons.items()],
+        )

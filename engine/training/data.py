@@ -26,8 +26,9 @@ from linnaeus.engine.images.preprocess import prepare_image
 from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import ProgressCallback
 from linnaeus.engine.progress import ignore_progress
+from linnaeus.engine.project.image_files import labelled_images
+from linnaeus.engine.project.image_files import mark_unreadable
 from linnaeus.engine.project.store import ProjectStore
-from linnaeus.engine.project.store import from_db_path
 
 log = logging.getLogger(__name__)
 
@@ -64,13 +65,9 @@ def collect_examples(store: ProjectStore, classes: list[str] | None = None) -> E
     Classes are the project's classes that have training images, in the
     project's order, unless ``classes`` fixes them (resuming a version).
     """
-    rows = store.execute(
-        "SELECT images.id, images.path, images.content_hash, classes.name, images.split "
-        "FROM images JOIN classes ON classes.id = images.label_id "
-        "WHERE images.status = 'ok' AND images.split IS NOT NULL ORDER BY images.id"
-    ).fetchall()
+    rows = labelled_images(store, trainable=True)
     if classes is None:
-        in_train = {name for _, _, _, name, split in rows if split == "train"}
+        in_train = {row.label for row in rows if row.split == "train"}
         classes = [c.name for c in store.classes() if c.name in in_train]
     if len(classes) < 2:
         raise TrainingError(
@@ -78,14 +75,14 @@ def collect_examples(store: ProjectStore, classes: list[str] | None = None) -> E
             f"has {len(classes)}. Label some images first."
         )
     index = {name: i for i, name in enumerate(classes)}
-    rows = [row for row in rows if row[3] in index]
+    rows = [row for row in rows if row.label in index]
     return Examples(
         classes=list(classes),
-        image_ids=np.array([r[0] for r in rows], dtype=np.int64),
-        paths=[from_db_path(r[1]) for r in rows],
-        hashes=[r[2] for r in rows],
-        labels=np.array([index[r[3]] for r in rows], dtype=np.int64),
-        splits=np.array([r[4] for r in rows]),
+        image_ids=np.array([r.image_id for r in rows], dtype=np.int64),
+        paths=[r.path for r in rows],
+        hashes=[r.content_hash for r in rows],
+        labels=np.array([index[r.label] for r in rows], dtype=np.int64),
+        splits=np.array([r.split for r in rows]),
     )
 
 
@@ -126,12 +123,8 @@ def load_pixels(
     )
     skipped = [(examples.paths[p], reason) for p, reason in sorted(fill.failures.items())]
     if skipped:
-        with store.transaction():
-            for position, reason in fill.failures.items():
-                store.execute(
-                    "UPDATE images SET status = 'unreadable', error = ? WHERE id = ?",
-                    (reason, int(examples.image_ids[position])),
-                )
+        reasons = {int(examples.image_ids[p]): reason for p, reason in fill.failures.items()}
+        mark_unreadable(store, reasons)
         log.warning("%d images could not be read and were skipped", len(skipped))
     keep = fill.row_numbers >= 0
     return LoadedPixels(

@@ -18,8 +18,8 @@ from linnaeus.engine.progress import ProgressCallback
 from linnaeus.engine.progress import TrainingProgress
 from linnaeus.engine.progress import check_cancelled
 from linnaeus.engine.progress import curve_key
+from linnaeus.engine.project.image_files import readable_images
 from linnaeus.engine.project.store import ProjectStore
-from linnaeus.engine.project.store import from_db_path
 from linnaeus.engine.project.versions import ModelVersion
 from linnaeus.engine.training.callbacks import Checkpointer
 from linnaeus.engine.training.callbacks import ProgressReporter
@@ -320,14 +320,12 @@ def _embeddings(
 
 def _all_readable(context: _Context) -> LoadedPixels:
     """Pixels of every readable image of the project, labelled or not."""
-    rows = context.store.execute(
-        "SELECT id, path, content_hash FROM images WHERE status = 'ok' ORDER BY id"
-    ).fetchall()
+    rows = readable_images(context.store)
     everything = Examples(
         classes=context.loaded.examples.classes,
-        image_ids=np.array([r[0] for r in rows], dtype=np.int64),
-        paths=[from_db_path(r[1]) for r in rows],
-        hashes=[r[2] for r in rows],
+        image_ids=np.array([r.image_id for r in rows], dtype=np.int64),
+        paths=[r.path for r in rows],
+        hashes=[r.content_hash for r in rows],
         labels=np.zeros(len(rows), np.int64),
         splits=np.array(["train"] * len(rows)),
     )
