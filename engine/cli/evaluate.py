@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from linnaeus.engine.cli.output import print_json
+from linnaeus.engine.cli.protocol import print_json
 
 
 def add_commands(commands: Any, project_options: Any) -> None:

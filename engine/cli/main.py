@@ -29,7 +29,7 @@ from linnaeus.engine.cli import train as cli_train
 from linnaeus.engine.cli.output import ProgressBar
 from linnaeus.engine.cli.output import print_counts
 from linnaeus.engine.cli.output import print_import_report
-from linnaeus.engine.cli.output import print_json
+from linnaeus.engine.cli.protocol import print_json
 from linnaeus.engine.dataset.export_labels import export_csv
 from linnaeus.engine.dataset.export_labels import export_tree
 from linnaeus.engine.dataset.importer import ImportOptions

@@ -1,8 +1,10 @@
-"""What the command line prints: progress bars and human summaries."""
+"""What the command line prints for people: progress bars and human summaries.
+
+What it prints for programs (``--json``, ``--json-progress``) is in `protocol`.
+"""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from types import TracebackType
@@ -19,16 +21,6 @@ from linnaeus.engine.project.store import UNLABELLED
 
 _SPLIT_COLUMNS = (*SPLITS, NO_SPLIT)
 _MAX_LISTED = 20
-
-
-def print_json(payload: object) -> None:
-    """Print ``payload`` as one JSON object on one line of stdout, flushed at once.
-
-    What every ``--json`` and ``--json-progress`` prints: a script reads one object,
-    the GUI reads one object per line as the child process writes it.
-    """
-    sys.stdout.write(json.dumps(payload, default=str) + "\n")
-    sys.stdout.flush()
 
 
 class ProgressBar:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
 
-from linnaeus.engine.cli.output import print_json
+from linnaeus.engine.cli.protocol import print_json
 from linnaeus.engine.errors import LinnaeusError
 
 if TYPE_CHECKING:

@@ -1,4 +1,7 @@
-"""The protocol between ``linnaeus train --json-progress`` and whoever runs it.
+"""What ``linnaeus`` says to programs: JSON lines, and the training protocol.
+
+Every ``--json`` and ``--json-progress`` output is one JSON object per line,
+written by `print_json` (what it prints for people is in `output`).
 
 The GUI runs training as a child process: it builds the command line with
 `train_arguments`, and the child prints one JSON object per line, each made by
@@ -14,7 +17,9 @@ Lines: `TrainingProgress` reports (any number, ``phase`` one of
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import sys
 from collections.abc import Mapping
 from dataclasses import asdict
 from dataclasses import dataclass
@@ -39,6 +44,17 @@ TRAIN_COMMAND = "train"
 PROJECT_FLAG = "--project"  # the main parser's project option, shared by every command
 JSON_PROGRESS_FLAG = "--json-progress"
 RESUME_FLAG = "--resume"
+
+
+def print_json(payload: object) -> None:
+    """Print ``payload`` as one JSON object on one line of stdout, flushed at once.
+
+    What every ``--json`` and ``--json-progress`` prints: a script reads one object,
+    the GUI reads one object per line as the child process writes it.
+    """
+    sys.stdout.write(json.dumps(payload, default=str) + "\n")
+    sys.stdout.flush()
+
 
 # -- the command line ---------------------------------------------------------
 

@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from typing import Any
 
-from linnaeus.engine.cli.output import print_json
 from linnaeus.engine.cli.protocol import JSON_PROGRESS_FLAG
 from linnaeus.engine.cli.protocol import RESUME_FLAG
 from linnaeus.engine.cli.protocol import TRAIN_COMMAND
@@ -24,6 +23,7 @@ from linnaeus.engine.cli.protocol import TrainingFailed
 from linnaeus.engine.cli.protocol import add_train_flags
 from linnaeus.engine.cli.protocol import decode
 from linnaeus.engine.cli.protocol import encode
+from linnaeus.engine.cli.protocol import print_json
 from linnaeus.engine.cli.protocol import train_options
 from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import Progress

@@ -40,7 +40,7 @@ from linnaeus.engine.progress import ignore_progress
 from linnaeus.engine.project.store import ProjectStore
 
 if TYPE_CHECKING:
-    from linnaeus.engine.project.store import Edit
+    from linnaeus.engine.project.label_edits import Edit
 
 
 @dataclass(frozen=True)
