@@ -60,4 +60,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_import.py
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info demo-project
+	rm -rf $(VENV) build dist *.egg-info demo-project demo-project-images

@@ -41,11 +41,11 @@ from linnaeus.engine.errors import ProjectError
 from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import Progress
 from linnaeus.engine.progress import ProgressCallback
+from linnaeus.engine.project.folders import check_project_folder
 from linnaeus.engine.project.store import NO_SPLIT
 from linnaeus.engine.project.store import SPLITS
 from linnaeus.engine.project.store import UNLABELLED
 from linnaeus.engine.project.store import ProjectStore
-from linnaeus.engine.project.store import check_project_folder
 from linnaeus.gui.workers import Worker
 
 _SPLIT_COLUMNS = (*SPLITS, NO_SPLIT)

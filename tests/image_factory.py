@@ -95,6 +95,15 @@ def write_image(
     return path
 
 
+def write_class_folders(root: Path, classes: tuple[str, ...], per_class: int) -> Path:
+    """A folder-per-class tree of small PNGs, ``root/<class>/<class><n>.png``; returns ``root``."""
+    for label in classes:
+        (root / label).mkdir(parents=True)
+        for n in range(per_class):
+            write_image(root / label / f"{label}{n}.png", size=(16, 16), seed=n)
+    return root
+
+
 def encode_image(pixels: np.ndarray, kind: str) -> bytes:
     """The bytes of a ``kind`` file holding ``pixels`` (H x W x C, RGB(A) order)."""
     if kind == "tiff":

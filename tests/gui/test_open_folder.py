@@ -118,6 +118,7 @@ def test_patient_pattern_and_split_sizes_are_checked_again(qtbot, tmp_path) -> N
         ("empty", None),
         ("full", "not empty"),
         ("images/sub", "inside the image folder"),
+        (".", "is inside the project folder"),  # the project would hold the images
         ("project", "already holds"),
         ("", "Choose a folder"),
     ],
