@@ -343,7 +343,9 @@ def test_csv_has_the_contract_columns_and_unknown_below(
 
     with out.open(encoding="utf-8", newline="") as handle:
         header = next(csv.reader(handle))
-    assert header == ["path", "label", "confidence", "red", "green", "blue", "error"]
+    assert header == [
+        "path", "label", "confidence", "red", "green", "blue", "error", "exact_path"
+    ]  # fmt: skip
     table = {row["path"]: row for row in read_csv(out)}
     assert rows == len(table) == 8
     assert table["a_red.png"]["label"] == "red"
