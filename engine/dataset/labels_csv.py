@@ -173,7 +173,7 @@ def _delimiter(text: str) -> str:
 def _cell(record: list[str], index: int, *, strip: bool = True) -> str | None:
     """The text of one cell (Linnaeus' quoting undone, spaces around it dropped), or None."""
     value = record[index] if index < len(record) else ""
-    text = cell_text(value.strip()).strip() if strip else cell_text(value)
+    text = cell_text(value.lstrip()).strip() if strip else cell_text(value)
     return text or None
 
 
@@ -204,7 +204,7 @@ class _ImageNames:
             try:
                 candidate = Path(given).relative_to(self.root).as_posix()
             except ValueError:
-                return None, f"row {number}: {given} is not inside {self.root}"
+                return None, f"row {number}: {_shown(given)} is not inside {self.root}"
         candidate = candidate.removeprefix("./")
         if candidate in self.known:
             return candidate, ""
@@ -213,11 +213,11 @@ class _ImageNames:
             return matches[0], ""
         if matches:
             return None, (
-                f"row {number}: {len(matches)} images are named {given} "
-                f"({', '.join(display_path(m) for m in matches[:3])}"
+                f"row {number}: {len(matches)} images are named {_shown(given)} "
+                f"({', '.join(_shown(m) for m in matches[:3])}"
                 f"{', ...' if len(matches) > 3 else ''}); give the folder too"
             )
-        return None, f"row {number}: no image {given} under {self.root}"
+        return None, f"row {number}: no image {_shown(given)} under {self.root}"
 
 
 def _first_wins(path: str, given: list[tuple[int, CsvLabel]]) -> CsvLabel:
@@ -237,16 +237,17 @@ def _disagreements(
     for field, plural in (("label", "labels"), ("group", "groups"), ("split", "splits")):
         numbered = [(n, getattr(row, field)) for n, row in given if getattr(row, field)]
         values = list(dict.fromkeys(value for _, value in numbered))
+        shown = [_shown(value) for value in values]
         if len(values) < 2:
             continue
         numbers = tuple(n for n, _ in numbered)
         message = (
-            f"{_rows_text(numbers)} give {display_path(path)} {_count(len(values))} {plural} "
-            f"({', '.join(values)}): kept {values[0]}, the first"
+            f"{_rows_text(numbers)} give {_shown(path)} {_count(len(values))} {plural} "
+            f"({', '.join(shown)}): kept {shown[0]}, the first"
         )
         lost = [value for value in values[1:] if field == "label" and value not in kept_labels]
         if lost:
-            names = " and ".join(lost)
+            names = " and ".join(_shown(value) for value in lost)
             message += (
                 f"; no other row gives {names}, so the table makes no class {names}"
                 if len(lost) == 1
@@ -267,13 +268,13 @@ def _rows_without_label(
     if len(unlabelled) == 1:
         text = (
             f"{_rows_text(numbers)} {'gives' if len(numbers) == 1 else 'give'} "
-            f"{display_path(unlabelled[0])} no label: it keeps the class of its folder, if "
+            f"{_shown(unlabelled[0])} no label: it keeps the class of its folder, if "
             "it is in one, else stays unlabelled"
         )
     else:
         text = (
             f"{_rows_text(numbers)} give no label ({len(unlabelled)} images, such as "
-            f"{display_path(unlabelled[0])}): they keep the class of their folder, if they "
+            f"{_shown(unlabelled[0])}): they keep the class of their folder, if they "
             "are in one, else stay unlabelled"
         )
     return [TableProblem(numbers, text)]
@@ -287,6 +288,13 @@ def _rows_text(numbers: tuple[int, ...], shown: int = 8) -> str:
         listed = ", ".join(str(n) for n in numbers[:shown])
         return f"rows {listed} and {len(numbers) - shown} more"
     return f"rows {', '.join(str(n) for n in numbers[:-1])} and {numbers[-1]}"
+
+
+def _shown(text: str, limit: int = 80) -> str:
+    """A cell or a path as it reads in a one-line message: control characters
+    escaped, undecodable bytes as �, long text cut."""
+    line = "".join(c if c.isprintable() else repr(c)[1:-1] for c in display_path(text))
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def _count(number: int) -> str:

@@ -184,3 +184,25 @@ def test_names_full_of_semicolons_do_not_change_the_delimiter(tmp_path: Path) ->
     result = read_label_csv(table, tmp_path, names)
 
     assert {row.label for row in result.rows.values()} == {"cat"} and len(result.rows) == 3
+
+
+# -- what the property-based tests (test_hostile_inputs.py) found ---------------------
+
+
+def test_a_cell_that_is_only_a_tab_reads_back_empty_not_as_a_quote(tmp_path: Path) -> None:
+    table = tmp_path / "labels.csv"
+    write_label_csv(table, [("a.png", "cat", "\t", "")])  # written as '<tab>
+
+    result = read_label_csv(table, tmp_path, ["a.png"])
+
+    assert result.rows["a.png"] == CsvLabel("a.png", "cat", None, None)
+
+
+def test_a_cell_with_a_line_break_is_reported_on_one_line(tmp_path: Path) -> None:
+    table, names = _table(tmp_path, 'path,label\n"no\nsuch.png",cat\n', ["a.png"])
+
+    result = read_label_csv(table, tmp_path / "images", names)
+
+    assert [p.message for p in result.problems] == [
+        f"row 2: no image no\\nsuch.png under {tmp_path / 'images'}"
+    ]
