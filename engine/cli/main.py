@@ -236,7 +236,6 @@ def _run_import(args: argparse.Namespace) -> int:
 def _import_json(report: Any) -> dict[str, Any]:
     payload = asdict(report)
     payload["unreadable"] = [{"path": p, "reason": r} for p, r in report.unreadable]
-    payload["table_problems"] = [{"row": p, "reason": r} for p, r in report.table_problems]
     payload["errors"] = payload["unreadable"]
     return payload
 

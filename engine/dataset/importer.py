@@ -20,6 +20,7 @@ from dataclasses import field
 from pathlib import Path
 
 from linnaeus.engine.dataset.labels_csv import CsvLabel
+from linnaeus.engine.dataset.labels_csv import TableProblem
 from linnaeus.engine.dataset.labels_csv import find_label_csv
 from linnaeus.engine.dataset.labels_csv import read_label_csv
 from linnaeus.engine.dataset.layout import SPLIT_FOLDER_NAMES
@@ -103,7 +104,7 @@ class ImportReport:
     missing: int
     skipped_files: int
     unreadable: list[tuple[str, str]]
-    table_problems: list[tuple[str, str]]
+    table_problems: list[TableProblem]  # label-table rows not taken as written, with why
     labels_kept: int  # table labels that disagreed with a label the project already had
     counts: dict[str, dict[str, int]]
     seconds: float
