@@ -17,6 +17,7 @@ import numpy as np
 
 from linnaeus.engine import __version__
 from linnaeus.engine.atomic import atomic_write_bytes
+from linnaeus.engine.evaluation.intervals import few_images_note
 from linnaeus.engine.evaluation.metrics import CALIBRATION_MIN_IMAGES
 from linnaeus.engine.evaluation.metrics import calibration_note
 from linnaeus.engine.evaluation.report_charts import confusion_table
@@ -195,7 +196,8 @@ def _metrics_section(evaluation: dict[str, Any], classes: list[str]) -> str:
     if "error" in evaluation:
         return f"<p>{html.escape(evaluation['error'])}</p>"
     table = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in _summary_rows(evaluation))
-    notes = "".join(f'<p class="note">{html.escape(note)}</p>' for note in evaluation["notes"])
+    few = few_images_note(evaluation["images"])  # the calibration note goes with its chart
+    notes = f'<p class="note">{html.escape(few)}</p>' if few else ""
     per_class = "".join(
         f"<tr><th>{html.escape(name)}</th><td>{m['precision']:.3f}</td><td>{m['recall']:.3f}</td>"
         f"<td>{m['f1']:.3f}</td><td>{m['support']}</td>"
@@ -224,9 +226,9 @@ def _reliability_chart(evaluation: dict[str, Any]) -> str:
     curve = evaluation["reliability"]
     counts = [(x, y, f"{n:.0f}") for x, y, n in zip(curve["x"], curve["y"], curve["thresholds"],
                                                    strict=True)]  # fmt: skip
-    return line_chart({"model (number: images in the bin)": (curve["x"], curve["y"])},
-                      title="Reliability", x_label="confidence", y_label="accuracy",
-                      diagonal=True, notes=counts)  # fmt: skip
+    return line_chart({"model": (curve["x"], curve["y"])},
+                      title="Reliability (numbers: images per bin)", x_label="confidence",
+                      y_label="accuracy", diagonal=True, notes=counts)  # fmt: skip
 
 
 def _fmt(value: float | None) -> str:

@@ -16,6 +16,7 @@ import numpy as np
 
 from linnaeus.engine.evaluation.decision import BinaryRates
 from linnaeus.engine.evaluation.intervals import Interval
+from linnaeus.engine.evaluation.intervals import few_images_note
 from linnaeus.engine.evaluation.intervals import wilson_interval
 from linnaeus.engine.evaluation.metrics import Evaluation
 from linnaeus.engine.evaluation.metrics import at_threshold
@@ -166,7 +167,8 @@ def summary_text(data: EvaluationData, evaluation: Evaluation | None = None) -> 
             f" The most probable class (argmax) would be right for "
             f"{format_percent(e.argmax_accuracy)}."
         )
-    return " ".join([text, *e.notes()])
+    few = few_images_note(e.images)  # the calibration tab says why it shows no plot
+    return f"{text} {few}" if few else text
 
 
 def _with_interval(value: float, interval: Interval | None) -> str:

@@ -12,6 +12,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QAbstractItemView
 from PySide6.QtWidgets import QComboBox
+from PySide6.QtWidgets import QGridLayout
 from PySide6.QtWidgets import QHBoxLayout
 from PySide6.QtWidgets import QHeaderView
 from PySide6.QtWidgets import QLabel
@@ -57,11 +58,13 @@ def _note(text: str, parent: QWidget) -> QLabel:
 
 
 def _fit_height(view: QTableView, most_rows: int = 8) -> None:
-    """Make ``view`` as tall as its rows (at most ``most_rows``), no taller."""
+    """Make ``view`` exactly as tall as its rows (at most ``most_rows``) and a horizontal
+    scroll bar: the space left goes to the confusion matrix, never the per-class rows."""
     rows = min(view.model().rowCount(), most_rows)
     height = view.horizontalHeader().sizeHint().height() + 2 * view.frameWidth()
+    height += view.horizontalScrollBar().sizeHint().height()
     height += sum(view.rowHeight(row) for row in range(rows))
-    view.setMaximumHeight(height)
+    view.setFixedHeight(height)
 
 
 def _table(parent: QWidget, model: Any) -> QTableView:
@@ -261,13 +264,14 @@ class EvaluationPanel(QWidget):
         roc = QWidget(self)
         roc_layout = QVBoxLayout(roc)
         roc_layout.addWidget(self.roc_plot, 1)
-        self.threshold_row = QWidget(roc)
-        slider_row = QHBoxLayout(self.threshold_row)
+        self.threshold_row = QWidget(roc)  # the slider as wide as the plot, buttons below
+        slider_row = QGridLayout(self.threshold_row)
         slider_row.setContentsMargins(0, 0, 0, 0)
-        slider_row.addWidget(QLabel("Threshold", roc))
-        slider_row.addWidget(self.threshold_slider, 1)
-        slider_row.addWidget(self.reset_threshold)
-        slider_row.addWidget(self.use_threshold)
+        slider_row.addWidget(QLabel("Threshold", roc), 0, 0)
+        slider_row.addWidget(self.threshold_slider, 0, 1, 1, 3)
+        slider_row.setColumnStretch(1, 1)
+        slider_row.addWidget(self.reset_threshold, 1, 2)
+        slider_row.addWidget(self.use_threshold, 1, 3)
         roc_layout.addWidget(self.threshold_row)
         roc_layout.addWidget(self.rates_label)
         reliability = QWidget(self)
