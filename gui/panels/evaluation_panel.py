@@ -181,11 +181,8 @@ class EvaluationPanel(QWidget):
         self.reset_threshold.setToolTip("Back to the threshold the model decides with.")
         self.reset_threshold.clicked.connect(self._on_reset_threshold_clicked)
         self.use_threshold = QPushButton("Use this threshold", self)
-        self.use_threshold.setToolTip(
-            "Make the model decide at this threshold: the grid, the evaluation, the model "
-            "card, new exports and the models already exported to the project's exports "
-            "folder follow. Undo with Ctrl+Z."
-        )
+        tip = "Make the model decide here: the grid, the evaluation, the model card and its "
+        self.use_threshold.setToolTip(tip + "exports in the project follow. Undo: Ctrl+Z.")
         self.use_threshold.clicked.connect(self._on_use_threshold_clicked)
         self.rates_label = _note("", self)
         self.reliability_note = _note("", self)
