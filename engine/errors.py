@@ -36,6 +36,10 @@ class TrainingError(LinnaeusError):
     """Training cannot start or finish (too few labels, missing weights...)."""
 
 
+class EvaluationError(LinnaeusError):
+    """Predictions, labels, class names or a decision threshold that do not fit together."""
+
+
 class ExportError(LinnaeusError):
     """A model version cannot be exported as asked; the message says why."""
 

@@ -27,6 +27,7 @@ from linnaeus.engine.cli.protocol import print_json
 from linnaeus.engine.cli.protocol import train_options
 from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import Progress
+from linnaeus.engine.project.store import SPLITS
 
 if TYPE_CHECKING:
     from linnaeus.engine.training.train import TrainResult
@@ -123,7 +124,7 @@ def training_done(result: TrainResult) -> TrainingDone:
         model_version=version.name,
         model=version.kind,
         classes=tuple(version.classes),
-        metrics=version.metrics,
+        metrics={split: version.metrics[split] for split in SPLITS if split in version.metrics},
         duration_s=version.duration_s,
         device=version.device,
         skipped=tuple(result.skipped),
@@ -144,7 +145,7 @@ def print_training(summary: Mapping[str, Any]) -> None:
         f"Trained {done.model_version} ({done.model}) on {done.device} "
         f"in {done.duration_s:.0f} s; it is now the active model."
     )
-    for split, values in done.metrics.items():
+    for split, values in done.metrics.items():  # accuracy at the model's decisions
         print(
             f"  {split:5}  accuracy {values['accuracy']:.1%}  loss {values['loss']:.3f}  "
             f"({values['images']} images)"

@@ -134,9 +134,9 @@ def _ship(
 ) -> dict[str, Any]:
     """The rest of the job: export the model to ONNX, write the model card, and
     classify a new folder of demo images with the ONNX model alone."""
-    from linnaeus.engine.evaluation.report import write_report
     from linnaeus.engine.onnx.classify import classify
     from linnaeus.engine.onnx.export import export_version
+    from linnaeus.engine.report.model_card import write_report
 
     version = training.version
     onnx_path = versions.exported_model_path(store.project_dir, version.name)

@@ -39,7 +39,9 @@ import onnx
 from linnaeus.engine import __version__
 from linnaeus.engine.atomic import atomic_open
 from linnaeus.engine.atomic import remove_stale_temporaries
+from linnaeus.engine.errors import EvaluationError
 from linnaeus.engine.errors import ExportError
+from linnaeus.engine.evaluation.decision import DecisionRule
 from linnaeus.engine.evaluation.version import calibrate_version
 from linnaeus.engine.images.preprocess import InputFormat
 from linnaeus.engine.onnx.convert import convert
@@ -345,22 +347,15 @@ def _check_temperature(temperature: float) -> None:
 def _decision_rule(
     classes: Sequence[str], threshold: float | None, positive_class: str | None
 ) -> tuple[float | None, str | None]:
-    if positive_class is not None and positive_class not in classes:
-        raise ExportError(
-            f"The positive class {positive_class!r} is not one of the model's classes "
-            f"({', '.join(classes)})."
-        )
-    if threshold is None:
-        return None, positive_class
-    if len(classes) != 2:
-        raise ExportError(
-            f"A decision threshold is for two-class models; this one has {len(classes)} classes."
-        )
-    if isinstance(threshold, bool) or not (
-        isinstance(threshold, int | float) and 0.0 < threshold < 1.0
-    ):
-        raise ExportError(f"The decision threshold must be between 0 and 1, not {threshold!r}.")
-    return float(threshold), positive_class if positive_class is not None else classes[1]
+    """The threshold and positive class to export, checked as `DecisionRule` checks
+    every rule the engine can choose (a threshold strictly inside (0, 1))."""
+    if threshold is not None and positive_class is None and len(classes) == 2:
+        positive_class = classes[1]
+    try:
+        rule = DecisionRule(tuple(classes), threshold, positive_class)
+    except EvaluationError as error:
+        raise ExportError(str(error)) from None
+    return rule.threshold, positive_class
 
 
 def _check_model(model: keras.Model, fmt: InputFormat, num_classes: int) -> None:

@@ -15,6 +15,7 @@ import numpy as np
 
 from linnaeus.engine.errors import Cancelled
 from linnaeus.engine.errors import TrainingError
+from linnaeus.engine.evaluation.version import decided_split_figures
 from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import ProgressCallback
 from linnaeus.engine.progress import ignore_progress
@@ -109,6 +110,11 @@ def train(
         curves=outcome.curves,
         duration_s=time.monotonic() - started,
         finished_at=utc_now(),
+    )
+    # The accuracies the versions table shows, counted at the decisions the version
+    # is exported with (threshold and temperature fitted on validation now).
+    version = versions.update_version(
+        store, version.id, metrics=decided_split_figures(store, version)
     )
     versions.set_active(store, version.id)
     return TrainResult(version, loaded.skipped, loaded.decoded)
