@@ -49,8 +49,8 @@ from linnaeus.engine.onnx.format import FORMAT_VERSION
 from linnaeus.engine.onnx.format import INPUT_NAME
 from linnaeus.engine.onnx.format import PROBABILITIES
 from linnaeus.engine.onnx.format import OnnxMetadata
-from linnaeus.engine.onnx.format import physical_cores
-from linnaeus.engine.onnx.format import session_options
+from linnaeus.engine.sessions import physical_cores
+from linnaeus.engine.sessions import session_options
 from linnaeus.engine.training.models import ModelSpec
 from linnaeus.engine.training.models import build_classifier
 

@@ -1,9 +1,9 @@
 """Converting a Keras classifier to an ONNX graph with tf2onnx.
 
-The serving function computes every output of `engine.onnx_format`'s contract
-from uint8 images; `convert` freezes and converts it, then tidies the graph
-(`engine.onnx_graph`). Imports TensorFlow, Keras and tf2onnx: only the export
-imports this module.
+The serving function computes every output of `engine.onnx.format`'s contract
+from uint8 images; `convert` freezes and converts it
+(`engine.training.onnx_conversion`), then tidies the graph (`engine.onnx.graph`).
+Imports TensorFlow, Keras and tf2onnx: only the export imports this module.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import onnx
 import tensorflow as tf
 from onnx import helper
 
-from linnaeus.engine import __version__
 from linnaeus.engine.errors import ExportError
 from linnaeus.engine.onnx.format import CAM
 from linnaeus.engine.onnx.format import INPUT_NAME
@@ -27,13 +26,12 @@ from linnaeus.engine.onnx.format import PROBABILITIES
 from linnaeus.engine.onnx.format import OnnxMetadata
 from linnaeus.engine.onnx.format import output_names
 from linnaeus.engine.onnx.graph import pool_before_activation
-from linnaeus.engine.onnx.graph import quiet
 from linnaeus.engine.onnx.graph import remove_unused
 from linnaeus.engine.training.models import features_model
+from linnaeus.engine.training.onnx_conversion import function_to_onnx
 
 log = logging.getLogger(__name__)
 
-OPSET = 17  # within tf2onnx's tested range (14-18); onnxruntime >= 1.14 runs it
 _BATCH = 16
 
 
@@ -69,28 +67,7 @@ def convert(
 ) -> onnx.ModelProto:
     """tf2onnx's conversion of ``model``: the contract's outputs in order, a dynamic batch,
     pooling moved before monotonic activations (``optimize``), unused nodes removed."""
-    import tf2onnx
-
-    serve = serving_function(model, temperature)
-    # tf2onnx.convert.from_function, except that only the image is a graph input: it
-    # would also make inputs of tensors the function captured (Keras 3 keeps a
-    # Normalization layer's mean and variance as such tensors); freezing turns those
-    # into constants.
-    concrete = serve.get_concrete_function()
-    inputs = [concrete.inputs[0].name]
-    outputs = [tensor.name for tensor in concrete.outputs]
-    renames = tf2onnx.convert.tensor_names_from_structed(concrete, inputs, outputs)
-    with quiet("tf2onnx"), quiet("tensorflow", logging.ERROR), tf.device("/cpu:0"):
-        try:
-            frozen = tf2onnx.tf_loader.from_function(concrete, inputs, outputs)
-            proto, _ = tf2onnx.convert.from_graph_def(
-                frozen, name=model.name, input_names=inputs, output_names=outputs,
-                opset=OPSET, tensors_to_rename=renames,
-            )  # fmt: skip
-        except Exception as error:  # tf2onnx raises anything for an op it cannot convert
-            raise ExportError(
-                f"tf2onnx cannot convert the model {model.name!r}: {error}"
-            ) from error
+    proto = function_to_onnx(serving_function(model, temperature), model.name)
     graph = proto.graph
     by_name = {output.name: output for output in graph.output}
     expected = output_names(feature_count)
@@ -99,16 +76,10 @@ def convert(
     ordered = [by_name[name] for name in expected]
     del graph.output[:]
     graph.output.extend(ordered)
-    for value in (*graph.input, *graph.output):
-        batch = value.type.tensor_type.shape.dim[0]
-        batch.ClearField("dim_value")
-        batch.dim_param = "N"
     if optimize:
         moved = pool_before_activation(graph)
         log.debug("moved max pooling before %d activations", moved)
     remove_unused(graph)
-    proto.producer_name = "linnaeus"
-    proto.producer_version = __version__
     onnx.checker.check_model(proto)
     return proto
 

@@ -1,4 +1,4 @@
-"""The exported ONNX model's contract: names, metadata, and how to open it fast.
+"""The exported ONNX model's contract: names and metadata.
 
 Export writes, and inference reads, one ONNX file per model version:
 
@@ -12,14 +12,14 @@ Export writes, and inference reads, one ONNX file per model version:
 - the metadata property "linnaeus": `OnnxMetadata` as JSON.
 
 This module must never import TensorFlow or Keras: machines that only classify
-have neither. onnx and onnxruntime are imported only when needed.
+have neither. onnx is imported only when needed; `engine.sessions` says how
+onnxruntime runs the model.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,7 +32,6 @@ from linnaeus.engine.images.preprocess import InputFormat
 
 if TYPE_CHECKING:
     import onnx
-    import onnxruntime
 
 FORMAT_VERSION = 1
 METADATA_KEY = "linnaeus"
@@ -319,41 +318,3 @@ def check_signature(model: onnx.ModelProto, metadata: OnnxMetadata) -> None:
             f"its outputs are {', '.join(outputs)}; a Linnaeus model has "
             f"{', '.join(expected_outputs)}, in this order."
         )
-
-
-def physical_cores() -> int:
-    """The number of physical CPU cores this process may use (logical CPUs if unknown)."""
-    try:
-        allowed = sorted(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        allowed = list(range(os.cpu_count() or 1))
-    cores = set()
-    for cpu in allowed:
-        topology = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
-        try:
-            package = (topology / "physical_package_id").read_text().strip()
-            core = (topology / "core_id").read_text().strip()
-        except OSError:
-            return max(1, len(allowed))
-        cores.add((package, core))
-    return max(1, len(cores) or len(allowed))
-
-
-def session_options(threads: int | None = None) -> onnxruntime.SessionOptions:
-    """onnxruntime options for Linnaeus models: every graph optimisation (on the CPU
-    this includes the blocked NCHWc convolution layout), ``threads`` intra-op
-    threads (default: the physical cores), one inter-op thread, sequential
-    execution, and idle threads that sleep instead of spinning (spinning threads
-    fight the image-decoding threads for the cores: batch-1 runs were up to 2x
-    slower on a busy 2-core machine)."""
-    import onnxruntime
-
-    if threads is not None and threads < 1:
-        raise LinnaeusError(f"The number of threads must be at least 1, not {threads}.")
-    options = onnxruntime.SessionOptions()
-    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
-    options.intra_op_num_threads = threads or physical_cores()
-    options.inter_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return options

@@ -6,9 +6,7 @@ TensorFlow), with onnx and onnxruntime.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -16,27 +14,16 @@ import onnx
 from onnx import helper
 
 from linnaeus.engine.errors import ExportError
+from linnaeus.engine.library_logs import quiet
 from linnaeus.engine.onnx.format import INPUT_NAME
 from linnaeus.engine.onnx.format import PROBABILITIES
 from linnaeus.engine.onnx.format import Int8Check
 from linnaeus.engine.onnx.format import OnnxMetadata
-from linnaeus.engine.onnx.format import session_options
+from linnaeus.engine.sessions import session_options
 
 INT8_OPERATORS = ("Conv", "MaxPool", "Add", "Clip", "Relu")
 _BATCH = 16
 _POOL_FIRST_ACTIVATIONS = ("Elu", "Selu", "Celu")
-
-
-@contextlib.contextmanager
-def quiet(logger_name: str, level: int = logging.WARNING) -> Iterator[None]:
-    """Raise a chatty library logger's level for the duration of a call."""
-    logger = logging.getLogger(logger_name)
-    previous = logger.level
-    logger.setLevel(max(previous, level))
-    try:
-        yield
-    finally:
-        logger.setLevel(previous)
 
 
 def pool_before_activation(graph: onnx.GraphProto) -> int:

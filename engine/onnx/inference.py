@@ -10,20 +10,19 @@ This module, and everything it imports, must never import TensorFlow or Keras:
 machines that only classify have neither. Images are prepared with
 `prepare_image`, exactly as for training; the model scales the pixels itself.
 A folder is classified in small batches by one worker per core, each decoding
-its batch and running the model on it with one onnxruntime thread: on a
-2-core CPU this beat one model call on both cores beside separate decoding
-threads (bench/bench_predict.py), as no core waits for another. Unreadable
+its batch and running the model on it with one onnxruntime thread
+(`engine.sessions.in_order`: on a 2-core CPU this beat one model call on both
+cores beside separate decoding threads, bench/bench_predict.py). Unreadable
 files become predictions with an error, never an exception.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Iterator
 from collections.abc import Sequence
-from concurrent.futures import Future
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -48,42 +47,19 @@ from linnaeus.engine.onnx.format import Int8Check
 from linnaeus.engine.onnx.format import ModelFileError
 from linnaeus.engine.onnx.format import OnnxMetadata
 from linnaeus.engine.onnx.format import read_metadata
-from linnaeus.engine.onnx.format import session_options
 from linnaeus.engine.onnx.results import Prediction
 from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import Progress
 from linnaeus.engine.progress import ProgressCallback
-from linnaeus.engine.progress import check_cancelled
 from linnaeus.engine.progress import ignore_progress
+from linnaeus.engine.sessions import choose_providers
+from linnaeus.engine.sessions import in_order
+from linnaeus.engine.sessions import session_options
 
 log = logging.getLogger(__name__)
 
 
-# Best first; onnxruntime runs the nodes a provider cannot on the next one in the list.
-PROVIDER_PREFERENCE = (
-    "TensorrtExecutionProvider",
-    "CUDAExecutionProvider",
-    "DmlExecutionProvider",
-    "CoreMLExecutionProvider",
-    "CPUExecutionProvider",
-)
 DEFAULT_BATCH_SIZE = 8  # per worker; small batches keep each map in the core's cache
-BATCHES_AHEAD = 2  # batches queued per worker, so none waits for the next one
-
-
-def choose_providers(available: Sequence[str], requested: Sequence[str] | None = None) -> list[str]:
-    """The execution providers to use, best first: ``requested`` (default
-    `PROVIDER_PREFERENCE`) restricted to those ``available``, the CPU last."""
-    wanted = PROVIDER_PREFERENCE if requested is None else tuple(requested)
-    chosen = [name for name in wanted if name in available]
-    if requested is not None and not chosen:
-        raise LinnaeusError(
-            f"None of the execution providers {', '.join(wanted)} is available here "
-            f"(available: {', '.join(available)})."
-        )
-    if "CPUExecutionProvider" in available and "CPUExecutionProvider" not in chosen:
-        chosen.append("CPUExecutionProvider")
-    return chosen
 
 
 class Classifier:
@@ -237,23 +213,14 @@ class Classifier:
         total = len(paths)
         on_progress(Progress("classify", 0, total))
         batches = (paths[start : start + batch_size] for start in range(0, total, batch_size))
-        pending: deque[Future[list[Prediction]]] = deque()
-        with ThreadPoolExecutor(workers, "linnaeus-classify") as pool:
-            try:
-                done = 0
-                while True:
-                    check_cancelled(cancel)
-                    while len(pending) < workers * BATCHES_AHEAD and (batch := next(batches, None)):
-                        pending.append(pool.submit(self._classify_files, folder, batch))
-                    if not pending:
-                        break
-                    predictions = pending.popleft().result()
-                    done += len(predictions)
-                    on_progress(Progress("classify", done, total))
-                    yield from predictions
-            finally:
-                for future in pending:
-                    future.cancel()
+        classify = partial(self._classify_files, folder)
+        done = 0
+        for predictions in in_order(
+            classify, batches, workers=workers, cancel=cancel, name="linnaeus-classify"
+        ):
+            done += len(predictions)
+            on_progress(Progress("classify", done, total))
+            yield from predictions
 
     def _classify_files(self, folder: Path, relatives: list[str]) -> list[Prediction]:
         return self._predict_loaded([(p, self.prepare_file(folder / p)) for p in relatives])

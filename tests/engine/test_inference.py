@@ -32,13 +32,13 @@ from linnaeus.engine.onnx.format import ModelFileError
 from linnaeus.engine.onnx.format import read_metadata
 from linnaeus.engine.onnx.format import write_decision_rule
 from linnaeus.engine.onnx.inference import Classifier
-from linnaeus.engine.onnx.inference import choose_providers
 from linnaeus.engine.onnx.results import Prediction
 from linnaeus.engine.onnx.results import sort_into
 from linnaeus.engine.onnx.results import write_predictions_csv
 from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import Progress
 from linnaeus.engine.project.store import ProjectStore
+from linnaeus.engine.sessions import choose_providers
 from tests.image_factory import encode_image
 from tests.onnx_factory import colour_weights
 from tests.onnx_factory import make_model

@@ -40,12 +40,12 @@ from linnaeus.engine.onnx.format import OnnxMetadata
 from linnaeus.engine.onnx.format import feature_output_name
 from linnaeus.engine.onnx.format import output_names
 from linnaeus.engine.onnx.format import read_metadata
-from linnaeus.engine.onnx.format import session_options
 from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import Progress
 from linnaeus.engine.project import versions
 from linnaeus.engine.project.store import ProjectStore
 from linnaeus.engine.project.versions import ModelVersion
+from linnaeus.engine.sessions import session_options
 from linnaeus.engine.training.config import TrainConfig
 from linnaeus.engine.training.models import feature_layer_names
 from linnaeus.engine.training.models import features_model
