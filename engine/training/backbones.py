@@ -3,9 +3,10 @@
 Linnaeus never downloads at run time: transfer learning uses the official Keras
 Applications "no top" weight files when a copy is on disk, found in (in order)
 the folders of ``LINNAEUS_WEIGHTS``, the app's data folder, the folder bundled
-inside a frozen (PyInstaller) app, and the Keras cache. Pure path logic: this
-module imports neither Keras nor TensorFlow, so the CLI and the GUI can say
-which backbones are usable without starting TensorFlow.
+inside a frozen (PyInstaller) app, and the Keras cache. Their conversions to
+ONNX are kept in the app's cache folder. Pure path logic: this module imports
+neither Keras nor TensorFlow, so the CLI and the GUI can say which backbones
+are usable without starting TensorFlow.
 """
 
 from __future__ import annotations
@@ -138,6 +139,11 @@ def backbone_info(key: str) -> BackboneInfo:
 def app_weights_dir() -> Path:
     """The app's own weights folder (where the installer and the user put weight files)."""
     return platformdirs.user_data_path(APP_NAME) / "weights"
+
+
+def converted_backbones_dir() -> Path:
+    """The app's cache of backbones converted to ONNX (`engine.training.features`)."""
+    return platformdirs.user_cache_path(APP_NAME) / "backbones"
 
 
 def keras_cache_dir() -> Path:

@@ -24,6 +24,7 @@ class DeviceSetup:
     strategy: Any  # tf.distribute.Strategy
     mixed_precision: bool
     replicas: int
+    gpus: int = 0  # GPUs TensorFlow sees on this machine
 
 
 def configure_devices(*, mixed_precision: bool | None = None) -> DeviceSetup:
@@ -55,7 +56,7 @@ def configure_devices(*, mixed_precision: bool | None = None) -> DeviceSetup:
         where = _gpu_name(tf, gpus[0]) if gpus else f"CPU ({os.cpu_count()} cores)"
     if use_mixed:
         where += ", mixed precision"
-    return DeviceSetup(where, strategy, use_mixed, strategy.num_replicas_in_sync)
+    return DeviceSetup(where, strategy, use_mixed, strategy.num_replicas_in_sync, len(gpus))
 
 
 def _multi_worker_config() -> bool:

@@ -11,7 +11,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from linnaeus.engine.images.array_cache import ArrayCache
+from linnaeus.engine.errors import ExportError
 from linnaeus.engine.images.augment import featurewise_stats
 from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import ProgressCallback
@@ -33,6 +33,10 @@ from linnaeus.engine.training.data import class_weights
 from linnaeus.engine.training.data import load_pixels
 from linnaeus.engine.training.data import make_dataset
 from linnaeus.engine.training.device import DeviceSetup
+from linnaeus.engine.training.features import FeatureRun
+from linnaeus.engine.training.features import cached_features
+from linnaeus.engine.training.features import feature_cache
+from linnaeus.engine.training.features import onnx_run
 from linnaeus.engine.training.models import ModelSpec
 from linnaeus.engine.training.models import build_autoencoder
 from linnaeus.engine.training.models import build_classifier
@@ -63,6 +67,7 @@ class _Context:
     config: TrainConfig
     folder: Path
     loaded: LoadedPixels
+    device: DeviceSetup
     on_progress: ProgressCallback
     cancel: CancelToken | None
 
@@ -100,7 +105,7 @@ def run(
     cancel: CancelToken | None,
 ) -> RunOutcome:
     """Train ``version`` with ``config``'s recipe, save its model file, measure it."""
-    context = _Context(store, config, version.folder, loaded, on_progress, cancel)
+    context = _Context(store, config, version.folder, loaded, device, on_progress, cancel)
     if config.model in BACKBONE_MODELS:
         model, curves = _quick_head(context)
         if config.model == "accurate":
@@ -285,37 +290,31 @@ def _plan(labels: np.ndarray, context: _Context) -> list[np.ndarray]:
 def _embeddings(
     context: _Context, embedder: keras.Model, loaded: LoadedPixels | None = None
 ) -> np.ndarray:
-    """Backbone embeddings of every example, computed once per image content."""
+    """Backbone features of every example, computed once per image content."""
     config = context.config
-    loaded = loaded or context.loaded
     dimension = int(embedder.output.shape[-1])
-    folder = context.store.project_dir / "cache" / "embeddings"
-    cache = ArrayCache(
-        folder / f"{config.backbone}-{config.input_format.key}", (dimension,), "float32"
+    cache = feature_cache(context.store, str(config.backbone), config.input_format, dimension)
+    return cached_features(
+        cache,
+        loaded or context.loaded,
+        lambda: _feature_run(context, embedder),
+        on_progress=context.on_progress,
+        cancel=context.cancel,
     )
-    hashes = loaded.examples.hashes
-    missing = list(dict.fromkeys(h for h in hashes if h not in cache))
-    position_of = {h: i for i, h in enumerate(hashes)}
-    chunk_size = 8 * _EMBED_BATCH
-    total = int(np.ceil(len(missing) / chunk_size))
-    for step, start in enumerate(range(0, len(missing), chunk_size)):
-        check_cancelled(context.cancel)
-        chunk = missing[start : start + chunk_size]
-        pixels = np.asarray(loaded.images[loaded.rows[[position_of[h] for h in chunk]]])
-        vectors = predict_padded(embedder, pixels, _EMBED_BATCH).astype(np.float32)
-        cache.put(dict(zip(chunk, vectors, strict=True)))
-        context.on_progress(
-            TrainingProgress(
-                stage="embed",
-                done=step + 1,
-                total=total,
-                phase="embed",
-                batch=step + 1,
-                batches=total,
-                message=f"Backbone features: {start + len(chunk)} of {len(missing)} images",
-            )
-        )
-    return cache.get(hashes)
+
+
+def _feature_run(context: _Context, embedder: keras.Model) -> FeatureRun:
+    """onnxruntime on the CPU; TensorFlow where it has a GPU, or cannot convert."""
+    if not context.device.gpus:
+        try:
+            return onnx_run(embedder, str(context.config.backbone))
+        except ExportError as error:
+            log.warning("backbone features through TensorFlow: %s", error)
+
+    def compute(pixels: np.ndarray) -> np.ndarray:
+        return predict_padded(embedder, pixels, _EMBED_BATCH).astype(np.float32)
+
+    return FeatureRun(compute, "tensorflow", _EMBED_BATCH, workers=1)
 
 
 def _all_readable(context: _Context) -> LoadedPixels:
@@ -342,13 +341,19 @@ def predict_all(context: _Context, model: keras.Model) -> tuple[np.ndarray, np.n
     loaded = _all_readable(context)
     if context.config.model == "quick":
         embeddings = _embeddings(context, embedding_model(model), loaded)
-        kernel, bias = model.get_layer("logits").get_weights()
-        logits = embeddings @ kernel + bias
-        logits -= logits.max(axis=1, keepdims=True)
-        probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+        probabilities = _head_probabilities(model, embeddings)
     else:
         probabilities = predict_positions(model, loaded, np.arange(len(loaded.rows)))
     return loaded.examples.image_ids, probabilities
+
+
+def _head_probabilities(model: keras.Model, embeddings: np.ndarray) -> np.ndarray:
+    """The model's class probabilities from its backbone features: its last layer
+    (all the quick model trained), in float64."""
+    kernel, bias = model.get_layer("logits").get_weights()
+    logits = embeddings.astype(np.float64) @ kernel + bias
+    logits -= logits.max(axis=1, keepdims=True)
+    return np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
 
 
 def _pretrain(context: _Context, classifier: keras.Model, normalisation: dict[str, Any]) -> None:
@@ -412,15 +417,20 @@ def predict_padded(model: keras.Model, pixels: np.ndarray, batch_size: int) -> n
 
 def evaluate_splits(context: _Context, model: keras.Model) -> dict[str, Any]:
     """Accuracy and loss of the model on each split (the full evaluation is
-    `engine.evaluation`'s)."""
+    `engine.evaluation`'s). The quick model's come from the cached features."""
     metrics: dict[str, Any] = {}
     labels = context.loaded.examples.labels
+    quick = context.config.model == "quick"
+    features = _embeddings(context, embedding_model(model)) if quick else None
     for split in ("train", "val", "test"):
         positions = context.positions(split)
         if len(positions) == 0:
             continue
         check_cancelled(context.cancel)
-        probabilities = predict_positions(model, context.loaded, positions)
+        if features is not None:
+            probabilities = _head_probabilities(model, features[positions])
+        else:
+            probabilities = predict_positions(model, context.loaded, positions)
         truth = labels[positions]
         picked = probabilities[np.arange(len(truth)), truth]
         metrics[split] = {
