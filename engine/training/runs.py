@@ -10,6 +10,7 @@ from typing import Any
 
 import keras
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from linnaeus.engine.errors import ExportError
 from linnaeus.engine.images.augment import featurewise_stats
@@ -246,7 +247,10 @@ def _quick_head(context: _Context) -> tuple[keras.Model, dict[str, list[float]]]
     for step, strength in enumerate(strengths, start=1):
         check_cancelled(context.cancel)
         head.set_params(C=strength)
-        head.fit(embeddings[train], labels[train])
+        # One BLAS thread: with two, each iteration took ~5x longer on a 2-core machine
+        # where anything else ran (OpenBLAS threads spin waiting for each other).
+        with threadpool_limits(1):
+            head.fit(embeddings[train], labels[train])
         probabilities = head.predict_proba(embeddings[val])
         loss = float(log_loss(labels[val], probabilities, labels=list(range(n))))
         accuracy = float(np.mean(head.classes_[probabilities.argmax(1)] == labels[val]))
