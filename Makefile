@@ -13,10 +13,6 @@ PACKAGE_STAMP := $(VENV)/.installed-package
 # A "strict" editable install links the sources into a real linnaeus/ folder
 # (build/__editable__.*), which import-linter needs to see the package.
 EDITABLE := --config-settings editable_mode=strict
-# ImageNet backbone weights on disk, if the shared folder beside the checkout has
-# them (developers and CI); elsewhere Linnaeus looks in its data folder and the
-# Keras cache, and trains from scratch when none are found.
-export LINNAEUS_WEIGHTS ?= $(abspath $(wildcard ../shared/weights))
 
 .PHONY: install demo test lint bench clean package package-test
 

@@ -33,8 +33,9 @@ if TYPE_CHECKING:
     from linnaeus.engine.training.train import TrainResult
 
 WEIGHTS_HELP = (
-    "ImageNet weights are looked for in $LINNAEUS_WEIGHTS, the Linnaeus data folder and the "
-    "Keras cache (~/.keras/models); nothing is downloaded."
+    "MobileNetV2's ImageNet weights ship with Linnaeus; those of other backbones are looked for "
+    "in $LINNAEUS_WEIGHTS, the Linnaeus data folder and the Keras cache (~/.keras/models); "
+    "nothing is downloaded."
 )
 
 

@@ -51,8 +51,6 @@ from linnaeus.engine.training.models import feature_layer_names
 from linnaeus.engine.training.models import features_model
 from tests.training_factory import trained_shapes_project
 
-WEIGHTS = Path(__file__).resolve().parents[2].parent / "shared" / "weights"
-
 
 @pytest.fixture(scope="module")
 def project(
@@ -399,9 +397,7 @@ def test_session_options_use_every_optimisation_and_the_given_threads() -> None:
 # --- a transfer model with real ImageNet weights ---------------------------------------
 
 
-@pytest.mark.skipif(not WEIGHTS.is_dir(), reason="shared ImageNet weights absent")
-def test_a_quick_transfer_model_exports_with_parity(tmp_path, monkeypatch) -> None:
-    monkeypatch.setenv("LINNAEUS_WEIGHTS", str(WEIGHTS))
+def test_a_quick_transfer_model_exports_with_parity(tmp_path) -> None:
     config = TrainConfig(
         model="quick", backbone="mobilenet_v2_0.35", epochs=2, image_size=64, batch_size=16,
         augmentation=PRESETS["none"],
@@ -418,4 +414,3 @@ def test_a_quick_transfer_model_exports_with_parity(tmp_path, monkeypatch) -> No
         outputs[CAM].mean(axis=(1, 2)), outputs[LOGITS], rtol=1e-5, atol=1e-5
     )
     store.close()
-    assert os.environ["LINNAEUS_WEIGHTS"] == str(WEIGHTS)

@@ -39,6 +39,7 @@ pytestmark = pytest.mark.package
 
 REPO = Path(__file__).resolve().parents[2]
 PREFIX = Path("opt/linnaeus")
+SHIPPED_WEIGHTS = "_internal/linnaeus/resources/weights"  # package data, in the bundle
 SELF_TEST_TIMEOUT_S = 900  # a minute on a quiet machine; CI machines are shared
 # Pseudo-files a program may write without leaving anything on disk (threads name
 # themselves through /proc/self/task/*/comm; joblib's semaphores live in /dev/shm
@@ -153,8 +154,9 @@ def test_the_package_installs_the_bundle_the_command_and_the_menu_entry(
         assert (root / "usr/share/icons/hicolor" / icon).is_file()
     if shutil.which("desktop-file-validate"):
         _output("desktop-file-validate", str(root / "usr/share/applications/linnaeus.desktop"))
-    weights = sorted(p.name for p in (root / PREFIX / "_internal/weights").glob("*.h5"))
-    assert weights, "the bundle holds no ImageNet weights"
+    shipped = root / PREFIX / SHIPPED_WEIGHTS
+    listed = [line.split()[1] for line in (shipped / "weights.sha256").read_text().splitlines()]
+    assert listed and sorted(p.name for p in shipped.glob("*.h5")) == sorted(listed)
     platforms = {
         p.name for p in (root / PREFIX / "_internal/PySide6/Qt/plugins/platforms").iterdir()
     }
@@ -210,7 +212,7 @@ def test_installed_self_test_passes_offline_writing_only_in_the_user_folder(user
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Self-test passed" in result.stdout
     weights_line = next(line for line in result.stdout.splitlines() if "backbone weights" in line)
-    assert f"{user.root / PREFIX / '_internal/weights'}/" in weights_line
+    assert f"{user.root / PREFIX / SHIPPED_WEIGHTS}/" in weights_line
     assert "model quick trained" in result.stdout
     assert stray == [], f"written outside the user's folder: {stray[:20]}"
 
