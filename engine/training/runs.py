@@ -55,6 +55,7 @@ class RunOutcome:
     curves: dict[str, list[float]]
     image_ids: np.ndarray  # every readable image...
     probabilities: np.ndarray  # ...and its predicted class probabilities
+    split_probabilities: dict[str, np.ndarray]  # per split, of its examples in their order
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,8 @@ def run(
         curves = _fit(context, model, "train", resume=resume)
     model.save(version.model_file)
     image_ids, probabilities = predict_all(context, model)
-    return RunOutcome(evaluate_splits(context, model), curves, image_ids, probabilities)
+    metrics, split_probabilities = evaluate_splits(context, model)
+    return RunOutcome(metrics, curves, image_ids, probabilities, split_probabilities)
 
 
 def _spec(context: _Context) -> ModelSpec:
@@ -410,22 +412,29 @@ def predict_padded(model: keras.Model, pixels: np.ndarray, batch_size: int) -> n
     return np.asarray(model.predict(padded, batch_size=batch_size, verbose=0))[: len(pixels)]
 
 
-def evaluate_splits(context: _Context, model: keras.Model) -> dict[str, Any]:
+def evaluate_splits(
+    context: _Context, model: keras.Model
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Accuracy and loss of the model on each split (the full evaluation is
-    `engine.evaluation`'s)."""
+    `engine.evaluation`'s), and the probabilities they were counted from."""
     metrics: dict[str, Any] = {}
+    by_split: dict[str, np.ndarray] = {}
     labels = context.loaded.examples.labels
     for split in ("train", "val", "test"):
         positions = context.positions(split)
         if len(positions) == 0:
             continue
         check_cancelled(context.cancel)
-        probabilities = predict_positions(model, context.loaded, positions)
-        truth = labels[positions]
-        picked = probabilities[np.arange(len(truth)), truth]
-        metrics[split] = {
-            "images": len(truth),
-            "accuracy": float(np.mean(probabilities.argmax(axis=1) == truth)),
-            "loss": float(-np.mean(np.log(np.clip(picked, 1e-7, 1.0)))),
-        }
-    return metrics
+        probabilities = by_split[split] = predict_positions(model, context.loaded, positions)
+        metrics[split] = split_figures(labels[positions], probabilities)
+    return metrics, by_split
+
+
+def split_figures(truth: np.ndarray, probabilities: np.ndarray) -> dict[str, Any]:
+    """Images, accuracy (most probable class) and loss of one split's predictions."""
+    picked = probabilities[np.arange(len(truth)), truth]
+    return {
+        "images": len(truth),
+        "accuracy": float(np.mean(probabilities.argmax(axis=1) == truth)),
+        "loss": float(-np.mean(np.log(np.clip(picked, 1e-7, 1.0)))),
+    }

@@ -3,6 +3,8 @@
 What a run is asked to do (`TrainConfig`, the model choices) is in
 `engine.training.config`; this module loads the examples, registers the
 version, runs the recipe (`engine.training.runs`) and records the outcome.
+Classes too small for a validation split are validated on augmented views of
+the training images (`engine.training.augmented_views`).
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 
@@ -23,14 +27,22 @@ from linnaeus.engine.project import leftovers
 from linnaeus.engine.project import lock as project_lock
 from linnaeus.engine.project import versions
 from linnaeus.engine.project.predictions import save_predictions
+from linnaeus.engine.project.predictions import save_view_predictions
 from linnaeus.engine.project.store import ProjectStore
 from linnaeus.engine.project.store import utc_now
 from linnaeus.engine.project.versions import ModelVersion
+from linnaeus.engine.training.augmented_views import ViewCounts
+from linnaeus.engine.training.augmented_views import add_augmented_views
+from linnaeus.engine.training.augmented_views import is_view
+from linnaeus.engine.training.augmented_views import lacks_validation
 from linnaeus.engine.training.config import TrainConfig
 from linnaeus.engine.training.config import resumable_version
 from linnaeus.engine.training.data import Examples
 from linnaeus.engine.training.data import collect_examples
 from linnaeus.engine.training.data import load_pixels
+
+if TYPE_CHECKING:
+    from linnaeus.engine.training.runs import RunOutcome
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +91,11 @@ def train(
     )
     if not resume:
         version = _register_version(store, config, loaded.examples)
+    views = None
+    if lacks_validation(loaded.examples):
+        loaded, views = add_augmented_views(
+            store, loaded, config, on_progress=on_progress, cancel=cancel
+        )
     project_lock.doing(store.project_dir, f"training {version.name}")
     versions.update_version(store, version.id, status="training", device=device.description)
     try:
@@ -102,11 +119,14 @@ def train(
         versions.update_version(store, version.id, status="failed", error=str(error)[:500])
         raise
     save_predictions(store, version.id, outcome.image_ids, outcome.probabilities)
+    metrics = outcome.metrics
+    if views is not None:
+        metrics = _validated_on_views(version, loaded.examples, outcome, views)
     version = versions.update_version(
         store,
         version.id,
         status="done",
-        metrics=outcome.metrics,
+        metrics=metrics,
         curves=outcome.curves,
         duration_s=time.monotonic() - started,
         finished_at=utc_now(),
@@ -142,8 +162,28 @@ def _check_enough(examples: Examples) -> None:
     empty = [examples.classes[i] for i, n in enumerate(counts) if n == 0]
     if empty:
         raise TrainingError(f"These classes have no training images: {', '.join(empty)}.")
-    if len(examples.split("val")) == 0:
-        raise TrainingError("There are no validation images; re-import to assign splits.")
+
+
+def _validated_on_views(
+    version: ModelVersion, examples: Examples, outcome: RunOutcome, views: ViewCounts
+) -> dict[str, Any]:
+    """The run's metrics with the training figures counted on the training images
+    alone and the validation figures marked as counted on augmented views (of how
+    many training images); the validation views' predictions are kept with the
+    version (they are its validation split)."""
+    from linnaeus.engine.training.runs import split_figures
+
+    positions = examples.split("val")
+    save_view_predictions(version, examples.image_ids[positions], examples.labels[positions],
+                          outcome.split_probabilities["val"])  # fmt: skip
+    train = examples.split("train")
+    real = np.array([not is_view(examples.hashes[p]) for p in train], dtype=bool)
+    return outcome.metrics | {
+        "train": split_figures(examples.labels[train[real]],
+                               outcome.split_probabilities["train"][real]),
+        "val": outcome.metrics["val"] | {"augmented_views": views.validation_views,
+                                         "training_images": views.training_images},
+    }  # fmt: skip
 
 
 def _resumable_version(store: ProjectStore) -> ModelVersion:
