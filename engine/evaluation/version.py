@@ -150,8 +150,8 @@ def _no_images(version: ModelVersion, split: str) -> str:
         return f"{version.name} has no predictions for {words} images."
     return (
         f"{version.name} has no {words} images: some classes have too few images for a "
-        f"{words} split. Its validation figures are counted on augmented views of the "
-        "training images (optimistic)."
+        f"{words} split. Evaluate it on the validation split: augmented views of the "
+        "training images (optimistic figures)."
     )
 
 

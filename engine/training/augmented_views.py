@@ -32,7 +32,6 @@ from linnaeus.engine.progress import ProgressCallback
 from linnaeus.engine.progress import ignore_progress
 from linnaeus.engine.project.store import ProjectStore
 from linnaeus.engine.training.config import BACKBONE_MODELS
-from linnaeus.engine.training.config import DEFAULT_AUGMENTATION
 from linnaeus.engine.training.config import TrainConfig
 from linnaeus.engine.training.data import Examples
 from linnaeus.engine.training.data import LoadedPixels
@@ -56,7 +55,7 @@ class ViewCounts:
 
 def lacks_validation(examples: Examples) -> bool:
     """Whether the validation split is too thin to validate on: more than half of
-    the classes have no validation image (as when classes have one or two images)."""
+    the classes have no validation image (as when every class has a single image)."""
     covered = np.unique(examples.labels[examples.split("val")])
     return 2 * len(covered) < len(examples.classes)
 
@@ -65,7 +64,7 @@ def view_augmentation(config: TrainConfig) -> Augmentation:
     """The augmentation views are drawn with: the run's, or the seed's gentle preset
     when the run asks for none (unchanged copies would validate nothing)."""
     augmentation = config.augmentation
-    return PRESETS[DEFAULT_AUGMENTATION] if augmentation.is_identity else augmentation
+    return PRESETS["gentle"] if augmentation.is_identity else augmentation
 
 
 def validation_views_per_image(training_images: int) -> int:
