@@ -35,3 +35,23 @@ def atomic_write_bytes(destination: Path, data: bytes) -> None:
     """Write ``data`` to ``destination`` atomically."""
     with atomic_open(destination, "wb") as handle:
         handle.write(data)
+
+
+@contextmanager
+def atomic_path(destination: Path) -> Iterator[Path]:
+    """A temporary path beside ``destination`` for a writer that takes a path (Keras
+    saving); when the block ends without error the file written there replaces
+    ``destination``. On any error it is removed and ``destination`` is untouched.
+
+    The temporary name ends with ``destination``'s name, so writers that check
+    the suffix (``.keras``, ``.weights.h5``) accept it.
+    """
+    temporary = destination.parent / f".{secrets.token_hex(6)}.tmp.{destination.name}"
+    try:
+        yield temporary
+        with open(temporary, "ab") as written:  # Windows fsyncs only writable files
+            os.fsync(written.fileno())
+        os.replace(temporary, destination)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
