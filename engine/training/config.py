@@ -59,7 +59,7 @@ DEFAULT_AUGMENTATION = "gentle"  # a preset of engine.images.augment
 # checkpoint (model with optimizer state), the best weights so far, where
 # training stood.
 CHECKPOINT_FILE = "checkpoint.keras"
-BEST_WEIGHTS_FILE = "best.weights.h5"
+BEST_WEIGHTS_FILE = "best.weights.npz"
 STATE_FILE = "train_state.json"
 
 
