@@ -129,12 +129,18 @@ def run_report(args: argparse.Namespace) -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     from linnaeus.engine.cli.output import ProgressBar
-    from linnaeus.engine.onnx.export import export_version
+    from linnaeus.engine.project import lock as project_lock
     from linnaeus.engine.project.store import ProjectStore
 
     with ProjectStore.open(args.project) as store, ProgressBar(enabled=not args.json) as bar:
         version = chosen_version(store, args.model)
-        report = export_version(store, version, args.out, int8=args.int8, on_progress=bar.update)
+        # Taken before TensorFlow loads, so that a busy project is said at once.
+        with project_lock.hold(store.project_dir, f"exporting {version.name}"):
+            from linnaeus.engine.onnx.export import export_version
+
+            report = export_version(
+                store, version, args.out, int8=args.int8, on_progress=bar.update
+            )
     payload = {
         "model_version": version.name, "onnx": str(report.path), "keras": str(report.keras_path),
         "max_abs_difference": report.max_abs_difference, "images_checked": report.images_checked,

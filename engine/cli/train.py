@@ -82,6 +82,7 @@ def run_train(args: argparse.Namespace) -> int:
     from linnaeus.engine.cli.output import ProgressBar
     from linnaeus.engine.errors import Cancelled
     from linnaeus.engine.errors import LinnaeusError
+    from linnaeus.engine.errors import ProjectBusyError
     from linnaeus.engine.project.store import ProjectStore
     from linnaeus.engine.training.config import TrainConfig
     from linnaeus.engine.training.train import train
@@ -104,7 +105,8 @@ def run_train(args: argparse.Namespace) -> int:
             raise
         except LinnaeusError as error:
             if lines:
-                print_json(encode(TrainingFailed(str(error))))
+                busy = isinstance(error, ProjectBusyError)
+                print_json(encode(TrainingFailed(str(error), busy=busy)))
             raise
     summary = training_summary(result)
     if lines or args.json:
@@ -191,7 +193,7 @@ def run_models(args: argparse.Namespace) -> int:
         )
         mark = "*" if row["active"] else " "
         print(
-            f"{mark} {row['version']:>4}  {row['status']:9}  {row['model']:12}  "
+            f"{mark} {row['version']:>4}  {row['status']:11}  {row['model']:12}  "
             f"{row['created_at'][:16]}  {scores}"
         )
     return 0

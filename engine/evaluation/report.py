@@ -264,7 +264,7 @@ def _heatmaps(
     try:
         import keras
 
-        from linnaeus.engine.onnx.inference import heatmap_to_image
+        from linnaeus.engine.images.heatmaps import heatmap_to_image
         from linnaeus.engine.training.keras_explanation import class_activation_maps
     except ImportError:
         return [None] * len(originals)

@@ -82,13 +82,20 @@ def _resize(image: np.ndarray, size: int, policy: str) -> np.ndarray:
     height, width = image.shape[:2]
     if policy == "stretch" or height == width:
         return _scale(image, size, size)
+    top, left, new_h, new_w = pad_box(height, width, size)
+    canvas = np.zeros((size, size, *image.shape[2:]), np.uint8)
+    canvas[top : top + new_h, left : left + new_w] = _scale(image, new_w, new_h)
+    return canvas
+
+
+def pad_box(height: int, width: int, size: int) -> tuple[int, int, int, int]:
+    """Where the "pad" policy puts a ``height`` x ``width`` image in its ``size``
+    square: (top, left, scaled height, scaled width)."""
+    if height == width:
+        return 0, 0, size, size
     scale = size / max(height, width)
     new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
-    scaled = _scale(image, new_w, new_h)
-    canvas = np.zeros((size, size, *image.shape[2:]), np.uint8)
-    top, left = (size - new_h) // 2, (size - new_w) // 2
-    canvas[top : top + new_h, left : left + new_w] = scaled
-    return canvas
+    return (size - new_h) // 2, (size - new_w) // 2, new_h, new_w
 
 
 def _scale(image: np.ndarray, width: int, height: int) -> np.ndarray:

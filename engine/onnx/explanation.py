@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
+from linnaeus.engine.images.heatmaps import heatmap_to_image
 from linnaeus.engine.images.imageio import read_image
 from linnaeus.engine.images.preprocess import prepare_image
 from linnaeus.engine.onnx.format import CAM
 from linnaeus.engine.onnx.format import PROBABILITIES
 from linnaeus.engine.onnx.inference import Classifier
-from linnaeus.engine.onnx.inference import heatmap_to_image
 from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import ProgressCallback
 from linnaeus.engine.progress import check_cancelled

@@ -38,6 +38,7 @@ import onnx
 
 from linnaeus.engine import __version__
 from linnaeus.engine.atomic import atomic_open
+from linnaeus.engine.atomic import remove_stale_temporaries
 from linnaeus.engine.disk_space import check_free_space
 from linnaeus.engine.disk_space import disk_full_error
 from linnaeus.engine.disk_space import is_disk_full
@@ -61,6 +62,7 @@ from linnaeus.engine.progress import Progress
 from linnaeus.engine.progress import ProgressCallback
 from linnaeus.engine.progress import check_cancelled
 from linnaeus.engine.progress import ignore_progress
+from linnaeus.engine.project import lock as project_lock
 from linnaeus.engine.project.store import ProjectStore
 from linnaeus.engine.project.versions import ModelVersion
 from linnaeus.engine.training.models import HEAD_LAYER_NAMES
@@ -102,13 +104,15 @@ def export_version(
     """Export ``version`` as `export_onnx` does, with the decision rule the project
     evaluates it with: the temperature and (two classes) the threshold fitted on
     the validation split (`calibrate_version`), so the exported model decides as
-    its evaluation says."""
-    calibration = calibrate_version(store, version)
-    return export_onnx(
-        store, version, destination, int8=int8, threshold=calibration.get("threshold"),
-        positive_class=calibration.get("positive_class"),
-        temperature=calibration.get("temperature", 1.0), on_progress=on_progress, cancel=cancel,
-    )  # fmt: skip
+    its evaluation says. Holds the project's lock."""
+    with project_lock.hold(store.project_dir, f"exporting {version.name}"):
+        calibration = calibrate_version(store, version)
+        return export_onnx(
+            store, version, destination, int8=int8, threshold=calibration.get("threshold"),
+            positive_class=calibration.get("positive_class"),
+            temperature=calibration.get("temperature", 1.0), on_progress=on_progress,
+            cancel=cancel,
+        )  # fmt: skip
 
 
 def export_onnx(
@@ -428,6 +432,8 @@ def _load_keras(path: Path) -> keras.Model:
 def _write(destination: Path, data: bytes, keras_source: Path) -> Path:
     """Write the ONNX bytes and a copy of the Keras model, each atomically."""
     keras_path = destination.with_suffix(".keras")
+    for path in (keras_path, destination):  # what a killed export left
+        remove_stale_temporaries(path.parent, path.name)
     try:
         with atomic_open(keras_path) as keras_copy:
             _readable_by_all(keras_copy)

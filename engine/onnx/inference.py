@@ -35,6 +35,7 @@ import onnxruntime
 from linnaeus.engine.dataset.layout import walk_files
 from linnaeus.engine.errors import ImageReadError
 from linnaeus.engine.errors import LinnaeusError
+from linnaeus.engine.images.heatmaps import heatmap_to_image
 from linnaeus.engine.images.imageio import is_image_candidate
 from linnaeus.engine.images.imageio import read_image
 from linnaeus.engine.images.preprocess import InputFormat
@@ -296,46 +297,6 @@ def find_images(folder: Path) -> list[str]:
 
 
 # -- heatmap geometry -----------------------------------------------------------
-
-
-def heatmap_to_image(
-    cam: np.ndarray, original_shape: tuple[int, ...], fmt: InputFormat
-) -> np.ndarray:
-    """One class's activation map (h x w) as an H x W float32 map in [0, 1] over the
-    original image, ``original_shape`` (H, W), that ``fmt`` prepared."""
-    height, width = original_shape[:2]
-    return square_to_original(cam_to_square(cam, fmt.size), height, width, fmt.resize)
-
-
-def cam_to_square(cam: np.ndarray, size: int) -> np.ndarray:
-    """A class activation map (h x w) as a ``size`` x ``size`` float32 map in [0, 1]:
-    negative evidence dropped, the strongest point 1."""
-    positive = np.maximum(np.asarray(cam, np.float32), 0)
-    peak = float(positive.max()) if positive.size else 0.0
-    if peak > 0:
-        positive /= peak
-    square = cv2.resize(positive, (size, size), interpolation=cv2.INTER_LINEAR)
-    return np.clip(square, 0, 1).astype(np.float32)
-
-
-def pad_box(height: int, width: int, size: int) -> tuple[int, int, int, int]:
-    """Where the "pad" policy puts a ``height`` x ``width`` image in its ``size``
-    square: (top, left, scaled height, scaled width), as `prepare_image` does."""
-    if height == width:
-        return 0, 0, size, size
-    scale = size / max(height, width)
-    new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
-    return (size - new_h) // 2, (size - new_w) // 2, new_h, new_w
-
-
-def square_to_original(square: np.ndarray, height: int, width: int, resize: str) -> np.ndarray:
-    """A map over the prepared square, mapped back onto the original ``height`` x
-    ``width`` image through the resize policy (for "pad", the padding is cut off)."""
-    if resize == "pad":
-        top, left, new_h, new_w = pad_box(height, width, square.shape[0])
-        square = square[top : top + new_h, left : left + new_w]
-    mapped = cv2.resize(square, (width, height), interpolation=cv2.INTER_LINEAR)
-    return np.clip(mapped, 0, 1).astype(np.float32)
 
 
 def _probabilities_only(path: Path) -> bytes:

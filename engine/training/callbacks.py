@@ -27,8 +27,8 @@ from linnaeus.engine.errors import Cancelled
 from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import ProgressCallback
 from linnaeus.engine.progress import TrainingProgress
+from linnaeus.engine.project.versions import CHECKPOINT_FILE
 from linnaeus.engine.training.config import BEST_WEIGHTS_FILE
-from linnaeus.engine.training.config import CHECKPOINT_FILE
 from linnaeus.engine.training.config import STATE_FILE
 
 _REPORT_EVERY_S = 0.25

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from linnaeus.engine.atomic import temporary_path
 from linnaeus.engine.disk_space import RESERVE_BYTES
 from linnaeus.engine.disk_space import check_free_space
 from linnaeus.engine.disk_space import disk_full_as_error
@@ -25,6 +26,8 @@ from linnaeus.engine.errors import TrainingError
 from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import ProgressCallback
 from linnaeus.engine.progress import ignore_progress
+from linnaeus.engine.project import leftovers
+from linnaeus.engine.project import lock as project_lock
 from linnaeus.engine.project import versions
 from linnaeus.engine.project.image_files import readable_images
 from linnaeus.engine.project.predictions import save_predictions
@@ -52,8 +55,9 @@ _SCRATCH_WEIGHTS_BYTES = {"seed-cnn": 140_000, "small-resnet": 2_900_000, "pretr
 _WEIGHTS_COPIES = {"quick": 1, "accurate": 6, "seed-cnn": 9, "small-resnet": 9, "pretrain": 18}
 _FEATURE_BYTES = 1280 * 4
 _ROW_BYTES = 200
-# Held in the version's folder while it trains (see `reserve_space`).
-RESERVE_FILE = ".disk-space-reserve.tmp"
+# Held in the version's folder while it trains (see `reserve_space`), under a
+# temporary file's name: one a killed training left is removed as stale.
+RESERVE_NAME = "disk-space-reserve"
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,7 @@ class TrainResult:
     decoded: int  # images decoded this run (the rest came from the cache)
 
 
+@project_lock.holding_lock("training")
 def train(
     store: ProjectStore,
     config: TrainConfig = TrainConfig(),  # noqa: B008 (frozen: safe to share)
@@ -74,13 +79,11 @@ def train(
     cancel: CancelToken | None = None,
 ) -> TrainResult:
     """Train on the project's current labels and register a new model version
-    (or, with ``resume``, continue the latest unfinished one)."""
-    from linnaeus.engine.training import runs as training_runs
-    from linnaeus.engine.training.device import configure_devices
-
+    (or, with ``resume``, continue the latest unfinished one), holding the
+    project's lock."""
     started = time.monotonic()
     if resume:
-        version = _resumable_version(store)
+        version = _resumable_version(store)  # before TensorFlow loads: a second writer is told
         config = TrainConfig.from_dict(version.config)
         examples = collect_examples(store, version.classes)
         snapshot = versions.label_snapshot(store, version.id)
@@ -89,6 +92,9 @@ def train(
         config = config.resolved()
         examples = collect_examples(store)
         _check_enough(examples)
+    from linnaeus.engine.training import runs as training_runs
+    from linnaeus.engine.training.device import configure_devices
+
     device = configure_devices()
     import keras
 
@@ -101,7 +107,8 @@ def train(
         )
         if not resume:
             version = _register_version(store, config, loaded.examples)
-    reserve = version.folder / RESERVE_FILE
+    project_lock.doing(store.project_dir, f"training {version.name}")
+    reserve = temporary_path(version.folder / RESERVE_NAME)
     try:
         with disk_full_as_error(store.project_dir, needed), device.strategy.scope():
             reserve_space(reserve)  # given back to record the outcome, whatever fills the disk
@@ -194,7 +201,9 @@ def _check_enough(examples: Examples) -> None:
 
 
 def _resumable_version(store: ProjectStore) -> ModelVersion:
+    leftovers.tidy(store)  # a killed training is "training" until settled as interrupted
     version = resumable_version(versions.list_versions(store))
     if version is None:
         raise TrainingError("There is no interrupted training to resume; start a new one.")
+    project_lock.doing(store.project_dir, f"training {version.name}")
     return version

@@ -8,6 +8,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -15,7 +16,9 @@ from types import SimpleNamespace
 import pytest
 
 from linnaeus.engine import disk_space
+from linnaeus.engine.atomic import STALE_AFTER_S
 from linnaeus.engine.atomic import atomic_path
+from linnaeus.engine.atomic import remove_stale_temporaries
 from linnaeus.engine.cli.main import main
 from linnaeus.engine.dataset import importer
 from linnaeus.engine.dataset.importer import import_images
@@ -116,6 +119,18 @@ def test_an_atomic_path_that_fails_leaves_the_old_file_and_no_temporary(tmp_path
         temporary.write_bytes(b"the new checkpoint")
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.keras"]
     assert destination.read_bytes() == b"the new checkpoint"
+
+
+def test_a_temporary_file_of_a_killed_keras_save_is_recognised_as_a_leftover(
+    tmp_path: Path,
+) -> None:
+    with atomic_path(tmp_path / "checkpoint.keras") as temporary:
+        temporary.write_bytes(b"a checkpoint")
+    temporary.write_bytes(b"half a checkpoint")  # as a training killed while saving leaves it
+    long_ago = time.time() - STALE_AFTER_S - 60
+    os.utime(temporary, (long_ago, long_ago))
+    assert remove_stale_temporaries(tmp_path) == [temporary]
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.keras"]
 
 
 # -- the project store ----------------------------------------------------------------

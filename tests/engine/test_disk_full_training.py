@@ -17,7 +17,6 @@ from linnaeus.engine.images.augment import PRESETS
 from linnaeus.engine.onnx.export import export_version
 from linnaeus.engine.project import versions
 from linnaeus.engine.training.callbacks import TrainState
-from linnaeus.engine.training.config import CHECKPOINT_FILE
 from linnaeus.engine.training.config import TrainConfig
 from linnaeus.engine.training.train import train
 from tests.training_factory import make_shapes_project
@@ -73,7 +72,7 @@ def test_a_write_that_fills_the_disk_fails_the_version_cleanly_and_it_resumes(
     assert not [p.name for p in version.folder.iterdir() if ".tmp" in p.name]
     whole = writes.count("checkpoint") - (failing == "checkpoint")
     assert whole >= 1 and TrainState.load(version.folder).epochs_done == whole
-    keras.models.load_model(version.folder / CHECKPOINT_FILE)
+    keras.models.load_model(version.checkpoint_file)
 
     monkeypatch.undo()  # space was freed
     result = train(store, resume=True)

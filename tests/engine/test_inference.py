@@ -20,17 +20,17 @@ from linnaeus.engine.dataset.importer import import_images
 from linnaeus.engine.dataset.layout import walk_files
 from linnaeus.engine.errors import Cancelled
 from linnaeus.engine.errors import LinnaeusError
+from linnaeus.engine.images.heatmaps import cam_to_square
+from linnaeus.engine.images.heatmaps import heatmap_to_image
+from linnaeus.engine.images.heatmaps import square_to_original
 from linnaeus.engine.images.imageio import content_hash
 from linnaeus.engine.images.preprocess import InputFormat
+from linnaeus.engine.images.preprocess import pad_box
 from linnaeus.engine.images.preprocess import prepare_image
 from linnaeus.engine.onnx.classify import classify
 from linnaeus.engine.onnx.format import ModelFileError
 from linnaeus.engine.onnx.inference import Classifier
-from linnaeus.engine.onnx.inference import cam_to_square
 from linnaeus.engine.onnx.inference import choose_providers
-from linnaeus.engine.onnx.inference import heatmap_to_image
-from linnaeus.engine.onnx.inference import pad_box
-from linnaeus.engine.onnx.inference import square_to_original
 from linnaeus.engine.onnx.results import Prediction
 from linnaeus.engine.onnx.results import sort_into
 from linnaeus.engine.onnx.results import write_predictions_csv
@@ -343,7 +343,9 @@ def test_csv_has_the_contract_columns_and_unknown_below(
 
     with out.open(encoding="utf-8", newline="") as handle:
         header = next(csv.reader(handle))
-    assert header == ["path", "label", "confidence", "red", "green", "blue", "error"]
+    assert header == [
+        "path", "label", "confidence", "red", "green", "blue", "error", "exact_path"
+    ]  # fmt: skip
     table = {row["path"]: row for row in read_csv(out)}
     assert rows == len(table) == 8
     assert table["a_red.png"]["label"] == "red"
