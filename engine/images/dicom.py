@@ -5,11 +5,19 @@ Only the first frame is read. Gray images go through the file's modality LUT
 come out as uint8, MONOCHROME1 inverted so that bone is bright as in
 MONOCHROME2. Colour images come out as stored (YBR converted to RGB), palette
 images through their colour LUT.
+
+Pixel data may be stored uncompressed, deflated, RLE, JPEG (baseline, 12-bit
+extended and lossless), JPEG-LS (lossless and near-lossless) or JPEG 2000
+(lossless and lossy), as PACS exports hold them: pydicom decodes deflated and
+RLE data itself, GDCM (python-gdcm) the JPEG, JPEG-LS and JPEG 2000 ones, and
+`dicom_jpeg12` 12-bit JPEG through GDCM. packaging/README.md says why these
+decoders and no others.
 """
 
 from __future__ import annotations
 
 import io
+import logging
 
 import numpy as np
 import pydicom
@@ -19,10 +27,25 @@ from pydicom.pixels import apply_voi_lut
 from pydicom.pixels import apply_windowing
 from pydicom.pixels import get_decoder
 from pydicom.pixels import pixel_array
+from pydicom.pixels.decoders import JPEGExtended12BitDecoder
+from pydicom.uid import UID
+from pydicom.uid import JPEGExtended12Bit
 
 from linnaeus.engine.errors import ImageReadError
+from linnaeus.engine.images import dicom_jpeg12
+
+logger = logging.getLogger(__name__)
 
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+
+# pydicom logs the traceback of every decoder that fails on a frame, at ERROR level,
+# then raises one error naming them all, which becomes the file's one-line reason;
+# the tracebacks would only clutter the user's terminal.
+logging.getLogger("pydicom.pixels.decoders.base").setLevel(logging.CRITICAL)
+
+JPEGExtended12BitDecoder.add_plugin(
+    dicom_jpeg12.LABEL, (dicom_jpeg12.__name__, dicom_jpeg12.decode_frame.__name__)
+)
 
 
 def read_dataset(data: bytes) -> pydicom.Dataset:
@@ -42,13 +65,7 @@ def frame_size(dataset: pydicom.Dataset) -> tuple[int, int]:
 
 def first_frame(dataset: pydicom.Dataset) -> np.ndarray:
     """The first frame's pixels: gray windowed to uint8, colour RGB as stored."""
-    transfer_syntax = dataset.file_meta.TransferSyntaxUID
-    if transfer_syntax.is_compressed and not get_decoder(transfer_syntax).is_available:
-        raise ImageReadError(
-            f"DICOM pixel data is compressed as {transfer_syntax.name}, and no decoder for it "
-            "is installed (pylibjpeg, GDCM or pyjpegls can add one)"
-        )
-    pixels = pixel_array(dataset, index=0)
+    pixels = stored_first_frame(dataset)
     photometric = dataset.PhotometricInterpretation
     if photometric == "PALETTE COLOR":
         rgb = apply_color_lut(pixels, dataset)
@@ -57,6 +74,35 @@ def first_frame(dataset: pydicom.Dataset) -> np.ndarray:
         return pixels
     gray = _window_to_uint8(apply_modality_lut(pixels, dataset), dataset)
     return 255 - gray if photometric == "MONOCHROME1" else gray
+
+
+def stored_first_frame(dataset: pydicom.Dataset) -> np.ndarray:
+    """The first frame's stored values, decoded, before any LUT (colour as RGB)."""
+    transfer_syntax = dataset.file_meta.TransferSyntaxUID
+    if transfer_syntax.is_compressed and not _can_decode(transfer_syntax):
+        raise ImageReadError(
+            f"DICOM pixel data is compressed as {transfer_syntax.name}, which Linnaeus cannot "
+            "decode: export the image again uncompressed, or as JPEG, JPEG-LS, JPEG 2000 or RLE"
+        )
+    if not transfer_syntax.is_compressed:
+        return pixel_array(dataset, index=0)
+    plugin = ""
+    if transfer_syntax == JPEGExtended12Bit and int(dataset.get("BitsStored", 8)) > 8:
+        plugin = dicom_jpeg12.LABEL  # pydicom's own GDCM and Pillow plugins refuse 12 bits
+    try:
+        return pixel_array(dataset, index=0, decoding_plugin=plugin)
+    except Exception as exc:  # each decoder fails its own way on damaged data
+        logger.debug("cannot decode %s pixel data", transfer_syntax.name, exc_info=True)
+        raise ImageReadError(
+            f"DICOM file is damaged: its {transfer_syntax.name} pixel data does not decode"
+        ) from exc
+
+
+def _can_decode(transfer_syntax: UID) -> bool:
+    try:
+        return get_decoder(transfer_syntax).is_available
+    except NotImplementedError:  # a syntax pydicom has no decoder for at all (MPEG, ...)
+        return False
 
 
 def _window_to_uint8(values: np.ndarray, dataset: pydicom.Dataset) -> np.ndarray:
