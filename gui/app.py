@@ -8,9 +8,9 @@ shown, saves it and exits (for the documentation and for checks),
 ``--size 1366x768`` sets the window size, ``--theme light|dark`` overrides
 the system's colour scheme, ``--image PATH`` selects that image.
 
-Where Qt could not open a window (on Linux: no display, or a system library
-its X11 plugin needs is missing) `main` says what to install and returns 1
-before Qt starts, instead of letting Qt abort the process.
+Where Qt could not open a window (on Linux: a system library its X11 plugin
+needs is missing, or no X server answers) `main` says so, with what to
+install, and returns 1 before Qt starts, instead of letting Qt abort.
 
 The application uses Qt's Fusion style with a light or dark palette that
 follows the system's colour scheme (and changes with it), and high-DPI

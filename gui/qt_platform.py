@@ -3,10 +3,12 @@
 On Linux Qt draws through its X11 platform plugin (``libqxcb.so``), which
 needs system libraries that a fresh or minimal install may lack
 (libxcb-cursor0, libxcb-icccm4, libxcb-keysyms1, ...). When one is missing Qt
-prints a hint about plugins and aborts the whole process, so `window_problem`
-loads the plugin first, as Qt would, and turns a failure into one message with
-the apt and dnf lines that install what the plugin needs. The README gives the
-same lines (a test keeps them equal).
+prints a hint about plugins and aborts the whole process, and it does the
+same when no X server answers at $DISPLAY. So `window_problem` loads the
+plugin first, as Qt would, and connects to the display, and turns a failure
+into one message: for missing libraries, with the apt and dnf lines that
+install what the plugin needs. The README gives the same lines (a test keeps
+them equal).
 """
 
 from __future__ import annotations
@@ -72,7 +74,15 @@ def window_problem(
     if plugin is None:
         return None  # a Qt laid out differently: let Qt itself try
     missing = unloadable_library(plugin)
-    return None if missing is None else missing_libraries_message(missing)
+    if missing is not None:
+        return missing_libraries_message(missing)
+    display = environ.get("DISPLAY", "")
+    if display and not x_server_answers(display):
+        return (
+            f"the window cannot open: no X display answers at DISPLAY={display}. Start "
+            "Linnaeus from the desktop (over ssh: ssh -X), or use its commands (linnaeus --help)"
+        )
+    return None
 
 
 def uses_xcb(environ: Mapping[str, str]) -> bool:
@@ -103,6 +113,20 @@ def unloadable_library(plugin: Path) -> str | None:
         found = _MISSING_LIBRARY.match(reason)
         return found["name"] if found else reason
     return None
+
+
+def x_server_answers(display: str) -> bool:
+    """Whether an X server accepts a connection at ``display``, as Qt's would be made."""
+    xcb = ctypes.CDLL("libxcb.so.1")
+    xcb.xcb_connect.restype = ctypes.c_void_p
+    xcb.xcb_connect.argtypes = [ctypes.c_char_p, ctypes.c_void_p]
+    xcb.xcb_connection_has_error.argtypes = [ctypes.c_void_p]
+    xcb.xcb_disconnect.argtypes = [ctypes.c_void_p]
+    connection = xcb.xcb_connect(display.encode(), None)  # never NULL: errors are flagged
+    try:
+        return xcb.xcb_connection_has_error(connection) == 0
+    finally:
+        xcb.xcb_disconnect(connection)
 
 
 def missing_libraries_message(missing: str) -> str:

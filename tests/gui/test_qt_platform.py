@@ -46,6 +46,21 @@ def test_a_missing_library_gives_one_message_with_the_install_lines(monkeypatch)
     assert "libxcb-cursor0 libxcb-icccm4" in APT_INSTALL and "libxcb-keysyms1" in APT_INSTALL
 
 
+def test_a_display_nobody_answers_at_is_said_plainly(monkeypatch) -> None:
+    monkeypatch.setattr(qt_platform, "unloadable_library", lambda plugin: None)
+
+    problem = window_problem({"DISPLAY": ":987"}, "linux")
+
+    assert problem is not None and "no X display answers at DISPLAY=:987" in problem
+
+
+def test_a_working_display_and_plugin_leave_it_to_qt(monkeypatch) -> None:
+    monkeypatch.setattr(qt_platform, "unloadable_library", lambda plugin: None)
+    monkeypatch.setattr(qt_platform, "x_server_answers", lambda display: True)
+
+    assert window_problem(X11, "linux") is None
+
+
 def test_no_display_is_said_plainly() -> None:
     problem = window_problem({}, "linux")
 
