@@ -129,6 +129,8 @@ def test_damaged_compressed_pixel_data_is_reported_in_one_line(name: str, syntax
     assert message.endswith("pixel data does not decode")
 
 
+# pydicom decodes HTJ2K only through pylibjpeg, which Linnaeus does not install; MPEG
+# video it does not decode at all.
 @pytest.mark.parametrize("syntax", [HTJ2KLossless, MPEG2MPML])
 def test_a_syntax_linnaeus_cannot_decode_says_how_to_export_it(syntax: str) -> None:
     data = dicom_copy("MR_small_jp2klossless.dcm", transfer_syntax=syntax)
