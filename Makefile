@@ -52,14 +52,15 @@ $(PACKAGE_STAMP): $(STAMP)
 	touch $(PACKAGE_STAMP)
 
 package: $(PACKAGE_STAMP)
+	packaging/linux/system-packages.sh $$(grep -v '^#' packaging/linux/build-packages.txt)
 	$(BIN)/python -m pip install --quiet --no-deps $(EDITABLE) -e .  # links new modules too
 	PYTHON=$(BIN)/python packaging/build-linux.sh
 
-# strace watches what the installed app writes; as root (CI) it is installed when missing.
+# strace watches what the installed app writes; the system has what the .deb declares, as
+# on a user's machine. As root (CI) whatever is missing is installed.
 package-test: package
-	@command -v strace >/dev/null || [ "$$(id -u)" != 0 ] || \
-		{ apt-get update -qq && apt-get install -y -qq --no-install-recommends strace desktop-file-utils; }
-	@command -v strace >/dev/null || { echo "package-test needs strace (apt install strace)"; exit 1; }
+	packaging/linux/system-packages.sh strace desktop-file-utils
+	packaging/linux/system-packages.sh --deb-relations $$(ls dist/linnaeus_*.deb)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -m package tests/packaging
 
 # Refresh constraints.txt: upgrade .venv to the newest versions pyproject allows for the
@@ -86,4 +87,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_import.py
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info demo-project
+	rm -rf $(VENV) build dist *.egg-info demo-project demo-project-images

@@ -16,6 +16,10 @@ class ProjectError(LinnaeusError):
     """The project folder or its database cannot be used as asked."""
 
 
+class ProjectBusyError(ProjectError):
+    """Another process is writing to the project (it holds the project's lock)."""
+
+
 class ImageReadError(LinnaeusError):
     """One image file cannot be read; the message says why."""
 
@@ -30,6 +34,10 @@ class LabelError(LinnaeusError):
 
 class TrainingError(LinnaeusError):
     """Training cannot start or finish (too few labels, missing weights...)."""
+
+
+class EvaluationError(LinnaeusError):
+    """Predictions, labels, class names or a decision threshold that do not fit together."""
 
 
 class ExportError(LinnaeusError):

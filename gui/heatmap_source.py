@@ -113,6 +113,12 @@ class HeatmapSource(QObject):
                 "ask for one (H)."
             )
 
+    def reload(self) -> None:
+        """Load the active version's exported model again (its decision threshold
+        was changed in the file)."""
+        self._version = None
+        self.refresh()
+
     def _set_status(self, text: str) -> None:
         self.status = text
         self.state_changed.emit()

@@ -15,8 +15,10 @@ def details_html(
     history: Sequence[HistoryEntry],
     probabilities: dict[str, float],
     version_name: str | None,
+    decided: str | None = None,
 ) -> str:
-    """The image details as rich text: file, size, label, prediction, label history."""
+    """The image details as rich text: file, size, label, prediction (the class the
+    model ``decided``, then its probabilities), label history."""
     if record is None:
         return ""
     e = html.escape
@@ -50,6 +52,8 @@ def details_html(
     if probabilities:
         ranked = sorted(probabilities.items(), key=lambda item: -item[1])[:3]
         text = ", ".join(f"{e(name)} {p:.0%}" for name, p in ranked)
+        if decided is not None:
+            text = f"decides <b>{e(decided)}</b>: {text}"
         rows.append((f"Model {e(version_name or '')}", text))
     table = "".join(
         f"<tr><td style='color:gray;padding-right:8px'>{k}</td><td>{v}</td></tr>" for k, v in rows

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
+from linnaeus.engine.evaluation.version import version_predictions
 from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import Progress
 from linnaeus.engine.progress import ProgressCallback
 from linnaeus.engine.progress import check_cancelled
 from linnaeus.engine.progress import ignore_progress
-from linnaeus.engine.project.predictions import load_predictions
 from linnaeus.engine.project.store import SPLITS
 from linnaeus.engine.project.store import ProjectStore
 from linnaeus.engine.project.versions import active_version
@@ -84,7 +84,9 @@ class ImageFilter:
 
 @dataclass(frozen=True)
 class Predictions:
-    """The active model version's class probabilities for the images it predicted.
+    """The active model version's predictions as its exported model makes them:
+    calibrated class probabilities and the class its decision rule picks
+    (``predicted``, an index among ``classes``) per image.
 
     ``class_ids`` maps each of the version's classes to the store class of
     that name (`NO_CLASS` if the class is gone).
@@ -95,6 +97,7 @@ class Predictions:
     class_ids: np.ndarray
     image_ids: np.ndarray
     probabilities: np.ndarray
+    predicted: np.ndarray
 
 
 @dataclass
@@ -103,8 +106,9 @@ class ImageTable:
 
     ``label`` and ``predicted_class`` are store class ids (`NO_CLASS` for none).
     After `attach_predictions`, ``prediction`` is the row of ``probabilities``
-    holding the image's prediction by the active version (-1: none) and
-    ``predicted`` the index of its predicted class among ``version_classes``.
+    holding the image's prediction by the active version (-1: none),
+    ``predicted`` the index among ``version_classes`` of the class the
+    version decides for, and ``confidence`` that class's probability.
     """
 
     ids: np.ndarray
@@ -129,7 +133,7 @@ class ImageTable:
         self.uncertainty = np.full(len(self.ids), np.nan, np.float32)
 
     def attach_predictions(self, predictions: Predictions) -> None:
-        """Take the version's predictions in: predicted class, confidence, uncertainty."""
+        """Take the version's predictions in: decided class, its probability, uncertainty."""
         self.version_name = predictions.version_name
         self.version_classes = list(predictions.classes)
         self.version_class_ids = predictions.class_ids
@@ -141,9 +145,10 @@ class ImageTable:
         has = self.prediction >= 0
         if not has.any():
             return
-        p = self.probabilities[self.prediction[has]]
-        self.predicted[has] = p.argmax(axis=1)
-        self.confidence[has] = p.max(axis=1)
+        rows = self.prediction[has]
+        p = self.probabilities[rows]
+        self.predicted[has] = predictions.predicted[rows]
+        self.confidence[has] = p[np.arange(len(rows)), self.predicted[has]]
         self.uncertainty[has] = _normalised_entropy(p)
         self.predicted_class[has] = self.version_class_ids[self.predicted[has]]
 
@@ -297,14 +302,15 @@ def read_predictions(
     on_progress: ProgressCallback = ignore_progress,
     cancel: CancelToken | None = None,
 ) -> Predictions | None:
-    """The active version's stored predictions, or None if the project has no
-    active model. Opens its own connection, so it may run on a worker thread."""
+    """The active version's stored predictions, calibrated and decided as its exported
+    model does (`version_predictions`), or None if the project has no active
+    model. Opens its own connection, so it may run on a worker thread."""
     with ProjectStore.open(project_dir) as store:
         version = active_version(store)
         if version is None:
             return None
         on_progress(Progress("load", 0, 1, f"Reading the predictions of {version.name}"))
-        ids, probabilities = load_predictions(store, version.id)
+        decided = version_predictions(store, version)
         class_ids = {c.name: c.id for c in store.classes()}
     check_cancelled(cancel)
     on_progress(Progress("load", 1, 1, "Done"))
@@ -312,6 +318,7 @@ def read_predictions(
         version_name=version.name,
         classes=list(version.classes),
         class_ids=np.array([class_ids.get(n, NO_CLASS) for n in version.classes], np.int64),
-        image_ids=ids,
-        probabilities=probabilities,
+        image_ids=decided.image_ids,
+        probabilities=decided.probabilities,
+        predicted=decided.predicted,
     )

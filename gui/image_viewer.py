@@ -447,9 +447,13 @@ class ImageViewer(QWidget):
         history: Sequence[HistoryEntry] = (),
         probabilities: dict[str, float] | None = None,
         version_name: str | None = None,
+        decided: str | None = None,
     ) -> None:
-        """Show what is known about the image beside the picture."""
-        self.details.setText(details_html(record, history, probabilities or {}, version_name))
+        """Show what is known about the image beside the picture (``decided``: the class
+        the model decides for it)."""
+        self.details.setText(
+            details_html(record, history, probabilities or {}, version_name, decided)
+        )
 
 
 def _heatmap_lut() -> np.ndarray:

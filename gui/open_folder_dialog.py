@@ -3,7 +3,8 @@
 The dialog imports the folder into a staging project in a temporary folder,
 on a worker thread with progress and Cancel: every file is read once, so it
 can then show what import found (the layout it recognised, images per class
-and split, and each unreadable file with the reason) before anything is
+and split, each unreadable file with the reason, and the rows of a label table
+it did not take as written) before anything is
 created where the user can see it. "Create project" moves the staging
 project to the chosen folder; Cancel deletes it. The image folder is only
 ever read.
@@ -41,11 +42,11 @@ from linnaeus.engine.errors import ProjectError
 from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import Progress
 from linnaeus.engine.progress import ProgressCallback
+from linnaeus.engine.project.folders import check_project_folder
 from linnaeus.engine.project.store import NO_SPLIT
 from linnaeus.engine.project.store import SPLITS
 from linnaeus.engine.project.store import UNLABELLED
 from linnaeus.engine.project.store import ProjectStore
-from linnaeus.engine.project.store import check_project_folder
 from linnaeus.gui.workers import Worker
 
 _SPLIT_COLUMNS = (*SPLITS, NO_SPLIT)
@@ -118,7 +119,7 @@ class OpenFolderDialog(QDialog):
     def __init__(self, image_folder: Path, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle(f"New project from {image_folder.name}")
-        self.resize(760, 560)
+        self.resize(760, 660)
         self.image_folder = image_folder.absolute()
         self.project_dir: Path | None = None  # set when the project was created
         self.report: ImportReport | None = None
@@ -130,6 +131,7 @@ class OpenFolderDialog(QDialog):
         self._lay_out(browse)
         self.counts.hide()
         self.unreadable.hide()
+        self.table_problems.hide()
         self._update_create_button()
 
     def _make_fields(self) -> QPushButton:
@@ -173,10 +175,15 @@ class OpenFolderDialog(QDialog):
         self.unreadable_title = QLabel()
         self.unreadable = QTableWidget(0, 2)
         self.unreadable.setHorizontalHeaderLabels(["File", "Why it cannot be read"])
-        for table in (self.counts, self.unreadable):
+        self.table_problems_title = QLabel(wordWrap=True)
+        self.table_problems = QTableWidget(0, 2)
+        self.table_problems.setHorizontalHeaderLabels(["Rows", "What import did"])
+        self.table_problems.setWordWrap(True)
+        for table in (self.counts, self.unreadable, self.table_problems):
             table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
             table.verticalHeader().hide()
-        self.unreadable.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        for table in (self.unreadable, self.table_problems):
+            table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         self.buttons = QDialogButtonBox()
         self.create_button = self.buttons.addButton(
             "Create project", QDialogButtonBox.ButtonRole.AcceptRole
@@ -208,7 +215,9 @@ class OpenFolderDialog(QDialog):
         layout.addWidget(self.counts)
         layout.addWidget(self.unreadable_title)
         layout.addWidget(self.unreadable, 1)
-        layout.addStretch(1)  # takes the room while there is no unreadable file to list
+        layout.addWidget(self.table_problems_title)
+        layout.addWidget(self.table_problems, 1)
+        layout.addStretch(1)  # takes the room while there is nothing to list
         self._layout = layout
         layout.addWidget(self.buttons)
 
@@ -248,6 +257,8 @@ class OpenFolderDialog(QDialog):
         self.counts.hide()
         self.unreadable.hide()
         self.unreadable_title.clear()
+        self.table_problems.hide()
+        self.table_problems_title.clear()
         self.layout_text.clear()
         self.start_check(options)
 
@@ -285,6 +296,7 @@ class OpenFolderDialog(QDialog):
         )
         self._fill_counts(report)
         self._fill_unreadable(report)
+        self._fill_table_problems(report)
         self._update_create_button()
 
     def _on_worker_failed(self, message: str) -> None:
@@ -339,7 +351,34 @@ class OpenFolderDialog(QDialog):
             self.unreadable.setItem(row, 1, QTableWidgetItem(reason))
         self.unreadable.resizeColumnToContents(0)
         self.unreadable.setVisible(bool(problems))
-        self._layout.setStretch(self._layout.count() - 2, 0 if problems else 1)
+        self._update_stretch()
+
+    def _fill_table_problems(self, report: ImportReport) -> None:
+        problems = report.table_problems
+        self.table_problems_title.setText(
+            f"<b>The label table ({len(problems):,} notes):</b> when rows disagree about an "
+            "image, the first row wins. Fix the table and check again to change what is "
+            "taken from it."
+            if problems
+            else ""
+        )
+        self.table_problems.setRowCount(len(problems))
+        for row, problem in enumerate(problems):
+            numbers = ", ".join(str(number) for number in problem.rows[:6])
+            more = len(problem.rows) - 6
+            self.table_problems.setItem(
+                row, 0, QTableWidgetItem(numbers + (f" and {more:,} more" if more > 0 else ""))
+            )
+            self.table_problems.setItem(row, 1, QTableWidgetItem(problem.message))
+        self.table_problems.resizeColumnToContents(0)
+        self.table_problems.resizeRowsToContents()
+        self.table_problems.setVisible(bool(problems))
+        self._update_stretch()
+
+    def _update_stretch(self) -> None:
+        """The empty stretch below takes the room while no list is shown."""
+        listing = not (self.unreadable.isHidden() and self.table_problems.isHidden())
+        self._layout.setStretch(self._layout.count() - 2, 0 if listing else 1)
 
     # -- creating -----------------------------------------------------------
 

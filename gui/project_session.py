@@ -1,8 +1,9 @@
 """One open project in the window: its store, grid model, thumbnails and undo stack.
 
-Widgets ask the session to label images or change classes; the session
-pushes the matching undoable command (`label_commands`) and the model
-repaints the images the store says the command changed. Opening a project
+Widgets ask the session to label images, change classes or set a model
+version's decision threshold; the session pushes the matching undoable
+command (`label_commands`, `version_commands`) and the model repaints the
+images the store says the command changed. Opening a project
 reads its images on a worker thread (`ImageListModel.reload`); `close` stops
 the thumbnail threads and closes the database.
 """
@@ -30,6 +31,7 @@ from linnaeus.gui.label_commands import MergeClassesCommand
 from linnaeus.gui.label_commands import RecolourClassCommand
 from linnaeus.gui.label_commands import RenameClassCommand
 from linnaeus.gui.thumbnail_loader import ThumbnailLoader
+from linnaeus.gui.version_commands import SetThresholdCommand
 
 
 class ProjectSession(QObject):
@@ -38,6 +40,7 @@ class ProjectSession(QObject):
     classes_changed = Signal()
     labels_changed = Signal(list)  # image ids whose label changed ([] = possibly all)
     error = Signal(str)  # a change the store refused, in words for the user
+    decision_changed = Signal(int)  # a model version (id) now decides at another threshold
 
     def __init__(
         self, store: ProjectStore, *, thumbnail_pixels: int, parent: QObject | None = None
@@ -120,6 +123,21 @@ class ProjectSession(QObject):
     def delete_class(self, name: str) -> None:
         self._push(DeleteClassCommand(self.store, name, self._events))
 
+    # -- model versions -----------------------------------------------------
+
+    def set_threshold(self, version_id: int, threshold: float) -> None:
+        """Make a two-class model version decide at ``threshold``, undoably; the grid's
+        predictions are read again and `decision_changed` tells the other views."""
+        try:
+            command = SetThresholdCommand(
+                self.store, version_id, threshold, self._on_command_decision_changed,
+                self.error.emit,
+            )  # fmt: skip
+        except LinnaeusError as refused:
+            self.error.emit(str(refused))
+            return
+        self._push(command)
+
     def _push(self, command: QUndoCommand) -> None:
         """Run ``command`` through the undo stack; a refusal becomes an `error` message."""
         try:
@@ -128,6 +146,10 @@ class ProjectSession(QObject):
             self.error.emit(str(refused))
 
     # -- command callbacks --------------------------------------------------
+
+    def _on_command_decision_changed(self, version_id: int) -> None:
+        self.model.reload()  # the grid's marks, filters and suggestions follow
+        self.decision_changed.emit(version_id)
 
     def _on_command_labels_changed(self, changes: LabelChanges) -> None:
         self.model.refresh_labels(changes)

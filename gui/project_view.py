@@ -236,6 +236,7 @@ class ProjectView(QWidget):
             store.history(image_id, limit=50),
             model.probabilities(image_id),
             model.table.version_name,
+            model.suggestion(image_id),
         )
 
     def _update_counts(self) -> None:

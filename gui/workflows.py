@@ -4,7 +4,8 @@ main window: composition only, no domain logic.
 `Workflows` adds the panels as tabs beside the image viewer, a Model menu with
 the classify and export dialogs, and connects them: the open project goes to
 every panel, a finished training refreshes the grid's predictions, a
-confusion-matrix cell filters the grid, the relabel queue selects images, the
+confusion-matrix cell filters the grid, the relabel queue selects images, a
+threshold chosen in the Evaluate tab is saved undoably and every view follows, the
 augmentation settings go to the next training and its preview follows the
 image in the viewer, and the viewer's heatmap and the feature-map tab show
 the `HeatmapSource`'s view of the image on screen.
@@ -74,6 +75,7 @@ class Workflows(QObject):
         self.training.active_model_changed.connect(self._on_model_changed)
         self.evaluation.filter_requested.connect(self._on_evaluation_filter_requested)
         self.evaluation.open_image_requested.connect(self.open_image)
+        self.evaluation.threshold_chosen.connect(self._on_evaluation_threshold_chosen)
         self.augment.augmentation_changed.connect(self.training.set_augmentation)
         viewer.image_shown.connect(self._on_viewer_image_shown)
         viewer.explanation_wanted.connect(self.explain_current_image)
@@ -89,6 +91,8 @@ class Workflows(QObject):
 
     def _on_project_changed(self, session: ProjectSession | None) -> None:
         store = session.store if session is not None else None
+        if session is not None:
+            session.decision_changed.connect(self._on_session_decision_changed)
         self.training.set_project(store)
         self.evaluation.set_project(store)
         if store is None:
@@ -101,6 +105,16 @@ class Workflows(QObject):
         self.window.refresh_project()
         self.evaluation.refresh()
         self.heatmaps.refresh()
+
+    def _on_evaluation_threshold_chosen(self, version_id: int, threshold: float) -> None:
+        if self.window.session is not None:
+            self.window.session.set_threshold(version_id, threshold)
+
+    def _on_session_decision_changed(self, _version_id: int) -> None:
+        """A saved threshold: the evaluation and the heatmaps' model decide anew (the
+        grid was told by the session)."""
+        self.evaluation.refresh()
+        self.heatmaps.reload()
 
     def _on_evaluation_filter_requested(self, request: dict[str, Any]) -> None:
         self.window.show_images(request["image_ids"], request["title"])

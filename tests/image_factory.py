@@ -24,7 +24,7 @@ from pydicom.dataset import FileMetaDataset
 from pydicom.uid import SecondaryCaptureImageStorage
 from pydicom.uid import generate_uid
 
-IMAGE_KINDS = ("png", "jpeg", "bmp", "tiff", "dicom")
+IMAGE_KINDS = ("png", "jpeg", "bmp", "tiff", "dicom", "gif", "webp")
 CORPUS_IMAGE_SIZE = (64, 48)  # width, height of the drawn images in the corpus
 BOMB_SIDE = 100_000  # the lying PNG in the corpus claims BOMB_SIDE x BOMB_SIDE pixels
 
@@ -34,6 +34,8 @@ _CHANNELS_BY_KIND = {
     "bmp": (1, 3),
     "tiff": (1, 2, 3, 4),
     "dicom": (1,),
+    "gif": (1, 3),
+    "webp": (3, 4),
 }
 
 
@@ -80,19 +82,29 @@ def write_image(
     seed: int = 0,
     bit_depth: int = 8,
 ) -> Path:
-    """Write `draw_pixels` as a ``kind`` file ("png", "jpeg", "bmp", "tiff", "dicom") at ``path``.
+    """Write `draw_pixels` as a ``kind`` file (one of `IMAGE_KINDS`) at ``path``.
 
-    PNG, TIFF and DICOM take 8 or 16 bits, JPEG and BMP 8. DICOM is gray only.
+    PNG, TIFF and DICOM take 8 or 16 bits, the others 8. DICOM is gray only, WebP
+    colour only; GIF keeps at most 256 colours, WebP is written lossless.
     """
     if channels not in _CHANNELS_BY_KIND[kind]:
         raise ValueError(
             f"{kind} files here take {_CHANNELS_BY_KIND[kind]} channels, not {channels}"
         )
-    if bit_depth not in (8, 16) or (bit_depth == 16 and kind in ("jpeg", "bmp")):
+    if bit_depth not in (8, 16) or (bit_depth == 16 and kind not in ("png", "tiff", "dicom")):
         raise ValueError(f"{kind} files here cannot hold {bit_depth}-bit samples")
     pixels = draw_pixels(size, channels, seed, bit_depth)
     path.write_bytes(encode_image(pixels, kind))
     return path
+
+
+def write_class_folders(root: Path, classes: tuple[str, ...], per_class: int) -> Path:
+    """A folder-per-class tree of small PNGs, ``root/<class>/<class><n>.png``; returns ``root``."""
+    for label in classes:
+        (root / label).mkdir(parents=True)
+        for n in range(per_class):
+            write_image(root / label / f"{label}{n}.png", size=(16, 16), seed=n)
+    return root
 
 
 def encode_image(pixels: np.ndarray, kind: str) -> bytes:
@@ -112,6 +124,8 @@ def encode_image(pixels: np.ndarray, kind: str) -> bytes:
         return buffer.getvalue()
     if kind == "dicom":
         return _encode_dicom(pixels[:, :, 0])
+    if kind in ("gif", "webp"):
+        return encode_frames([pixels], kind)
     conversion = {3: cv2.COLOR_RGB2BGR, 4: cv2.COLOR_RGBA2BGRA}.get(pixels.shape[2])
     bgr = cv2.cvtColor(pixels, conversion) if conversion is not None else pixels
     suffix = {"png": ".png", "jpeg": ".jpg", "bmp": ".bmp"}[kind]
@@ -119,6 +133,17 @@ def encode_image(pixels: np.ndarray, kind: str) -> bytes:
     encoded_ok, encoded = cv2.imencode(suffix, bgr, params)
     assert encoded_ok, f"OpenCV could not encode {kind}"
     return encoded.tobytes()
+
+
+def encode_frames(frames: list[np.ndarray], kind: str) -> bytes:
+    """A GIF or WebP file holding ``frames`` (H x W x C, RGB(A) order), animated if several."""
+    images = [Image.fromarray(f[:, :, 0] if f.shape[2] == 1 else f) for f in frames]
+    buffer = io.BytesIO()
+    options: dict[str, Any] = {"lossless": True} if kind == "webp" else {}
+    if len(images) > 1:
+        options.update(save_all=True, append_images=images[1:], duration=100, loop=0)
+    images[0].save(buffer, kind.upper(), **options)
+    return buffer.getvalue()
 
 
 def jpeg_with_orientation(pixels: np.ndarray, orientation: int) -> bytes:
@@ -176,6 +201,8 @@ def make_bad_corpus(folder: Path) -> dict[str, str]:
     rgb = draw_pixels(size, 3, seed=1)
     jpeg = encode_image(rgb, "jpeg")
     png = encode_image(rgb, "png")
+    gif = encode_frames([rgb, draw_pixels(size, 3, seed=8)], "gif")
+    webp = encode_image(draw_pixels(size, 4, seed=9), "webp")
     cmyk = io.BytesIO()
     Image.fromarray(rgb).convert("CMYK").save(cmyk, "JPEG", quality=95)
     files = {
@@ -204,6 +231,10 @@ def make_bad_corpus(folder: Path) -> dict[str, str]:
         "bomb.png": ("error", png_bomb()),
         "random.jpg": ("error", b"\x00" + np.random.default_rng(0).bytes(2047)),
         "no_pixels.dcm": ("error", _dicom_without_pixels()),
+        "animated.gif": ("ok", gif),
+        "photo.webp": ("ok", webp),
+        "truncated.gif": ("error", gif[: len(gif) // 2]),
+        "truncated.webp": ("error", webp[: len(webp) // 2]),
     }
     corpus = {}
     for name, (expected, data) in files.items():

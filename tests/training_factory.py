@@ -8,7 +8,14 @@ import cv2
 import numpy as np
 
 from linnaeus.engine.dataset.importer import import_images
+from linnaeus.engine.images.augment import PRESETS
 from linnaeus.engine.project.store import ProjectStore
+from linnaeus.engine.project.versions import ModelVersion
+from linnaeus.engine.training.config import TrainConfig
+
+SEED_CNN = TrainConfig(
+    model="seed-cnn", epochs=1, image_size=32, batch_size=16, augmentation=PRESETS["none"]
+)
 
 
 def draw_shape(kind: str, rng: np.random.Generator, size: int = 32) -> np.ndarray:
@@ -39,3 +46,13 @@ def make_shapes_project(
     store = ProjectStore.create(tmp_path / "project", root)
     import_images(store)
     return store
+
+
+def trained_shapes_project(
+    tmp_path: Path, per_class: dict[str, int], config: TrainConfig = SEED_CNN
+) -> tuple[ProjectStore, ModelVersion]:
+    """`make_shapes_project`, trained with ``config`` (default: one epoch of seed-cnn)."""
+    from linnaeus.engine.training.train import train
+
+    store = make_shapes_project(tmp_path, per_class)
+    return store, train(store, config).version

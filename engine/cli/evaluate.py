@@ -74,34 +74,45 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _interval(result: dict[str, Any], key: str) -> str:
-    value = result.get(key)
+def _interval(result: dict[str, Any], key: str, value: float | None = None) -> str:
+    value = result.get(key) if value is None else value
     ci = result.get("ci", {}).get(key)
     if value is None:
         return "n/a"
     return f"{value:.1%}" + (f" (95% CI {ci['low']:.1%}-{ci['high']:.1%})" if ci else "")
 
 
+def auc_text(result: dict[str, Any]) -> str:
+    """The macro AUC with its bootstrap interval, or why it has none."""
+    ci = result.get("ci", {}).get("macro_auc")
+    if ci is None:
+        return f"{result['macro_auc']:.3f} (no interval: too few images of a class)"
+    return f"{result['macro_auc']:.3f} (95% CI {ci['low']:.3f}-{ci['high']:.3f}, bootstrap)"
+
+
 def _print_evaluation(result: dict[str, Any]) -> None:
     print(f"{result['model_version']} on the {result['split']} split ({result['images']} images)")
-    print(f"  accuracy           {_interval(result, 'accuracy')}")
-    print(f"  balanced accuracy  {_interval(result, 'balanced_accuracy')}")
-    if result.get("macro_auc") is not None:
-        print(f"  AUC                {result['macro_auc']:.3f}")
-    print(f"  calibration error  {result['ece']:.3f} (temperature {result['temperature']:.2f})")
     point = result.get("operating_point")
     if point:
-        sensitivity = _interval(result, "sensitivity")
-        specificity = _interval(result, "specificity")
-        print(f"  at threshold {point['threshold']:.3f} for {point['positive_class']} (chosen on "
-              f"validation for sensitivity >= {point['target_sensitivity']:.0%}): sensitivity "
-              f"{sensitivity}, specificity {specificity}")  # fmt: skip
+        print(f"  decides {result['decision_rule']} ({result['threshold_origin']})")
+    print(f"  accuracy           {_interval(result, 'accuracy')}")
+    if point:
+        for key in ("sensitivity", "specificity", "precision"):
+            print(f"  {key:<19}{_interval(result, key, point[key])}")
+        print(f"  accuracy of the most probable class (argmax, secondary) "
+              f"{result['argmax_accuracy']:.1%}")  # fmt: skip
+    print(f"  balanced accuracy  {_interval(result, 'balanced_accuracy')}")
+    if result.get("macro_auc") is not None:
+        print(f"  AUC                {auc_text(result)}")
+    print(f"  calibration error  {result['ece']:.3f} (temperature {result['temperature']:.2f})")
+    for note in result["notes"]:
+        print(f"  note: {note}")
     width = max(len(c) for c in result["classes"]) + 2
     print("\n" + "class".ljust(width) + "precision  recall      F1   images")
     for name, m in result["per_class"].items():
         print(f"{name.ljust(width)}{m['precision']:9.3f}{m['recall']:8.3f}{m['f1']:8.3f}"
               f"{m['support']:9d}")  # fmt: skip
-    print("\nconfusion (rows: label, columns: predicted)")
+    print("\nconfusion (rows: label, columns: the model's decision)")
     for name, row in zip(result["classes"], result["confusion"], strict=True):
         print(name.ljust(width) + "".join(f"{n:7d}" for n in row))
     if result["relabel_queue"]:
@@ -114,8 +125,8 @@ def _print_evaluation(result: dict[str, Any]) -> None:
 
 def run_report(args: argparse.Namespace) -> int:
     from linnaeus.engine.cli.output import ProgressBar
-    from linnaeus.engine.evaluation.report import write_report
     from linnaeus.engine.project.store import ProjectStore
+    from linnaeus.engine.report.model_card import write_report
 
     with ProjectStore.open(args.project) as store, ProgressBar(enabled=not args.json) as bar:
         version = chosen_version(store, args.model)
@@ -129,12 +140,18 @@ def run_report(args: argparse.Namespace) -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     from linnaeus.engine.cli.output import ProgressBar
-    from linnaeus.engine.onnx.export import export_version
+    from linnaeus.engine.project import lock as project_lock
     from linnaeus.engine.project.store import ProjectStore
 
     with ProjectStore.open(args.project) as store, ProgressBar(enabled=not args.json) as bar:
         version = chosen_version(store, args.model)
-        report = export_version(store, version, args.out, int8=args.int8, on_progress=bar.update)
+        # Taken before TensorFlow loads, so that a busy project is said at once.
+        with project_lock.hold(store.project_dir, f"exporting {version.name}"):
+            from linnaeus.engine.onnx.export import export_version
+
+            report = export_version(
+                store, version, args.out, int8=args.int8, on_progress=bar.update
+            )
     payload = {
         "model_version": version.name, "onnx": str(report.path), "keras": str(report.keras_path),
         "max_abs_difference": report.max_abs_difference, "images_checked": report.images_checked,

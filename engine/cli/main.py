@@ -37,8 +37,10 @@ from linnaeus.engine.dataset.importer import import_images
 from linnaeus.engine.dataset.splits import SplitFractions
 from linnaeus.engine.errors import Cancelled
 from linnaeus.engine.errors import LinnaeusError
+from linnaeus.engine.project import lock as project_lock
 from linnaeus.engine.project.database import DATABASE_NAME
 from linnaeus.engine.project.database import display_path
+from linnaeus.engine.project.folders import make_project_folder
 from linnaeus.engine.project.label_edits import Edit
 from linnaeus.engine.project.store import ProjectStore
 
@@ -206,19 +208,24 @@ def _run_import(args: argparse.Namespace) -> int:
         seed=args.seed,
         **({"max_pixels": args.max_pixels} if args.max_pixels else {}),
     )
-    if (args.project / DATABASE_NAME).exists():
-        store = ProjectStore.open(args.project)
-        if args.images is not None and args.images.absolute() != store.image_root:
-            store.set_meta("image_root", str(args.images.absolute()))
+    project = args.project.absolute()
+    if (project / DATABASE_NAME).exists():  # refused before anything is written if the
+        ProjectStore.open(project, image_root=args.images).close()  # folders overlap
     elif args.images is None:
         raise LinnaeusError(
             f"{args.project} is not a project yet: name the image folder to import, "
             f"e.g. `linnaeus import IMAGES --project {args.project}`."
         )
     else:
-        store = ProjectStore.create(args.project, args.images)
-    with store, ProgressBar(enabled=not args.json) as bar:
-        report = import_images(store, options, on_progress=bar.update)
+        make_project_folder(project, args.images.absolute())
+    # Under the lock, a second import into a new project finds the first one's project.
+    with project_lock.hold(project, "importing images"):
+        if (project / DATABASE_NAME).exists():
+            store = ProjectStore.open(project, image_root=args.images)
+        else:
+            store = ProjectStore.create(project, args.images)
+        with store, ProgressBar(enabled=not args.json) as bar:
+            report = import_images(store, options, on_progress=bar.update)
     if args.json:
         print_json(_import_json(report))
     else:
@@ -229,7 +236,6 @@ def _run_import(args: argparse.Namespace) -> int:
 def _import_json(report: Any) -> dict[str, Any]:
     payload = asdict(report)
     payload["unreadable"] = [{"path": p, "reason": r} for p, r in report.unreadable]
-    payload["table_problems"] = [{"row": p, "reason": r} for p, r in report.table_problems]
     payload["errors"] = payload["unreadable"]
     return payload
 

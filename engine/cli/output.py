@@ -104,9 +104,11 @@ def print_import_report(report: Any, project: Path) -> None:
         if len(report.unreadable) > _MAX_LISTED:
             print(f"  ... and {len(report.unreadable) - _MAX_LISTED} more (see --json).")
     if report.table_problems:
-        print(f"\n{len(report.table_problems)} rows of the label table were not used:")
-        for row, reason in report.table_problems[:_MAX_LISTED]:
-            print(f"  {row}: {reason}")
+        print("\nNot every row of the label table was used as written:")
+        for problem in report.table_problems[:_MAX_LISTED]:
+            print(f"  {problem.message}")
+        if len(report.table_problems) > _MAX_LISTED:
+            print(f"  ... and {len(report.table_problems) - _MAX_LISTED} more (see --json).")
     if report.labels_kept:
         print(f"\n{report.labels_kept} labels in the table differ from labels the project "
               "already had; the project's labels were kept.")  # fmt: skip

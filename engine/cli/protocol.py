@@ -189,6 +189,7 @@ class TrainingFailed:
     """The last line of a run that stopped on an error, in words for the user."""
 
     message: str
+    busy: bool = False  # it did not start: another process is writing to the project
 
 
 @dataclass(frozen=True)

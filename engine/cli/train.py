@@ -27,6 +27,7 @@ from linnaeus.engine.cli.protocol import print_json
 from linnaeus.engine.cli.protocol import train_options
 from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import Progress
+from linnaeus.engine.project.store import SPLITS
 
 if TYPE_CHECKING:
     from linnaeus.engine.training.train import TrainResult
@@ -82,6 +83,7 @@ def run_train(args: argparse.Namespace) -> int:
     from linnaeus.engine.cli.output import ProgressBar
     from linnaeus.engine.errors import Cancelled
     from linnaeus.engine.errors import LinnaeusError
+    from linnaeus.engine.errors import ProjectBusyError
     from linnaeus.engine.project.store import ProjectStore
     from linnaeus.engine.training.config import TrainConfig
     from linnaeus.engine.training.train import train
@@ -104,7 +106,8 @@ def run_train(args: argparse.Namespace) -> int:
             raise
         except LinnaeusError as error:
             if lines:
-                print_json(encode(TrainingFailed(str(error))))
+                busy = isinstance(error, ProjectBusyError)
+                print_json(encode(TrainingFailed(str(error), busy=busy)))
             raise
     summary = training_summary(result)
     if lines or args.json:
@@ -121,7 +124,7 @@ def training_done(result: TrainResult) -> TrainingDone:
         model_version=version.name,
         model=version.kind,
         classes=tuple(version.classes),
-        metrics=version.metrics,
+        metrics={split: version.metrics[split] for split in SPLITS if split in version.metrics},
         duration_s=version.duration_s,
         device=version.device,
         skipped=tuple(result.skipped),
@@ -142,7 +145,7 @@ def print_training(summary: Mapping[str, Any]) -> None:
         f"Trained {done.model_version} ({done.model}) on {done.device} "
         f"in {done.duration_s:.0f} s; it is now the active model."
     )
-    for split, values in done.metrics.items():
+    for split, values in done.metrics.items():  # accuracy at the model's decisions
         print(
             f"  {split:5}  accuracy {values['accuracy']:.1%}  loss {values['loss']:.3f}  "
             f"({values['images']} images)"
@@ -191,7 +194,7 @@ def run_models(args: argparse.Namespace) -> int:
         )
         mark = "*" if row["active"] else " "
         print(
-            f"{mark} {row['version']:>4}  {row['status']:9}  {row['model']:12}  "
+            f"{mark} {row['version']:>4}  {row['status']:11}  {row['model']:12}  "
             f"{row['created_at'][:16]}  {scores}"
         )
     return 0

@@ -63,7 +63,7 @@ class ExportReport:
 def export_csv(store: ProjectStore, destination: Path) -> ExportReport:
     """Write every image's path, label, group and split to a CSV file."""
     images = store.images()
-    rows = [(display_path(i.path), i.label or "", i.group_id or "", i.split or "") for i in images]
+    rows = [(i.path, i.label or "", i.group_id or "", i.split or "") for i in images]
     try:
         write_label_csv(destination, rows)
     except OSError as error:

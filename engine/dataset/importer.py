@@ -20,6 +20,7 @@ from dataclasses import field
 from pathlib import Path
 
 from linnaeus.engine.dataset.labels_csv import CsvLabel
+from linnaeus.engine.dataset.labels_csv import TableProblem
 from linnaeus.engine.dataset.labels_csv import find_label_csv
 from linnaeus.engine.dataset.labels_csv import read_label_csv
 from linnaeus.engine.dataset.layout import SPLIT_FOLDER_NAMES
@@ -42,6 +43,7 @@ from linnaeus.engine.progress import ProgressCallback
 from linnaeus.engine.progress import check_cancelled
 from linnaeus.engine.progress import ignore_progress
 from linnaeus.engine.project import image_files
+from linnaeus.engine.project import lock as project_lock
 from linnaeus.engine.project.image_files import FileRecord
 from linnaeus.engine.project.image_files import KnownFile
 from linnaeus.engine.project.store import ProjectStore
@@ -102,7 +104,7 @@ class ImportReport:
     missing: int
     skipped_files: int
     unreadable: list[tuple[str, str]]
-    table_problems: list[tuple[str, str]]
+    table_problems: list[TableProblem]  # label-table rows not taken as written, with why
     labels_kept: int  # table labels that disagreed with a label the project already had
     counts: dict[str, dict[str, int]]
     seconds: float
@@ -128,6 +130,7 @@ def inspect_file(root: Path, relative: str, max_pixels: int = DEFAULT_MAX_PIXELS
     return FileFacts(relative, digest, len(data), status.st_mtime_ns, info, None)
 
 
+@project_lock.holding_lock("importing images")
 def import_images(
     store: ProjectStore,
     options: ImportOptions = ImportOptions(),
@@ -135,7 +138,7 @@ def import_images(
     on_progress: ProgressCallback = ignore_progress,
     cancel: CancelToken | None = None,
 ) -> ImportReport:
-    """(Re-)import the project's image root into ``store``."""
+    """(Re-)import the project's image root into ``store``, holding the project's lock."""
     started = time.monotonic()
     root = store.image_root
     if not root.is_dir():

@@ -111,9 +111,16 @@ def _interpret(relative: str, parts: list[str]) -> FoundImage:
         return FoundImage(relative, None, None)
     split = SPLIT_FOLDER_NAMES.get(parts[0].lower())
     if split is None:
-        return FoundImage(relative, parts[0], None)
-    label = parts[1] if len(parts) >= 3 else None
+        return FoundImage(relative, name_from_path(parts[0]), None)
+    label = name_from_path(parts[1]) if len(parts) >= 3 else None
     return FoundImage(relative, label, split)
+
+
+def name_from_path(part: str) -> str:
+    """A class or group name taken from a file path, as text the project can store:
+    a byte that is not UTF-8 (a folder named on an older system) is read as the
+    Latin-1 character it is, so a folder named ``caf\\xe9`` gives the class "café"."""
+    return "".join(chr(ord(c) - 0xDC00) if "\udc80" <= c <= "\udcff" else c for c in part)
 
 
 def describe_layout(images: list[FoundImage]) -> str:

@@ -17,6 +17,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from linnaeus.engine.dataset.layout import name_from_path
 from linnaeus.engine.errors import ImportSourceError
 from linnaeus.engine.errors import ProjectError
 from linnaeus.engine.project.store import SPLITS
@@ -82,7 +83,7 @@ def group_from_path(path: str, pattern: re.Pattern[str]) -> str | None:
     match = pattern.search(path)
     if match is None:
         return None
-    return match.group(1) if match.groups() else match.group(0)
+    return name_from_path(match.group(1) if match.groups() else match.group(0))
 
 
 def assign_splits(

@@ -1,8 +1,12 @@
-"""95% bootstrap intervals of the evaluation's figures, all resamples at once.
+"""95% confidence intervals of the evaluation's figures that hold on small test sets.
 
-Each figure (accuracy, balanced accuracy, sensitivity, specificity, macro AUC)
-is a function of a histogram of per-image codes, so one resample costs one
-`np.bincount` instead of a call to scikit-learn. Pure NumPy: no TensorFlow, no Qt.
+Accuracy, sensitivity, specificity and precision are shares of images, so
+they get Wilson score intervals (scipy's `binomtest`): never zero-width, even
+when every one of 14 images is right. The macro AUC gets a bootstrap
+percentile interval over resamples of the images (all resamples at once, one
+`np.bincount` each), and none when too few images of a class make the
+bootstrap collapse. Below `FEW_IMAGES` images, `few_images_note` says that the
+intervals are wide. Pure NumPy/SciPy: no TensorFlow, no Qt.
 """
 
 from __future__ import annotations
@@ -14,6 +18,9 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
+CONFIDENCE = 0.95
+FEW_IMAGES = 50  # below this many images, a note says the intervals are wide
+AUC_MIN_IMAGES = 10  # a class needs this many images, in and out of it, for an AUC interval
 _CHUNK_CELLS = 2_000_000  # bootstrap resamples x images held in memory at once
 _AUC_CELL_BUDGET = 100_000_000  # resamples x images x classes for the macro-AUC interval
 _MIN_AUC_RESAMPLES = 100
@@ -21,64 +28,73 @@ _MIN_AUC_RESAMPLES = 100
 
 @dataclass(frozen=True)
 class Interval:
-    """A 95% bootstrap percentile interval."""
+    """A 95% confidence interval."""
 
     low: float
     high: float
 
 
-def bootstrap_intervals(
-    y: np.ndarray, p: np.ndarray, correct: np.ndarray, auc_classes: list[int],
-    binary: tuple[np.ndarray, np.ndarray] | None, resamples: int, seed: int,
-) -> dict[str, Interval]:  # fmt: skip
-    """95% percentile intervals over ``resamples`` resamples of the images (none
-    when 0): accuracy and balanced accuracy; sensitivity and specificity when
-    ``binary`` (is positive, flagged) is given; the macro AUC of ``auc_classes``.
-    A resample where a figure is undefined (e.g. no positive image) is left out
-    for that figure."""
-    if resamples <= 0:
-        return {}
-    n, c = p.shape
-    class_codes = 2 * y + correct  # (true class, correct)
-    binary_codes = None if binary is None else 2 * binary[0] + binary[1]  # TN FP FN TP
-    auc_codes = [_auc_codes(p[:, i], y == i) for i in auc_classes]
-    auc_resamples = min(resamples, _AUC_CELL_BUDGET // (n * max(1, len(auc_classes))))
-    if auc_resamples < min(resamples, _MIN_AUC_RESAMPLES):
+def wilson_interval(successes: int, trials: int) -> Interval | None:
+    """The 95% Wilson score interval of the share ``successes`` / ``trials`` (None
+    without trials)."""
+    if trials <= 0:
+        return None
+    from scipy import stats
+
+    ci = stats.binomtest(int(successes), int(trials)).proportion_ci(CONFIDENCE, method="wilson")
+    return Interval(float(ci.low), float(ci.high))
+
+
+def proportion_intervals(counts: dict[str, tuple[int, int]]) -> dict[str, Interval]:
+    """Wilson intervals of named shares given as (successes, trials); a share
+    without trials gets none."""
+    intervals = {name: wilson_interval(*count) for name, count in counts.items()}
+    return {name: interval for name, interval in intervals.items() if interval is not None}
+
+
+def few_images_note(images: int) -> str | None:
+    """The warning shown beside figures measured on fewer than `FEW_IMAGES` images."""
+    if images >= FEW_IMAGES:
+        return None
+    return (
+        f"Few images ({images}): the intervals are wide, and a few images more or less "
+        "right would change these figures a lot."
+    )
+
+
+def macro_auc_interval(
+    y: np.ndarray, p: np.ndarray, auc_classes: list[int], resamples: int, seed: int
+) -> Interval | None:
+    """The 95% bootstrap percentile interval of the mean one-vs-rest AUC of
+    ``auc_classes`` over ``resamples`` resamples of the images; None when there
+    are no resamples, a class has fewer than `AUC_MIN_IMAGES` images in it or
+    outside it, or the resampled AUCs do not vary (the bootstrap has collapsed:
+    it would claim a certainty the images cannot give)."""
+    n = len(y)
+    if resamples <= 0 or not auc_classes:
+        return None
+    sizes = [int(np.count_nonzero(y == i)) for i in auc_classes]
+    if min(min(sizes), n - max(sizes)) < AUC_MIN_IMAGES:
+        return None
+    resamples = min(resamples, _AUC_CELL_BUDGET // (n * len(auc_classes)))
+    if resamples < _MIN_AUC_RESAMPLES:
         log.info("too many images x classes for a macro-AUC interval")
-        auc_resamples = 0
+        return None
+    codes = [_auc_codes(p[:, i], y == i) for i in auc_classes]
     rng = np.random.default_rng(seed)
     chunk = max(1, _CHUNK_CELLS // n)
-    values: dict[str, list[np.ndarray]] = {}
+    values = []
     for start in range(0, resamples, chunk):
         draws = rng.integers(0, n, size=(min(chunk, resamples - start), n))
-        found = {}
         with np.errstate(divide="ignore", invalid="ignore"):
-            counts = _histogram(draws, class_codes, 2 * c).reshape(-1, c, 2)
-            found["accuracy"] = counts[:, :, 1].sum(axis=1) / n
-            found["balanced_accuracy"] = np.nanmean(counts[:, :, 1] / counts.sum(axis=2), axis=1)
-            if binary_codes is not None:
-                tn, fp, fn, tp = _histogram(draws, binary_codes, 4).T
-                found["sensitivity"] = tp / (tp + fn)
-                found["specificity"] = tn / (tn + fp)
-            if auc_codes and start < auc_resamples:
-                rows = min(len(draws), auc_resamples - start)
-                aucs = [_auc(_histogram(draws[:rows], codes, size)) for codes, size in auc_codes]
-                found["macro_auc"] = np.mean(aucs, axis=0)
-        for name, value in found.items():
-            values.setdefault(name, []).append(value)
-    return _percentile_intervals(values)
-
-
-def _percentile_intervals(values: dict[str, list[np.ndarray]]) -> dict[str, Interval]:
-    """The 2.5th and 97.5th percentiles of each figure's finite resampled values."""
-    intervals = {}
-    for name, parts in values.items():
-        value = np.concatenate(parts)
-        value = value[np.isfinite(value)]
-        if len(value):
-            low, high = np.percentile(value, [2.5, 97.5])
-            intervals[name] = Interval(float(low), float(high))
-    return intervals
+            aucs = [_auc(_histogram(draws, code, size)) for code, size in codes]
+        values.append(np.mean(aucs, axis=0))
+    value = np.concatenate(values)
+    value = value[np.isfinite(value)]
+    if len(value) == 0:
+        return None
+    low, high = np.percentile(value, [2.5, 97.5])
+    return Interval(float(low), float(high)) if high > low else None
 
 
 def _histogram(draws: np.ndarray, codes: np.ndarray, size: int) -> np.ndarray:

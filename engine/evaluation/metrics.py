@@ -1,19 +1,22 @@
 """How good a model is on one split, from its class probabilities per image.
 
-Accuracy, confusion matrix and per-class precision/recall/F1 (at the argmax),
-one-vs-rest ROC/PR curves and AUC, calibration (ECE and a reliability curve),
-bootstrap confidence intervals (`intervals`) and, for two-class tasks, an
-operating point: a threshold on the positive class chosen for a target
-sensitivity, because a missed pneumonia costs more than a false alarm, and the
-rates any threshold achieves (`binary_rates`, also what the GUI's threshold
-slider shows). Also temperature scaling and the queue of images to re-check for
-wrong labels. Pure NumPy/scikit-learn: no TensorFlow, no Qt.
+Every figure that counts right and wrong images (accuracy, balanced accuracy,
+confusion matrix, per-class precision/recall/F1 and, for two classes, the
+operating point's sensitivity, specificity and precision) counts the model's
+own decisions (`decision.DecisionRule`: for two classes, the threshold saved
+with the model version), so it is what the exported model does; the accuracy
+of the most probable class is kept as a secondary figure, named so. ROC/PR
+curves and AUC (over all thresholds), calibration (ECE and a reliability
+curve of the probabilities) and the log loss do not depend on the decision.
+Intervals come from `intervals` (Wilson for shares, bootstrap for the AUC);
+`at_threshold` recounts an evaluation at another threshold (the Evaluate
+tab's what-if). Also temperature scaling and the queue of images to re-check
+for wrong labels. Pure NumPy/scikit-learn: no TensorFlow, no Qt.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import logging
 import math
 import warnings
 from collections.abc import Sequence
@@ -22,9 +25,15 @@ from typing import Any
 
 import numpy as np
 
-from linnaeus.engine.errors import LinnaeusError
+from linnaeus.engine.errors import EvaluationError
+from linnaeus.engine.evaluation.decision import DecisionRule
+from linnaeus.engine.evaluation.decision import binary_rates
+from linnaeus.engine.evaluation.decision import check_target
+from linnaeus.engine.evaluation.decision import choose_threshold
 from linnaeus.engine.evaluation.intervals import Interval
-from linnaeus.engine.evaluation.intervals import bootstrap_intervals
+from linnaeus.engine.evaluation.intervals import few_images_note
+from linnaeus.engine.evaluation.intervals import macro_auc_interval
+from linnaeus.engine.evaluation.intervals import proportion_intervals
 
 
 def _metrics() -> Any:
@@ -35,22 +44,16 @@ def _metrics() -> Any:
     return sklearn.metrics
 
 
-log = logging.getLogger(__name__)
-
 ECE_BINS = 15
+CALIBRATION_MIN_IMAGES = 100  # fewer images: the reliability curve is not plotted
 TEMPERATURE_BOUNDS = (0.05, 20.0)
 PROBABILITY_FLOOR = 1e-12  # logits_from_probabilities: log(0) becomes log(1e-12)
-NO_POSITIVES_THRESHOLD = 0.5  # choose_threshold's answer when there is no positive image
 MAX_CURVE_POINTS = 1000  # longer ROC/PR curves are thinned for plots and JSON
-
-
-class EvaluationError(LinnaeusError):
-    """Predictions, labels and class names that do not fit together."""
 
 
 @dataclass(frozen=True)
 class ClassMetrics:
-    """Precision, recall and F1 of one class at the argmax, and its image count."""
+    """Precision, recall and F1 of one class at the model's decisions, and its image count."""
 
     precision: float
     recall: float
@@ -72,53 +75,48 @@ class Curve:
 
 @dataclass(frozen=True)
 class BinaryOperatingPoint:
-    """A threshold on the positive class probability and what it achieves.
-    Rates are NaN (None in JSON) when undefined (e.g. no positive image)."""
+    """The decision threshold on the positive class probability and what it achieves.
+    ``chosen_on`` says where the threshold was chosen: "validation" (for the
+    target sensitivity), "user" (by hand) or the evaluated split itself. Rates
+    are NaN (None in JSON) when undefined (e.g. no positive image)."""
 
     positive_class: str
     threshold: float
     target_sensitivity: float
+    chosen_on: str
     sensitivity: float
     specificity: float
     precision: float
 
 
-@dataclass(frozen=True)
-class BinaryRates:
-    """What calling an image positive when p(positive) >= threshold achieves on a
-    set of images. Rates are NaN when undefined (e.g. no positive image)."""
-
-    threshold: float
-    true_positives: int
-    false_negatives: int
-    true_negatives: int
-    false_positives: int
-
-    @property
-    def sensitivity(self) -> float:
-        return _ratio(self.true_positives, self.true_positives + self.false_negatives)
-
-    @property
-    def specificity(self) -> float:
-        return _ratio(self.true_negatives, self.true_negatives + self.false_positives)
-
-    @property
-    def precision(self) -> float:
-        return _ratio(self.true_positives, self.true_positives + self.false_positives)
+THRESHOLD_ORIGINS = {
+    "validation": "chosen on the validation images for a sensitivity of at least {target:.0%}",
+    "user": "set by hand in the Evaluate tab; if it was set looking at these images, "
+    "their figures are optimistic",
+}
 
 
-def _ratio(numerator: int, denominator: int) -> float:
-    return numerator / denominator if denominator else math.nan
+def threshold_origin(point: BinaryOperatingPoint) -> str:
+    """Where the operating point's threshold was chosen, in words."""
+    origin = THRESHOLD_ORIGINS.get(point.chosen_on, "chosen on these {split} images (optimistic)")
+    return origin.format(target=point.target_sensitivity, split=point.chosen_on)
 
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Everything measured on one split; `to_dict` is what the CLI prints."""
+    """Everything measured on one split; `to_dict` is what the CLI prints.
+
+    Accuracy, balanced accuracy, confusion, per-class figures, the operating
+    point and their intervals count the model's decisions (``decision``);
+    ``argmax_accuracy`` is the secondary figure of the most probable class.
+    """
 
     split: str
     classes: list[str]
     images: int
+    decision: DecisionRule
     accuracy: float
+    argmax_accuracy: float
     balanced_accuracy: float
     loss: float
     confusion: list[list[int]]
@@ -133,13 +131,37 @@ class Evaluation:
     operating_point: BinaryOperatingPoint | None
     temperature: float
 
+    @property
+    def shows_calibration(self) -> bool:
+        """Whether there are enough images (`CALIBRATION_MIN_IMAGES`) to plot calibration."""
+        return self.images >= CALIBRATION_MIN_IMAGES
+
+    def notes(self) -> list[str]:
+        """What a reader must know to read these figures: few images, no calibration plot."""
+        notes = [note] if (note := few_images_note(self.images)) else []
+        if not self.shows_calibration:
+            notes.append(calibration_note(self.images))
+        return notes
+
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe dict of every field plus ``threshold`` (None unless binary);
-        NaN and infinities become None."""
+        """JSON-safe dict of every field plus ``threshold`` (None unless binary) and
+        where it was chosen, the decision rule in words and the notes; NaN and
+        infinities become None."""
         out = _json_safe(dataclasses.asdict(self))
         point = self.operating_point
         out["threshold"] = None if point is None else _json_safe(point.threshold)
+        out["threshold_origin"] = None if point is None else threshold_origin(point)
+        out["decision_rule"] = self.decision.describe()
+        out["notes"] = self.notes()
         return out
+
+
+def calibration_note(images: int) -> str:
+    """Why the calibration of ``images`` images is not plotted."""
+    return (
+        f"Calibration is not plotted: {images} images are too few to tell a calibrated model "
+        f"from chance (at least {CALIBRATION_MIN_IMAGES} are needed)."
+    )
 
 
 @dataclass(frozen=True)
@@ -163,71 +185,118 @@ def evaluate_predictions(
     positive_class: str | None = None,
     threshold: float | None = None,
     target_sensitivity: float = 0.95,
+    chosen_on: str = "validation",
     bootstrap: int = 1000,
     seed: int = 0,
     temperature: float = 1.0,
 ) -> Evaluation:
     """Evaluate class probabilities (N x C, rows summing to 1) against true class indices.
 
-    Accuracy, balanced accuracy, confusion and per-class metrics use the argmax
-    (ties go to the earlier class), so they compare across tasks. A class with
-    no image gets recall 0.0, support 0 and AUC None; ``macro_auc`` averages the
-    classes whose AUC is defined. For two classes, ``auc`` also has the key
-    "macro", ``positive_class`` defaults to the LAST class (PNEUMONIA after
-    NORMAL) and ``operating_point`` reports the sensitivity, specificity and
-    precision of predicting positive when p(positive) >= ``threshold``. Pass the
-    threshold chosen on validation data (`choose_threshold`); without one it is
-    chosen on these images, which is optimistic. ``positive_class`` and
-    ``threshold`` are ignored for more than two classes. ``ci`` holds 95%
-    intervals from ``bootstrap`` resamples of the images (none when 0), the
-    threshold kept fixed. ``temperature`` records the temperature the
-    probabilities were computed with.
+    For two classes the model decides by ``threshold`` on p(``positive_class``)
+    (default: the LAST class, PNEUMONIA after NORMAL); pass the threshold
+    chosen on validation data (`choose_threshold`): without one it is chosen on
+    these images for ``target_sensitivity``, which is optimistic. With more
+    classes it picks the most probable class (ties: the earlier class).
+    Accuracy, balanced accuracy, confusion, per-class figures and the operating
+    point count these decisions, with 95% Wilson intervals in ``ci``. A class
+    with no image gets recall 0.0, support 0 and AUC None; ``macro_auc``
+    averages the classes whose AUC is defined, with a bootstrap interval over
+    ``bootstrap`` resamples (none when 0, or when too few images make it
+    collapse). ``temperature`` records the temperature the probabilities were
+    computed with.
     """
     names = [str(name) for name in classes]
     if len(set(names)) != len(names):
         raise EvaluationError(f"Class names must differ from each other: {names}.")
     y, p = _checked(y_true, probabilities, len(names))
+    check_target(target_sensitivity)
     n, c = p.shape
-    predicted = p.argmax(axis=1)
-    correct = predicted == y
-    per_class, balanced, loss = _argmax_metrics(y, p, predicted, names)
-    defined = [i for i, name in enumerate(names) if 0 < per_class[name].support < n]
+    rule = DecisionRule(tuple(names))
+    if c == 2:
+        positive = _positive_index(names, positive_class)
+        if threshold is None:
+            threshold = choose_threshold(y == positive, p[:, positive], target_sensitivity)
+            chosen_on = split
+        rule = DecisionRule(tuple(names), threshold, names[positive])
+    figures = _decision_figures(y, p, rule, (target_sensitivity, chosen_on))
+    support = np.bincount(y, minlength=c)
+    defined = [i for i in range(c) if 0 < support[i] < n]
     auc, roc, pr = _one_vs_rest(y, p, names, defined)
     defined_aucs = [auc[names[i]] for i in defined]
     macro_auc = float(np.mean(defined_aucs)) if defined_aucs else None
-    ece, reliability = _calibration(p.max(axis=1), correct)
-    point: BinaryOperatingPoint | None = None
-    binary: tuple[np.ndarray, np.ndarray] | None = None  # per image: is positive, flagged
     if c == 2:
-        point, binary = _binary_decision(y, p, names, positive_class, threshold, target_sensitivity)
         auc.setdefault("macro", macro_auc)
-    ci = bootstrap_intervals(y, p, correct, defined, binary, bootstrap, seed)
-    confusion = _metrics().confusion_matrix(y, predicted, labels=list(range(c))).tolist()
+    interval = macro_auc_interval(y, p, defined, bootstrap, seed)
+    if interval is not None:
+        figures["ci"]["macro_auc"] = interval
+    ece, reliability = _calibration(p.max(axis=1), p.argmax(axis=1) == y)
+    loss = float(_metrics().log_loss(y, p, labels=list(range(c))))
     return Evaluation(
-        split=split, classes=names, images=n, accuracy=float(correct.mean()),
-        balanced_accuracy=balanced, loss=loss, confusion=confusion, per_class=per_class,
-        auc=auc, macro_auc=macro_auc, roc=roc, pr=pr, ece=ece, reliability=reliability, ci=ci,
-        operating_point=point, temperature=float(temperature),
+        split=split, classes=names, images=n, decision=rule,
+        argmax_accuracy=float(np.mean(p.argmax(axis=1) == y)), loss=loss, auc=auc,
+        macro_auc=macro_auc, roc=roc, pr=pr, ece=ece, reliability=reliability,
+        temperature=float(temperature), **figures,
     )  # fmt: skip
 
 
-def _argmax_metrics(
-    y: np.ndarray, p: np.ndarray, predicted: np.ndarray, names: list[str]
-) -> tuple[dict[str, ClassMetrics], float, float]:
-    """Per-class precision/recall/F1/support at the argmax, balanced accuracy and log loss."""
-    labels = list(range(len(names)))
+def at_threshold(
+    evaluation: Evaluation, y_true: np.ndarray, probabilities: np.ndarray, threshold: float
+) -> Evaluation:
+    """A two-class ``evaluation`` of these images as it would be at another decision
+    threshold (what if): every figure that counts decisions is recounted; the
+    curves, AUC, calibration and loss do not depend on the threshold."""
+    point = evaluation.operating_point
+    if point is None:
+        raise EvaluationError("A decision threshold applies to two-class models only.")
+    y, p = _checked(y_true, probabilities, len(evaluation.classes))
+    figures = _decision_figures(
+        y, p, evaluation.decision.with_threshold(threshold), (point.target_sensitivity, "user")
+    )
+    if "macro_auc" in evaluation.ci:
+        figures["ci"]["macro_auc"] = evaluation.ci["macro_auc"]
+    return dataclasses.replace(
+        evaluation, decision=evaluation.decision.with_threshold(threshold), **figures
+    )
+
+
+def _decision_figures(
+    y: np.ndarray, p: np.ndarray, rule: DecisionRule, origin: tuple[float, str]
+) -> dict[str, Any]:
+    """The `Evaluation` fields that count the decisions of ``rule``: accuracy, balanced
+    accuracy, confusion, per-class figures, operating point (``origin``: its target
+    sensitivity and where its threshold was chosen), and their Wilson intervals."""
+    predicted = rule.decide(p)
+    labels = list(range(len(rule.classes)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # undefined-metric warnings: zero_division handles them
         precision, recall, f1, support = _metrics().precision_recall_fscore_support(
             y, predicted, labels=labels, zero_division=0.0
         )
         balanced = float(_metrics().balanced_accuracy_score(y, predicted))
-        loss = float(_metrics().log_loss(y, p, labels=labels))
     per_class = {
         name: ClassMetrics(float(precision[i]), float(recall[i]), float(f1[i]), int(support[i]))
-        for i, name in enumerate(names)
+        for i, name in enumerate(rule.classes)
     }
-    return per_class, balanced, loss
+    right = int(np.count_nonzero(predicted == y))
+    counts = {"accuracy": (right, len(y))}
+    point = None
+    if rule.threshold is not None:
+        positive = rule.positive_index
+        rates = binary_rates(y == positive, p[:, positive], rule.threshold)
+        tp, fn = rates.true_positives, rates.false_negatives
+        tn, fp = rates.true_negatives, rates.false_positives
+        counts |= {"sensitivity": (tp, tp + fn), "specificity": (tn, tn + fp),
+                   "precision": (tp, tp + fp)}  # fmt: skip
+        point = BinaryOperatingPoint(
+            positive_class=rule.classes[positive], threshold=rates.threshold,
+            target_sensitivity=float(origin[0]), chosen_on=origin[1], sensitivity=rates.sensitivity,
+            specificity=rates.specificity, precision=rates.precision,
+        )  # fmt: skip
+    confusion = _metrics().confusion_matrix(y, predicted, labels=labels).tolist()
+    return {
+        "accuracy": right / len(y), "balanced_accuracy": balanced, "confusion": confusion,
+        "per_class": per_class, "operating_point": point, "ci": proportion_intervals(counts),
+    }  # fmt: skip
 
 
 def _one_vs_rest(
@@ -251,71 +320,6 @@ def _one_vs_rest(
         )
         pr[name] = _curve(rec, prec, np.append(cuts, np.inf))
     return auc, roc, pr
-
-
-def _binary_decision(
-    y: np.ndarray, p: np.ndarray, names: list[str], positive_class: str | None,
-    threshold: float | None, target_sensitivity: float,
-) -> tuple[BinaryOperatingPoint, tuple[np.ndarray, np.ndarray]]:  # fmt: skip
-    """The operating point of a two-class task at ``threshold`` (chosen on these
-    images for the target when None), and per image (is positive, flagged)."""
-    positive = _positive_index(names, positive_class)
-    is_positive, score = y == positive, p[:, positive]
-    if threshold is None:
-        threshold = choose_threshold(is_positive, score, target_sensitivity)
-    elif not math.isfinite(threshold):
-        raise EvaluationError(f"The threshold must be a number, not {threshold}.")
-    _check_target(target_sensitivity)
-    rates = binary_rates(is_positive, score, threshold)
-    point = BinaryOperatingPoint(
-        positive_class=names[positive],
-        threshold=rates.threshold,
-        target_sensitivity=float(target_sensitivity),
-        sensitivity=rates.sensitivity,
-        specificity=rates.specificity,
-        precision=rates.precision,
-    )
-    return point, (is_positive, score >= threshold)
-
-
-def choose_threshold(
-    y_true_positive: np.ndarray, positive_probability: np.ndarray, target_sensitivity: float = 0.95
-) -> float:
-    """The highest threshold t whose sensitivity (share of positive images with
-    p >= t) is at least ``target_sensitivity``; choose it on validation data.
-
-    It is always one of the positive images' probabilities: the k-th highest,
-    k = ceil(target x positives). Ties count as positive (p >= t), so the
-    sensitivity reached may exceed the target, and negatives tied with t are
-    false alarms, never missed findings. Without positive images the
-    sensitivity is undefined and the answer is 0.5, the argmax rule.
-    """
-    _check_target(target_sensitivity)
-    is_positive = np.asarray(y_true_positive).astype(bool).ravel()
-    score = np.asarray(positive_probability, dtype=np.float64).ravel()
-    if len(is_positive) != len(score):
-        raise EvaluationError(f"{len(is_positive)} labels for {len(score)} probabilities.")
-    positives = np.sort(score[is_positive])[::-1]
-    if len(positives) == 0:
-        log.warning("no positive image: threshold falls back to %s", NO_POSITIVES_THRESHOLD)
-        return NO_POSITIVES_THRESHOLD
-    needed = max(1, math.ceil(target_sensitivity * len(positives) - 1e-9))
-    return float(positives[needed - 1])
-
-
-def binary_rates(is_positive: np.ndarray, scores: np.ndarray, threshold: float) -> BinaryRates:
-    """What calling an image positive when its score >= ``threshold`` achieves:
-    the four counts, hence sensitivity, specificity and precision. The evaluation's
-    operating point and the GUI's threshold slider both use it."""
-    flagged = np.asarray(scores) >= threshold
-    positive = np.asarray(is_positive).astype(bool)
-    return BinaryRates(
-        threshold=float(threshold),
-        true_positives=int(np.count_nonzero(flagged & positive)),
-        false_negatives=int(np.count_nonzero(~flagged & positive)),
-        true_negatives=int(np.count_nonzero(~flagged & ~positive)),
-        false_positives=int(np.count_nonzero(flagged & ~positive)),
-    )
 
 
 def fit_temperature(logits: np.ndarray, y_true: np.ndarray) -> float:
@@ -364,17 +368,18 @@ def logits_from_probabilities(probabilities: np.ndarray) -> np.ndarray:
 
 
 def relabel_queue(
-    image_ids: np.ndarray, y_true: np.ndarray, probabilities: np.ndarray
+    image_ids: np.ndarray, y_true: np.ndarray, probabilities: np.ndarray, rule: DecisionRule
 ) -> list[QueueItem]:
-    """Images in the order to check their labels: misclassified first, highest
-    loss (cross-entropy of the true label) first, then the correctly classified
-    by descending loss; equal losses by image id."""
+    """Images in the order to check their labels: those whose label differs from the
+    model's decision (``rule``) first, highest loss (cross-entropy of the true
+    label) first, then the others by descending loss; equal losses by image id.
+    An item's confidence is the probability of the class the model decided."""
     ids = np.asarray(image_ids).ravel()
     p = np.asarray(probabilities, dtype=np.float64)
-    y, p = _checked(y_true, p, p.shape[1] if p.ndim == 2 else 0, allow_empty=True)
+    y, p = _checked(y_true, p, len(rule.classes), allow_empty=True)
     if len(ids) != len(y):
         raise EvaluationError(f"{len(ids)} image ids for {len(y)} labels.")
-    predicted = p.argmax(axis=1)
+    predicted = rule.decide(p)
     misclassified = predicted != y
     eps = np.finfo(np.float64).eps  # as sklearn's log_loss clips
     losses = -np.log(np.clip(p[np.arange(len(y)), y], eps, 1.0))
@@ -406,11 +411,6 @@ def _checked(
     if not np.isfinite(p).all() or (p < 0).any() or (np.abs(sums - 1) > 1e-3).any():
         raise EvaluationError("Probabilities must be finite, non-negative and sum to 1 per image.")
     return y.astype(int), p / sums[:, None]
-
-
-def _check_target(target: float) -> None:
-    if not 0 < target <= 1:
-        raise EvaluationError(f"The target sensitivity must be in (0, 1], not {target}.")
 
 
 def _positive_index(names: list[str], positive_class: str | None) -> int:

@@ -23,9 +23,11 @@ import numpy as np
 import tifffile
 from PIL import BmpImagePlugin
 from PIL import ExifTags
+from PIL import GifImagePlugin
 from PIL import Image
 from PIL import JpegImagePlugin
 from PIL import PngImagePlugin
+from PIL import WebPImagePlugin
 from tifffile import PHOTOMETRIC
 from tifffile import TIFF
 
@@ -40,6 +42,7 @@ cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 IMAGE_SUFFIXES: frozenset[str] = frozenset(
     {".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp", ".dib", ".tif", ".tiff", ".dcm", ".dicom"}
+    | {".gif", ".webp"}
 )
 DEFAULT_MAX_PIXELS: int = 100_000_000
 
@@ -52,7 +55,8 @@ class ImageInfo:
     orientation). ``channels`` is 1 (gray), 2 (gray + alpha), 3 (RGB) or 4 (RGBA).
     ``bit_depth`` is the bits per sample of the decoded pixels, 8 or 16: a gray
     DICOM image is windowed to 8 bits, so it reports 8 whatever its BitsStored.
-    ``format`` is one of "png", "jpeg", "bmp", "tiff", "dicom".
+    ``format`` is one of "png", "jpeg", "bmp", "tiff", "dicom", "gif", "webp" (of an
+    animated GIF or WebP, the first frame is read).
     """
 
     width: int
@@ -109,7 +113,7 @@ def read_image(
         raise ImageReadError("file is empty (0 bytes)")
     image_format = _sniff_format(data)
     if image_format is None:
-        raise ImageReadError("not an image: the content is not PNG/JPEG/BMP/TIFF/DICOM")
+        raise ImageReadError("not an image: the content is not PNG/JPEG/BMP/TIFF/DICOM/GIF/WebP")
     try:
         pixels = _DECODERS[image_format](data, max_pixels)
     except ImageReadError:
@@ -181,6 +185,10 @@ def _sniff_format(data: bytes) -> str | None:
         return "bmp"
     if data[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
         return "tiff"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "gif"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
     return None
 
 
@@ -207,6 +215,8 @@ _PILLOW_HEADER_READERS: dict[str, Callable[[io.BytesIO], Image.Image]] = {
     "png": PngImagePlugin.PngImageFile,
     "jpeg": JpegImagePlugin.JpegImageFile,
     "bmp": BmpImagePlugin.BmpImageFile,
+    "gif": GifImagePlugin.GifImageFile,
+    "webp": WebPImagePlugin.WebPImageFile,
 }
 
 
@@ -219,6 +229,29 @@ def _decode_raster(data: bytes, max_pixels: int, *, image_format: str) -> np.nda
         orientation = _exif_orientation(header)
     _refuse_if_too_large(width, height, max_pixels)
     return _orient(_decode_with_opencv(data, image_format), orientation)
+
+
+def _decode_first_frame(data: bytes, max_pixels: int, *, image_format: str) -> np.ndarray:
+    """A GIF or WebP image, or the first frame of an animated one, decoded by Pillow."""
+    with _PILLOW_HEADER_READERS[image_format](io.BytesIO(data)) as image:
+        _refuse_if_too_large(*image.size, max_pixels)
+        orientation = _exif_orientation(image)
+        mode = _first_frame_mode(image)
+        pixels = np.asarray(image if image.mode == mode else image.convert(mode))
+    return _orient(pixels, orientation)
+
+
+def _first_frame_mode(image: Image.Image) -> str:
+    """Gray or colour, with alpha if the image has transparency: a palette becomes
+    the grays or colours it stands for, its transparent entry an alpha channel."""
+    alpha = "transparency" in image.info or image.mode.endswith("A")
+    palette = (image.getpalette() or []) if image.mode == "P" else []
+    gray = image.mode in ("L", "LA") or (
+        image.mode == "P" and palette[0::3] == palette[1::3] == palette[2::3]
+    )
+    if gray:
+        return "LA" if alpha else "L"
+    return "RGBA" if alpha else "RGB"
 
 
 def _exif_orientation(header: Image.Image) -> int:
@@ -342,4 +375,6 @@ _DECODERS: dict[str, Callable[[bytes, int], np.ndarray]] = {
     "bmp": functools.partial(_decode_raster, image_format="bmp"),
     "tiff": _decode_tiff,
     "dicom": _decode_dicom,
+    "gif": functools.partial(_decode_first_frame, image_format="gif"),
+    "webp": functools.partial(_decode_first_frame, image_format="webp"),
 }

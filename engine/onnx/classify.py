@@ -21,6 +21,7 @@ from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from linnaeus.engine.atomic import remove_stale_temporaries
 from linnaeus.engine.errors import LinnaeusError
 from linnaeus.engine.images.imageio import content_hash
 from linnaeus.engine.onnx.format import Int8Check
@@ -105,9 +106,11 @@ def classify(
     with the same content as a classified file its predicted class, as one
     undoable edit, after checking the model was trained for that project.
     ``keep_predictions`` returns every prediction in the result. Cancelling
-    before the CSV is complete leaves no CSV.
+    before the CSV is complete leaves no CSV; the temporary file of one that
+    was killed is removed by the next run to the same CSV.
     """
     check_destinations(folder, csv_path, sort_into)
+    remove_stale_temporaries(csv_path.parent, csv_path.name)  # left by a killed run
     classifier = model if isinstance(model, Classifier) else Classifier(model)
     if suggest_into is not None:
         check_model_fits_project(classifier.metadata, suggest_into)

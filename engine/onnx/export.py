@@ -38,7 +38,10 @@ import onnx
 
 from linnaeus.engine import __version__
 from linnaeus.engine.atomic import atomic_open
+from linnaeus.engine.atomic import remove_stale_temporaries
+from linnaeus.engine.errors import EvaluationError
 from linnaeus.engine.errors import ExportError
+from linnaeus.engine.evaluation.decision import DecisionRule
 from linnaeus.engine.evaluation.version import calibrate_version
 from linnaeus.engine.images.preprocess import InputFormat
 from linnaeus.engine.onnx.convert import convert
@@ -58,6 +61,7 @@ from linnaeus.engine.progress import Progress
 from linnaeus.engine.progress import ProgressCallback
 from linnaeus.engine.progress import check_cancelled
 from linnaeus.engine.progress import ignore_progress
+from linnaeus.engine.project import lock as project_lock
 from linnaeus.engine.project.store import ProjectStore
 from linnaeus.engine.project.versions import ModelVersion
 from linnaeus.engine.training.models import HEAD_LAYER_NAMES
@@ -96,13 +100,15 @@ def export_version(
     """Export ``version`` as `export_onnx` does, with the decision rule the project
     evaluates it with: the temperature and (two classes) the threshold fitted on
     the validation split (`calibrate_version`), so the exported model decides as
-    its evaluation says."""
-    calibration = calibrate_version(store, version)
-    return export_onnx(
-        store, version, destination, int8=int8, threshold=calibration.get("threshold"),
-        positive_class=calibration.get("positive_class"),
-        temperature=calibration.get("temperature", 1.0), on_progress=on_progress, cancel=cancel,
-    )  # fmt: skip
+    its evaluation says. Holds the project's lock."""
+    with project_lock.hold(store.project_dir, f"exporting {version.name}"):
+        calibration = calibrate_version(store, version)
+        return export_onnx(
+            store, version, destination, int8=int8, threshold=calibration.get("threshold"),
+            positive_class=calibration.get("positive_class"),
+            temperature=calibration.get("temperature", 1.0), on_progress=on_progress,
+            cancel=cancel,
+        )  # fmt: skip
 
 
 def export_onnx(
@@ -341,22 +347,15 @@ def _check_temperature(temperature: float) -> None:
 def _decision_rule(
     classes: Sequence[str], threshold: float | None, positive_class: str | None
 ) -> tuple[float | None, str | None]:
-    if positive_class is not None and positive_class not in classes:
-        raise ExportError(
-            f"The positive class {positive_class!r} is not one of the model's classes "
-            f"({', '.join(classes)})."
-        )
-    if threshold is None:
-        return None, positive_class
-    if len(classes) != 2:
-        raise ExportError(
-            f"A decision threshold is for two-class models; this one has {len(classes)} classes."
-        )
-    if isinstance(threshold, bool) or not (
-        isinstance(threshold, int | float) and 0.0 < threshold < 1.0
-    ):
-        raise ExportError(f"The decision threshold must be between 0 and 1, not {threshold!r}.")
-    return float(threshold), positive_class if positive_class is not None else classes[1]
+    """The threshold and positive class to export, checked as `DecisionRule` checks
+    every rule the engine can choose (a threshold strictly inside (0, 1))."""
+    if threshold is not None and positive_class is None and len(classes) == 2:
+        positive_class = classes[1]
+    try:
+        rule = DecisionRule(tuple(classes), threshold, positive_class)
+    except EvaluationError as error:
+        raise ExportError(str(error)) from None
+    return rule.threshold, positive_class
 
 
 def _check_model(model: keras.Model, fmt: InputFormat, num_classes: int) -> None:
@@ -421,6 +420,8 @@ def _load_keras(path: Path) -> keras.Model:
 def _write(destination: Path, data: bytes, keras_source: Path) -> Path:
     """Write the ONNX bytes and a copy of the Keras model, each atomically."""
     keras_path = destination.with_suffix(".keras")
+    for path in (keras_path, destination):  # what a killed export left
+        remove_stale_temporaries(path.parent, path.name)
     try:
         with atomic_open(keras_path) as keras_copy:
             _readable_by_all(keras_copy)

@@ -25,7 +25,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
 
+from linnaeus.engine.atomic import atomic_write_bytes
 from linnaeus.engine.errors import LinnaeusError
+from linnaeus.engine.evaluation.decision import DecisionRule
 from linnaeus.engine.images.preprocess import InputFormat
 
 if TYPE_CHECKING:
@@ -86,6 +88,10 @@ class OnnxMetadata:
     # For an int8 model: how it compared with the float model at export (`Int8Check` as a
     # dict). Optional, so files written before it existed still load.
     int8_check: dict[str, Any] | None = None
+
+    def decision_rule(self) -> DecisionRule:
+        """How the model decides each image's class (the threshold, for two classes)."""
+        return DecisionRule(tuple(self.classes), self.threshold, self.positive_class)
 
     def to_json(self) -> str:
         """The metadata as one JSON object."""
@@ -197,11 +203,10 @@ def _check_fields(metadata: OnnxMetadata) -> None:
         fail("there must be one feature layer name per feature output")
     if metadata.positive_class is not None and metadata.positive_class not in classes:
         fail(f"the positive class {metadata.positive_class!r} is not one of the classes")
-    threshold = metadata.threshold
-    if threshold is not None and (
-        isinstance(threshold, bool) or not isinstance(threshold, int | float) or len(classes) != 2
-    ):
-        fail("a decision threshold must be a number, for a two-class model")
+    try:
+        metadata.decision_rule()
+    except LinnaeusError as error:
+        fail(f"bad decision rule ({error})")
     temperature = metadata.temperature
     if isinstance(temperature, bool) or not isinstance(temperature, int | float):
         fail("the temperature must be a number")
@@ -256,6 +261,30 @@ def read_metadata(path: Path) -> OnnxMetadata:
     except ModelFileError as error:
         raise ModelFileError(f"{path} cannot be used: {error}") from None
     return metadata
+
+
+def write_decision_rule(
+    path: Path, threshold: float | None, positive_class: str | None, *, model_version: str
+) -> bool:
+    """Write a new decision threshold and positive class into the metadata of the
+    exported model at ``path`` (atomically; the graph is unchanged) if it is
+    ``model_version``'s; returns whether it was."""
+    import onnx
+
+    metadata = read_metadata(path)
+    if metadata.model_version != model_version:
+        return False
+    changed = dataclasses.replace(metadata, threshold=threshold, positive_class=positive_class)
+    _check_fields(changed)
+    model = onnx.load(str(path), load_external_data=False)
+    props = {p.key: p.value for p in model.metadata_props} | {METADATA_KEY: changed.to_json()}
+    del model.metadata_props[:]
+    onnx.helper.set_model_props(model, props)
+    try:
+        atomic_write_bytes(path, model.SerializeToString())
+    except OSError as error:
+        raise ModelFileError(f"{path} cannot be written: {error.strerror or error}.") from None
+    return True
 
 
 def _looks_like_linnaeus(model: onnx.ModelProto) -> bool:

@@ -181,14 +181,6 @@ def probabilities_of(model: bytes, images: np.ndarray) -> np.ndarray:
     return np.concatenate(batches)
 
 
-def decisions(probabilities: np.ndarray, metadata: OnnxMetadata) -> np.ndarray:
-    """The class index each row of ``probabilities`` gets under ``metadata``'s decision rule."""
-    if metadata.threshold is None or metadata.positive_class is None:
-        return probabilities.argmax(axis=1)
-    positive = metadata.classes.index(metadata.positive_class)
-    return np.where(probabilities[:, positive] >= metadata.threshold, positive, 1 - positive)
-
-
 def compare_int8(
     float_probabilities: np.ndarray,
     int8_model: bytes,
@@ -199,7 +191,8 @@ def compare_int8(
     """How the int8 model's answers on ``images`` differ from the float model's
     (``float_probabilities``), and each one's accuracy if ``labels`` are known."""
     int8_probabilities = probabilities_of(int8_model, images)
-    ours, theirs = decisions(int8_probabilities, metadata), decisions(float_probabilities, metadata)
+    rule = metadata.decision_rule()
+    ours, theirs = rule.decide(int8_probabilities), rule.decide(float_probabilities)
     return Int8Check(
         images=len(images),
         agreement=float(np.mean(ours == theirs)),

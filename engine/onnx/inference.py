@@ -35,6 +35,7 @@ import onnxruntime
 from linnaeus.engine.dataset.layout import walk_files
 from linnaeus.engine.errors import ImageReadError
 from linnaeus.engine.errors import LinnaeusError
+from linnaeus.engine.evaluation.decision import DecisionRule
 from linnaeus.engine.images.heatmaps import heatmap_to_image
 from linnaeus.engine.images.imageio import is_image_candidate
 from linnaeus.engine.images.imageio import read_image
@@ -105,6 +106,7 @@ class Classifier:
         self.metadata: OnnxMetadata = read_metadata(self.model_path)
         self.classes: list[str] = list(self.metadata.classes)
         self.input_format = InputFormat.from_dict(self.metadata.input_format)
+        self.rule: DecisionRule = self.metadata.decision_rule()
         self.precision: str = "int8" if self.metadata.int8 else "float32"
         check = self.metadata.int8_check
         self.int8_check: Int8Check | None = Int8Check.from_dict(check) if check else None
@@ -156,22 +158,9 @@ class Classifier:
         return self._explain_session
 
     def decide(self, probabilities: np.ndarray) -> np.ndarray:
-        """The class index of each row of ``probabilities``.
-
-        For a binary model with a decision threshold, the positive class wins
-        whenever its probability reaches the threshold; otherwise the most
-        probable class.
-        """
-        probabilities = np.asarray(probabilities)
-        threshold = self.metadata.threshold
-        if threshold is None or len(self.classes) != 2:
-            return probabilities.argmax(axis=1)
-        positive = self._positive_index()
-        return np.where(probabilities[:, positive] >= threshold, positive, 1 - positive)
-
-    def _positive_index(self) -> int:
-        positive = self.metadata.positive_class
-        return self.classes.index(positive) if positive in self.classes else 1
+        """The class index of each row of ``probabilities``, by the model's decision rule
+        (`OnnxMetadata.decision_rule`: for two classes, its threshold)."""
+        return self.rule.decide(probabilities)
 
     def heatmap(self, image_pixels: np.ndarray, class_index: int | None = None) -> np.ndarray:
         """Where the model looked: an H x W float32 map in [0, 1] at the image's own size.

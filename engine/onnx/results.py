@@ -10,7 +10,6 @@ file. Qt-free and TensorFlow-free.
 
 from __future__ import annotations
 
-import csv
 import errno
 import os
 import shutil
@@ -20,7 +19,9 @@ from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
 
-from linnaeus.engine.atomic import atomic_open
+from linnaeus.engine.csv_tables import EXACT_PATH_COLUMN
+from linnaeus.engine.csv_tables import exact_path
+from linnaeus.engine.csv_tables import write_csv
 from linnaeus.engine.dataset.export_labels import flat_file_name
 from linnaeus.engine.dataset.export_labels import unique_folder_names
 from linnaeus.engine.errors import LinnaeusError
@@ -75,29 +76,25 @@ def write_predictions_csv(
     unknown_below: float | None = None,
 ) -> int:
     """Write one row per prediction (path, label, confidence, each class's
-    probability, error) to ``destination``, atomically; return the rows written."""
-    rows = 0
+    probability, error, exact_path) to ``destination``, atomically, safe to open in a
+    spreadsheet (`engine.csv_tables`); return the rows written."""
+    header = [*CSV_FIXED_COLUMNS, *classes, "error", EXACT_PATH_COLUMN]
+    rows = (_csv_row(prediction, classes, unknown_below) for prediction in predictions)
     try:
-        with atomic_open(destination, "w", encoding="utf-8", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow([*CSV_FIXED_COLUMNS, *classes, "error"])
-            for prediction in predictions:
-                writer.writerow(_csv_row(prediction, classes, unknown_below))
-                rows += 1
+        return write_csv(destination, header, rows)
     except OSError as error:
         raise LinnaeusError(f"Cannot write {destination}: {error.strerror or error}") from None
-    return rows
 
 
 def _csv_row(
     prediction: Prediction, classes: Sequence[str], unknown_below: float | None
 ) -> list[str]:
-    path = display_path(prediction.path)
+    path, exact = display_path(prediction.path), exact_path(prediction.path)
     if prediction.error is not None or prediction.confidence is None:
-        return [path, "", "", *([""] * len(classes)), prediction.error or ""]
+        return [path, "", "", *([""] * len(classes)), prediction.error or "", exact]
     values = [f"{prediction.probabilities.get(name, 0.0):.6f}" for name in classes]
     label = shown_label(prediction, unknown_below) or ""
-    return [path, label, f"{prediction.confidence:.6f}", *values, ""]
+    return [path, label, f"{prediction.confidence:.6f}", *values, "", exact]
 
 
 def check_destination(source: Path, destination: Path) -> None:

@@ -78,15 +78,17 @@ CREATE INDEX label_history_image ON label_history(image_id);
 CREATE INDEX label_history_edit ON label_history(edit_id);
 """
 
-# Model versions: what each trained model is, what it was trained on (a label
-# snapshot) and how it did. The files live in the project's models/ folder.
-_V2 = """
-CREATE TABLE model_versions (
+
+def _model_versions_table(name: str, statuses: str) -> str:
+    """The model versions table as migrations 2 and 4 make it (never change it:
+    a released migration must stay as it was)."""
+    return f"""
+CREATE TABLE {name} (
     id           INTEGER PRIMARY KEY,
     created_at   TEXT NOT NULL,
     finished_at  TEXT,
     status       TEXT NOT NULL DEFAULT 'training'
-                 CHECK (status IN ('training', 'done', 'failed', 'cancelled')),
+                 CHECK (status IN ({statuses})),
     kind         TEXT NOT NULL,
     config       TEXT NOT NULL,
     augmentation TEXT NOT NULL,
@@ -98,7 +100,14 @@ CREATE TABLE model_versions (
     folder       TEXT NOT NULL,
     error        TEXT
 );
+"""
 
+
+# Model versions: what each trained model is, what it was trained on (a label
+# snapshot) and how it did. The files live in the project's models/ folder.
+_V2 = (
+    _model_versions_table("model_versions", "'training', 'done', 'failed', 'cancelled'")
+    + """
 CREATE TABLE model_labels (
     model_id    INTEGER NOT NULL REFERENCES model_versions(id) ON DELETE CASCADE,
     image_id    INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
@@ -107,6 +116,7 @@ CREATE TABLE model_labels (
     PRIMARY KEY (model_id, image_id)
 ) WITHOUT ROWID;
 """
+)
 
 # Predictions of each model version for every readable image (labelled or
 # not): what the grid shows, what evaluation and the relabel queue read.
@@ -122,7 +132,21 @@ CREATE TABLE predictions (
 CREATE INDEX predictions_confidence ON predictions(model_id, confidence);
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
+# A model version may be "interrupted": its training process ended before it
+# finished (engine.project.leftovers). SQLite cannot change a CHECK constraint,
+# so the table is rebuilt (foreign keys are off while migrations run).
+_V4 = (
+    _model_versions_table(
+        "model_versions_v4", "'training', 'done', 'failed', 'cancelled', 'interrupted'"
+    )
+    + """
+INSERT INTO model_versions_v4 SELECT * FROM model_versions;
+DROP TABLE model_versions;
+ALTER TABLE model_versions_v4 RENAME TO model_versions;
+"""
+)
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -130,28 +154,48 @@ def migrate(connection: sqlite3.Connection) -> int:
     """Bring the database to `SCHEMA_VERSION`; return the version it had before.
 
     ``connection`` must be in autocommit mode (``isolation_level=None``) so that
-    the explicit transaction here covers the DDL statements too.
+    the explicit transaction here covers the DDL statements too. Two processes
+    opening one old project at once migrate it once.
     """
-    found = connection.execute("PRAGMA user_version").fetchone()[0]
-    if found > SCHEMA_VERSION:
-        raise ProjectError(
-            f"This project was written by a newer Linnaeus (schema {found}, this version "
-            f"understands up to {SCHEMA_VERSION}). Update Linnaeus to open it."
-        )
+    found = _schema_version(connection)
     if found == SCHEMA_VERSION:
         return found
+    # Rebuilding a table drops it: with foreign keys on, that would delete the rows
+    # that refer to it. They are checked once the new tables are in place.
+    foreign_keys = connection.execute("PRAGMA foreign_keys").fetchone()[0]
+    connection.execute("PRAGMA foreign_keys = OFF")
+    try:
+        return _migrate(connection)
+    finally:
+        connection.execute(f"PRAGMA foreign_keys = {int(foreign_keys)}")
+
+
+def _migrate(connection: sqlite3.Connection) -> int:
     # executescript() would commit on its own; run statement by statement so
     # that all migrations land in this one transaction or none do.
     connection.execute("BEGIN IMMEDIATE")
     try:
+        found = _schema_version(connection)  # another process may have migrated meanwhile
         for version in range(found, SCHEMA_VERSION):
             for statement in _statements(MIGRATIONS[version]):
                 connection.execute(statement)
+        if connection.execute("PRAGMA foreign_key_check").fetchone() is not None:
+            raise sqlite3.DatabaseError("a migration broke a reference between tables")
         connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     except BaseException:
         connection.execute("ROLLBACK")
         raise
     connection.execute("COMMIT")
+    return found
+
+
+def _schema_version(connection: sqlite3.Connection) -> int:
+    found = int(connection.execute("PRAGMA user_version").fetchone()[0])
+    if found > SCHEMA_VERSION:
+        raise ProjectError(
+            f"This project was written by a newer Linnaeus (schema {found}, this version "
+            f"understands up to {SCHEMA_VERSION}). Update Linnaeus to open it."
+        )
     return found
 
 

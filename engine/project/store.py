@@ -27,12 +27,17 @@ import numpy as np
 from linnaeus.engine.errors import LabelError
 from linnaeus.engine.errors import ProjectError
 from linnaeus.engine.project import label_edits
+from linnaeus.engine.project import lock as project_lock
 from linnaeus.engine.project.database import DATABASE_NAME
 from linnaeus.engine.project.database import connect
 from linnaeus.engine.project.database import display_path
 from linnaeus.engine.project.database import from_db_path
 from linnaeus.engine.project.database import to_db_path
 from linnaeus.engine.project.database import utc_now
+from linnaeus.engine.project.folders import check_existing_project
+from linnaeus.engine.project.folders import check_new_image_root
+from linnaeus.engine.project.folders import check_project_folder
+from linnaeus.engine.project.folders import make_project_folder
 from linnaeus.engine.project.label_edits import Edit
 
 SPLITS = ("train", "val", "test")
@@ -118,31 +123,6 @@ def _image_from_row(row: Sequence[object]) -> ImageRecord:
     return ImageRecord(*values)  # type: ignore[arg-type]
 
 
-def check_project_folder(
-    project_dir: Path | str, image_root: Path | str, *, must_be_empty: bool = False
-) -> None:
-    """Refuse, with a ProjectError a user can act on, a folder that cannot hold a
-    new project for the images under ``image_root``; ``must_be_empty`` also
-    refuses a folder with anything in it."""
-    project_dir = Path(project_dir).absolute()
-    image_root = Path(image_root).absolute()
-    if not image_root.is_dir():
-        raise ProjectError(f"The image folder {image_root} is not a folder (or cannot be opened).")
-    if (project_dir / DATABASE_NAME).exists():
-        raise ProjectError(f"{project_dir} already holds a Linnaeus project; open it instead.")
-    if project_dir.resolve().is_relative_to(image_root.resolve()):
-        raise ProjectError(
-            f"The project folder {project_dir} is inside the image folder {image_root}. "
-            "Choose a project folder elsewhere: Linnaeus never writes into your image folder."
-        )
-    if (
-        must_be_empty
-        and project_dir.exists()
-        and (not project_dir.is_dir() or any(project_dir.iterdir()))
-    ):
-        raise ProjectError(f"{project_dir} is not empty; choose a new or empty folder.")
-
-
 class ProjectStore:
     """Read and change one project's database. Use `create` or `open`."""
 
@@ -158,16 +138,14 @@ class ProjectStore:
         """Make a new project in ``project_dir`` for images under ``image_root``."""
         project_dir = Path(project_dir).absolute()
         image_root = Path(image_root).absolute()
-        check_project_folder(project_dir, image_root)
-        try:
-            project_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise ProjectError(f"Cannot create the project folder {project_dir}: {error}") from None
-        store = cls._connect(project_dir)
-        with store.transaction():
-            store.set_meta("image_root", str(image_root))
-            store.set_meta("created_at", utc_now())
-            store.set_meta("project_id", uuid.uuid4().hex)
+        make_project_folder(project_dir, image_root)
+        with project_lock.hold(project_dir, "creating the project"):
+            check_project_folder(project_dir, image_root)  # made while this one waited?
+            store = cls._connect(project_dir)
+            with store.transaction():
+                store.set_meta("image_root", str(image_root))
+                store.set_meta("created_at", utc_now())
+                store.set_meta("project_id", uuid.uuid4().hex)
         return store
 
     @property
@@ -181,15 +159,37 @@ class ProjectStore:
         return value
 
     @classmethod
-    def open(cls, project_dir: Path | str) -> ProjectStore:
-        """Open an existing project."""
+    def open(cls, project_dir: Path | str, *, image_root: Path | str | None = None) -> ProjectStore:
+        """Open an existing project; with ``image_root``, point it at the image
+        folder's new place (to re-import from there).
+
+        A project whose folder and image folder overlap is refused; what a process
+        that ended abruptly left in it is settled (`leftovers.tidy`).
+        """
         project_dir = Path(project_dir).absolute()
         if not (project_dir / DATABASE_NAME).is_file():
             raise ProjectError(
                 f"{project_dir} is not a Linnaeus project (no {DATABASE_NAME} in it). "
                 "Create one with `linnaeus import IMAGE_FOLDER --project DIR`."
             )
-        return cls._connect(project_dir)
+        store = cls._connect(project_dir)
+        try:
+            store._check_opened(None if image_root is None else Path(image_root).absolute())
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    def _check_opened(self, image_root: Path | None) -> None:
+        if image_root is not None:
+            check_new_image_root(self.project_dir, image_root)
+            if image_root != self.image_root:
+                self.set_meta("image_root", str(image_root))
+        elif self.meta("image_root"):
+            check_existing_project(self.project_dir, self.image_root)
+        from linnaeus.engine.project import leftovers  # it reads versions, which import this
+
+        leftovers.tidy(self)
 
     @classmethod
     def _connect(cls, project_dir: Path) -> ProjectStore:

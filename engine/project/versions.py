@@ -22,7 +22,11 @@ from linnaeus.engine.project.store import ProjectStore
 
 MODELS_FOLDER = "models"
 EXPORTS_FOLDER = "exports"  # inside the project folder: exported models and reports
-STATUSES = ("training", "done", "failed", "cancelled")
+# "interrupted": its training process ended before it finished (engine.project.leftovers).
+STATUSES = ("training", "done", "failed", "cancelled", "interrupted")
+# The resumable checkpoint (model with optimizer state) an unfinished run keeps
+# in its version's folder; the trainer's other files are named in engine.training.config.
+CHECKPOINT_FILE = "checkpoint.keras"
 _ACTIVE_KEY = "active_model"
 
 
@@ -52,6 +56,16 @@ class ModelVersion:
     @property
     def model_file(self) -> Path:
         return self.folder / "model.keras"
+
+    @property
+    def checkpoint_file(self) -> Path:
+        """Where training can resume from, while it has not finished."""
+        return self.folder / CHECKPOINT_FILE
+
+
+def unfinished_checkpoint(folder: Path) -> Path:
+    """The checkpoint being written in a version folder, before it replaces the last one."""
+    return folder / f".{CHECKPOINT_FILE}"
 
 
 def exported_model_path(project_dir: Path, version_name: str, int8: bool = False) -> Path:

@@ -24,8 +24,9 @@ from linnaeus.engine.errors import Cancelled
 from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import ProgressCallback
 from linnaeus.engine.progress import TrainingProgress
+from linnaeus.engine.project.versions import CHECKPOINT_FILE
+from linnaeus.engine.project.versions import unfinished_checkpoint
 from linnaeus.engine.training.config import BEST_WEIGHTS_FILE
-from linnaeus.engine.training.config import CHECKPOINT_FILE
 from linnaeus.engine.training.config import STATE_FILE
 
 _REPORT_EVERY_S = 0.25
@@ -165,7 +166,7 @@ class Checkpointer(keras.callbacks.Callback):
             self.model.load_weights(self.folder / BEST_WEIGHTS_FILE)
 
     def save(self) -> None:
-        temporary = self.folder / f".{CHECKPOINT_FILE}"
+        temporary = unfinished_checkpoint(self.folder)
         self.model.save(temporary)
         temporary.replace(self.folder / CHECKPOINT_FILE)
         self.state.save(self.folder)

@@ -54,11 +54,12 @@ MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 IMBALANCE_METHODS = ("class-weights", "oversample", "undersample", "none")
 DEFAULT_AUGMENTATION = "gentle"  # a preset of engine.images.augment
+RESUMABLE_STATUSES = ("cancelled", "interrupted", "failed")  # of engine.project.versions
 
 # Files of an unfinished run in its model version's folder: the resumable
-# checkpoint (model with optimizer state), the best weights so far, where
+# checkpoint (model with optimizer state; named in engine.project.versions, which
+# tells a resumable version from a dead one), the best weights so far, where
 # training stood.
-CHECKPOINT_FILE = "checkpoint.keras"
 BEST_WEIGHTS_FILE = "best.weights.h5"
 STATE_FILE = "train_state.json"
 
@@ -150,10 +151,9 @@ def _pick_backbone(requested: str | None) -> str | None:
 
 def resumable_version(listed: Iterable[ModelVersion]) -> ModelVersion | None:
     """The version ``train(resume=True)`` continues: of ``listed`` (newest first),
-    the newest unfinished one that left a checkpoint, unless a newer one finished."""
+    the newest that stopped before it finished (cancelled, interrupted, failed)
+    and left a checkpoint, even if a newer one finished since."""
     for version in listed:
-        if version.status == "done":
-            return None
-        if (version.folder / CHECKPOINT_FILE).exists():
+        if version.status in RESUMABLE_STATUSES and version.checkpoint_file.exists():
             return version
     return None

@@ -20,12 +20,12 @@ from linnaeus.engine.progress import check_cancelled
 from linnaeus.engine.progress import curve_key
 from linnaeus.engine.project.image_files import readable_images
 from linnaeus.engine.project.store import ProjectStore
+from linnaeus.engine.project.versions import CHECKPOINT_FILE
 from linnaeus.engine.project.versions import ModelVersion
 from linnaeus.engine.training.callbacks import Checkpointer
 from linnaeus.engine.training.callbacks import ProgressReporter
 from linnaeus.engine.training.callbacks import TrainState
 from linnaeus.engine.training.config import BACKBONE_MODELS
-from linnaeus.engine.training.config import CHECKPOINT_FILE
 from linnaeus.engine.training.config import TrainConfig
 from linnaeus.engine.training.data import Examples
 from linnaeus.engine.training.data import LoadedPixels

@@ -15,9 +15,12 @@ import numpy as np
 
 from linnaeus.engine.errors import Cancelled
 from linnaeus.engine.errors import TrainingError
+from linnaeus.engine.evaluation.version import decided_split_figures
 from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import ProgressCallback
 from linnaeus.engine.progress import ignore_progress
+from linnaeus.engine.project import leftovers
+from linnaeus.engine.project import lock as project_lock
 from linnaeus.engine.project import versions
 from linnaeus.engine.project.predictions import save_predictions
 from linnaeus.engine.project.store import ProjectStore
@@ -41,6 +44,7 @@ class TrainResult:
     decoded: int  # images decoded this run (the rest came from the cache)
 
 
+@project_lock.holding_lock("training")
 def train(
     store: ProjectStore,
     config: TrainConfig = TrainConfig(),  # noqa: B008 (frozen: safe to share)
@@ -50,13 +54,11 @@ def train(
     cancel: CancelToken | None = None,
 ) -> TrainResult:
     """Train on the project's current labels and register a new model version
-    (or, with ``resume``, continue the latest unfinished one)."""
-    from linnaeus.engine.training import runs as training_runs
-    from linnaeus.engine.training.device import configure_devices
-
+    (or, with ``resume``, continue the latest unfinished one), holding the
+    project's lock."""
     started = time.monotonic()
     if resume:
-        version = _resumable_version(store)
+        version = _resumable_version(store)  # before TensorFlow loads: a second writer is told
         config = TrainConfig.from_dict(version.config)
         examples = collect_examples(store, version.classes)
         snapshot = versions.label_snapshot(store, version.id)
@@ -65,6 +67,9 @@ def train(
         config = config.resolved()
         examples = collect_examples(store)
         _check_enough(examples)
+    from linnaeus.engine.training import runs as training_runs
+    from linnaeus.engine.training.device import configure_devices
+
     device = configure_devices()
     import keras
 
@@ -74,6 +79,7 @@ def train(
     )
     if not resume:
         version = _register_version(store, config, loaded.examples)
+    project_lock.doing(store.project_dir, f"training {version.name}")
     versions.update_version(store, version.id, status="training", device=device.description)
     try:
         with device.strategy.scope():
@@ -104,6 +110,11 @@ def train(
         curves=outcome.curves,
         duration_s=time.monotonic() - started,
         finished_at=utc_now(),
+    )
+    # The accuracies the versions table shows, counted at the decisions the version
+    # is exported with (threshold and temperature fitted on validation now).
+    version = versions.update_version(
+        store, version.id, metrics=decided_split_figures(store, version)
     )
     versions.set_active(store, version.id)
     return TrainResult(version, loaded.skipped, loaded.decoded)
@@ -136,7 +147,9 @@ def _check_enough(examples: Examples) -> None:
 
 
 def _resumable_version(store: ProjectStore) -> ModelVersion:
+    leftovers.tidy(store)  # a killed training is "training" until settled as interrupted
     version = resumable_version(versions.list_versions(store))
     if version is None:
         raise TrainingError("There is no interrupted training to resume; start a new one.")
+    project_lock.doing(store.project_dir, f"training {version.name}")
     return version

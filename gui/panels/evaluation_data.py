@@ -1,8 +1,10 @@
 """What the evaluation panel shows, computed off the GUI thread from stored predictions.
 
-`load_evaluation` runs in a Worker; it keeps each image's calibrated
-p(positive) so that the threshold slider can call the engine's `binary_rates`
-on each move (NumPy over the stored probabilities, not a new evaluation).
+`load_evaluation` runs in a Worker. It keeps each image's calibrated
+probabilities, so that moving the threshold slider recounts the evaluation at
+the new threshold with the engine's `at_threshold` (NumPy over the stored
+probabilities, not a new evaluation): a what-if until "Use this threshold"
+saves it with the version.
 """
 
 from __future__ import annotations
@@ -12,11 +14,15 @@ from pathlib import Path
 
 import numpy as np
 
-from linnaeus.engine.evaluation.metrics import BinaryRates
+from linnaeus.engine.evaluation.decision import BinaryRates
+from linnaeus.engine.evaluation.intervals import Interval
+from linnaeus.engine.evaluation.intervals import few_images_note
+from linnaeus.engine.evaluation.intervals import wilson_interval
 from linnaeus.engine.evaluation.metrics import Evaluation
-from linnaeus.engine.evaluation.metrics import logits_from_probabilities
-from linnaeus.engine.evaluation.metrics import softmax
+from linnaeus.engine.evaluation.metrics import at_threshold
+from linnaeus.engine.evaluation.metrics import threshold_origin
 from linnaeus.engine.evaluation.version import calibrate_version
+from linnaeus.engine.evaluation.version import calibrated_probabilities
 from linnaeus.engine.evaluation.version import evaluate_version
 from linnaeus.engine.evaluation.version import version_relabel_queue
 from linnaeus.engine.progress import CancelToken
@@ -30,6 +36,7 @@ from linnaeus.engine.project.store import display_path
 from linnaeus.gui.widgets.formatting import format_percent
 
 QUEUE_LENGTH = 500  # the relabel queue shows this many images at most
+SPLIT_WORDS = {"test": "test", "val": "validation", "train": "training"}
 
 
 @dataclass(frozen=True)
@@ -47,24 +54,46 @@ class QueueEntry:
 
 @dataclass(frozen=True)
 class EvaluationData:
-    """Everything the panel shows for one version and split."""
+    """Everything the panel shows for one version and split: ``evaluation`` at the
+    threshold saved with the version, and what the what-if slider needs."""
 
+    version_id: int
     version_name: str
     evaluation: Evaluation
     queue: list[QueueEntry]
     image_ids: np.ndarray  # the split's evaluated images
     labels: np.ndarray  # their class indices, as the version was trained on them
-    predicted: np.ndarray  # the class index the model gives each (most probable)
-    positive: int | None = None  # two classes: the index of the positive class
-    scores: np.ndarray | None = None  # two classes: calibrated p(positive) per image
+    probabilities: np.ndarray  # N x K, calibrated as the exported model gives them
+
+    @property
+    def positive(self) -> int | None:
+        """Two classes: the index of the positive class."""
+        if self.evaluation.operating_point is None:
+            return None
+        return self.evaluation.decision.positive_index
+
+    @property
+    def scores(self) -> np.ndarray | None:
+        """Two classes: calibrated p(positive) per image."""
+        positive = self.positive
+        return None if positive is None else self.probabilities[:, positive]
 
     @property
     def is_positive(self) -> np.ndarray | None:
-        return None if self.positive is None else self.labels == self.positive
+        positive = self.positive
+        return None if positive is None else self.labels == positive
 
-    def cell_images(self, label: int, predicted: int) -> list[int]:
-        """The images of a confusion-matrix cell."""
-        chosen = (self.labels == label) & (self.predicted == predicted)
+    def at_threshold(self, threshold: float) -> Evaluation:
+        """The evaluation as it would be at ``threshold`` (the saved one: as saved)."""
+        point = self.evaluation.operating_point
+        if point is not None and threshold == point.threshold:
+            return self.evaluation
+        return at_threshold(self.evaluation, self.labels, self.probabilities, threshold)
+
+    def cell_images(self, evaluation: Evaluation, label: int, predicted: int) -> list[int]:
+        """The images of a confusion-matrix cell of ``evaluation`` (one of this data's)."""
+        decided = evaluation.decision.decide(self.probabilities)
+        chosen = (self.labels == label) & (decided == predicted)
         return [int(i) for i in self.image_ids[chosen]]
 
 
@@ -99,47 +128,65 @@ def load_evaluation(
             )
             for item in queue
         ]
-    probabilities = data.probabilities
-    if calibration["temperature"] != 1.0:  # as the evaluation measured them
-        probabilities = softmax(
-            logits_from_probabilities(probabilities), calibration["temperature"]
-        )
-    positive = scores = None
-    if evaluation.operating_point is not None:
-        positive = version.classes.index(calibration["positive_class"])
-        scores = probabilities[:, positive]
+    probabilities = calibrated_probabilities(np.asarray(data.probabilities), calibration)
     return EvaluationData(
-        version.name,
-        evaluation,
-        entries,
-        data.image_ids,
-        data.labels,
-        probabilities.argmax(axis=1),
-        positive,
-        scores,
+        version.id, version.name, evaluation, entries, data.image_ids, data.labels, probabilities
     )
 
 
-def summary_text(data: EvaluationData) -> str:
-    e = data.evaluation
-    ci = e.ci.get("accuracy")
-    interval = f" (95% CI {format_percent(ci.low)}–{format_percent(ci.high)})" if ci else ""
-    split = {"test": "test", "val": "validation", "train": "training"}.get(e.split, e.split)
+def decision_text(evaluation: Evaluation) -> str:
+    """How the model decides, and where its threshold comes from."""
+    point = evaluation.operating_point
+    if point is None:
+        return "The model picks the most probable class."
+    return f"The model decides {evaluation.decision.describe()} ({threshold_origin(point)})."
+
+
+def summary_text(data: EvaluationData, evaluation: Evaluation | None = None) -> str:
+    """The headline figures of ``evaluation`` (default: at the saved threshold)."""
+    e = evaluation or data.evaluation
+    split = SPLIT_WORDS.get(e.split, e.split)
     text = (
         f"{data.version_name} on {e.images:,} {split} images: accuracy "
-        f"{format_percent(e.accuracy)}{interval}, balanced accuracy "
-        f"{format_percent(e.balanced_accuracy)}"
+        f"{_with_interval(e.accuracy, e.ci.get('accuracy'))}"
     )
+    point = e.operating_point
+    if point is not None:
+        text += (
+            f", sensitivity {_with_interval(point.sensitivity, e.ci.get('sensitivity'))}, "
+            f"specificity {_with_interval(point.specificity, e.ci.get('specificity'))}"
+        )
+    text += f", balanced accuracy {format_percent(e.balanced_accuracy)}"
     if e.macro_auc is not None:
+        auc = e.ci.get("macro_auc")
         text += f", AUC {e.macro_auc:.3f}"
-    return text + f", calibration error {e.ece:.3f}."
+        text += f" ({auc.low:.3f}–{auc.high:.3f})" if auc else ""
+    text += f", calibration error {e.ece:.3f}."
+    if point is not None:
+        text += (
+            f" The most probable class (argmax) would be right for "
+            f"{format_percent(e.argmax_accuracy)}."
+        )
+    few = few_images_note(e.images)  # the calibration tab says why it shows no plot
+    return f"{text} {few}" if few else text
+
+
+def _with_interval(value: float, interval: Interval | None) -> str:
+    if interval is None:
+        return format_percent(value)
+    return (
+        f"{format_percent(value)} ({format_percent(interval.low)}–{format_percent(interval.high)})"
+    )
 
 
 def rates_text(rates: BinaryRates, positive: str) -> str:
+    """What calling an image positive at a threshold does, counted, with intervals."""
+    found, positives = rates.true_positives, rates.true_positives + rates.false_negatives
+    cleared, others = rates.true_negatives, rates.true_negatives + rates.false_positives
     return (
         f"Calling an image {positive} when its probability is at least {rates.threshold:.3f}: "
-        f"sensitivity {format_percent(rates.sensitivity)} ({rates.true_positives} of "
-        f"{rates.true_positives + rates.false_negatives} {positive} images found), specificity "
-        f"{format_percent(rates.specificity)} ({rates.true_negatives} of "
-        f"{rates.true_negatives + rates.false_positives} others cleared)."
+        f"sensitivity {_with_interval(rates.sensitivity, wilson_interval(found, positives))} "
+        f"({found} of {positives} {positive} images found), specificity "
+        f"{_with_interval(rates.specificity, wilson_interval(cleared, others))} "
+        f"({cleared} of {others} others cleared)."
     )

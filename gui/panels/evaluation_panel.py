@@ -12,6 +12,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QAbstractItemView
 from PySide6.QtWidgets import QComboBox
+from PySide6.QtWidgets import QGridLayout
 from PySide6.QtWidgets import QHBoxLayout
 from PySide6.QtWidgets import QHeaderView
 from PySide6.QtWidgets import QLabel
@@ -25,27 +26,28 @@ from PySide6.QtWidgets import QTabWidget
 from PySide6.QtWidgets import QVBoxLayout
 from PySide6.QtWidgets import QWidget
 
-from linnaeus.engine.evaluation.metrics import BinaryRates
+from linnaeus.engine.evaluation.decision import BinaryRates
+from linnaeus.engine.evaluation.decision import binary_rates
 from linnaeus.engine.evaluation.metrics import Evaluation
-from linnaeus.engine.evaluation.metrics import binary_rates
+from linnaeus.engine.evaluation.metrics import calibration_note
 from linnaeus.engine.project import versions
 from linnaeus.engine.project.store import ProjectStore
 from linnaeus.gui.panels.evaluation_data import EvaluationData
+from linnaeus.gui.panels.evaluation_data import decision_text
 from linnaeus.gui.panels.evaluation_data import load_evaluation
 from linnaeus.gui.panels.evaluation_data import rates_text
 from linnaeus.gui.panels.evaluation_data import summary_text
 from linnaeus.gui.panels.evaluation_models import ConfusionModel
 from linnaeus.gui.panels.evaluation_models import PerClassModel
 from linnaeus.gui.panels.evaluation_models import RelabelQueueModel
+from linnaeus.gui.panels.evaluation_plots import plot_reliability
+from linnaeus.gui.panels.evaluation_plots import plot_roc
 from linnaeus.gui.widgets.message_line import MessageLine
-from linnaeus.gui.widgets.plots import SERIES_COLOURS
 from linnaeus.gui.widgets.plots import VERMILION
 from linnaeus.gui.widgets.plots import make_plot
-from linnaeus.gui.widgets.plots import pen
-from linnaeus.gui.widgets.plots import text_colour
 from linnaeus.gui.workers import Worker
 
-SLIDER_STEPS = 1000  # threshold resolution 0.001
+SLIDER_STEPS = 1000  # threshold resolution 0.001; 0 and 1 themselves are no thresholds
 SPLITS = (("test", "Test images"), ("val", "Validation images"))
 
 
@@ -56,11 +58,13 @@ def _note(text: str, parent: QWidget) -> QLabel:
 
 
 def _fit_height(view: QTableView, most_rows: int = 8) -> None:
-    """Make ``view`` as tall as its rows (at most ``most_rows``), no taller."""
+    """Make ``view`` exactly as tall as its rows (at most ``most_rows``) and a horizontal
+    scroll bar: the space left goes to the confusion matrix, never the per-class rows."""
     rows = min(view.model().rowCount(), most_rows)
     height = view.horizontalHeader().sizeHint().height() + 2 * view.frameWidth()
+    height += view.horizontalScrollBar().sizeHint().height()
     height += sum(view.rowHeight(row) for row in range(rows))
-    view.setMaximumHeight(height)
+    view.setFixedHeight(height)
 
 
 def _table(parent: QWidget, model: Any) -> QTableView:
@@ -79,6 +83,10 @@ class EvaluationPanel(QWidget):
     """Confusion matrix, per-class figures, ROC with a live threshold, reliability and
     the relabel queue of a model version (default: the active one) on a split.
 
+    Every figure counts the model's own decisions. For two classes the threshold
+    slider recounts them live at another threshold (a what-if: the model keeps
+    deciding at its saved threshold); "Use this threshold" asks to save it.
+
     The main window calls `set_project(store)`, then `refresh()` after a training
     (``training_finished``), a change of active model or label edits, and connects:
     - ``filter_requested(dict)``: a confusion-matrix cell was clicked; show its
@@ -87,12 +95,15 @@ class EvaluationPanel(QWidget):
       "split": "test", "model_version": "v3"} (e.g. ``show_images(d["image_ids"],
       d["title"])``);
     - ``open_image_requested(int)``: an image of the relabel queue was activated
-      (double-click or Enter): show it in the viewer with its heatmap.
+      (double-click or Enter): show it in the viewer with its heatmap;
+    - ``threshold_chosen(int, float)``: "Use this threshold" was pressed: save the
+      threshold with this version (id), undoably, then `refresh()`.
     The evaluation is computed in a `Worker`, off the GUI thread.
     """
 
     filter_requested = Signal(dict)
     open_image_requested = Signal(int)
+    threshold_chosen = Signal(int, float)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -101,6 +112,7 @@ class EvaluationPanel(QWidget):
         self._running: set[Worker] = set()
         self._threshold = 0.5
         self._data: EvaluationData | None = None
+        self._shown: Evaluation | None = None  # at the slider's threshold
         self.version_choice = QComboBox(self)
         self.version_choice.setToolTip("The model version to evaluate.")
         self.split_choice = QComboBox(self)
@@ -114,8 +126,8 @@ class EvaluationPanel(QWidget):
         self.busy.setRange(0, 0)
         self.busy.setMaximumWidth(120)
         self.busy.hide()
-        self.summary = QLabel(self)
-        self.summary.setWordWrap(True)
+        self.summary = _note("", self)
+        self.decision = _note("", self)
         self.message = MessageLine(self)
 
         self._make_tables()
@@ -159,19 +171,21 @@ class EvaluationPanel(QWidget):
             legend="bottom-right",
         )
         self.threshold_slider = QSlider(Qt.Orientation.Horizontal, self)
-        self.threshold_slider.setRange(0, SLIDER_STEPS)
+        self.threshold_slider.setRange(1, SLIDER_STEPS - 1)
         self.threshold_slider.setToolTip(
-            "Try another decision threshold; the exported model "
-            "keeps the one chosen on validation images."
+            "What if the model decided at another threshold? Every figure follows; the "
+            "model keeps its threshold until you press Use this threshold."
         )
         self.threshold_slider.valueChanged.connect(self._on_threshold_slider_value_changed)
-        self.reset_threshold = QPushButton("Chosen threshold", self)
-        self.reset_threshold.setToolTip(
-            "Back to the threshold chosen on validation images for 95% sensitivity."
-        )
+        self.reset_threshold = QPushButton("Model's threshold", self)
+        self.reset_threshold.setToolTip("Back to the threshold the model decides with.")
         self.reset_threshold.clicked.connect(self._on_reset_threshold_clicked)
-        self.rates_label = QLabel(self)
-        self.rates_label.setWordWrap(True)
+        self.use_threshold = QPushButton("Use this threshold", self)
+        tip = "Make the model decide here: the grid, the evaluation, the model card and its "
+        self.use_threshold.setToolTip(tip + "exports in the project follow. Undo: Ctrl+Z.")
+        self.use_threshold.clicked.connect(self._on_use_threshold_clicked)
+        self.rates_label = _note("", self)
+        self.reliability_note = _note("", self)
         self.reliability_plot = make_plot(
             self,
             title="Reliability",
@@ -203,10 +217,10 @@ class EvaluationPanel(QWidget):
         content_layout = QVBoxLayout(content)
         content_layout.setContentsMargins(0, 0, 0, 0)
         content_layout.addWidget(self.summary)
+        content_layout.addWidget(self.decision)
         content_layout.addWidget(splitter, 1)
-        self.empty = QLabel(self)
+        self.empty = _note("", self)
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.empty.setWordWrap(True)
         self.pages = QStackedWidget(self)
         self.pages.addWidget(self.empty)
         self.pages.addWidget(content)
@@ -223,7 +237,7 @@ class EvaluationPanel(QWidget):
         column.addWidget(
             _note(
                 "<b>Confusion matrix</b>: rows are the labels, columns the "
-                "model's predictions. Click a cell to see its images.",
+                "model's decisions. Click a cell to see its images.",
                 left,
             )
         )
@@ -247,24 +261,20 @@ class EvaluationPanel(QWidget):
         roc = QWidget(self)
         roc_layout = QVBoxLayout(roc)
         roc_layout.addWidget(self.roc_plot, 1)
-        self.threshold_row = QWidget(roc)
-        slider_row = QHBoxLayout(self.threshold_row)
+        self.threshold_row = QWidget(roc)  # the slider as wide as the plot, buttons below
+        slider_row = QGridLayout(self.threshold_row)
         slider_row.setContentsMargins(0, 0, 0, 0)
-        slider_row.addWidget(QLabel("Threshold", roc))
-        slider_row.addWidget(self.threshold_slider, 1)
-        slider_row.addWidget(self.reset_threshold)
+        slider_row.addWidget(QLabel("Threshold", roc), 0, 0)
+        slider_row.addWidget(self.threshold_slider, 0, 1, 1, 3)
+        slider_row.setColumnStretch(1, 1)
+        slider_row.addWidget(self.reset_threshold, 1, 2)
+        slider_row.addWidget(self.use_threshold, 1, 3)
         roc_layout.addWidget(self.threshold_row)
         roc_layout.addWidget(self.rates_label)
         reliability = QWidget(self)
         reliability_layout = QVBoxLayout(reliability)
+        reliability_layout.addWidget(self.reliability_note)
         reliability_layout.addWidget(self.reliability_plot, 1)
-        reliability_layout.addWidget(
-            _note(
-                'Does "90% sure" mean right 9 times in 10? Points below the dashed line: the '
-                "model is more confident than it is right; above: less.",
-                reliability,
-            )
-        )
         tabs = QTabWidget(self)
         tabs.addTab(queue, "Check labels")
         tabs.addTab(roc, "ROC")
@@ -356,7 +366,7 @@ class EvaluationPanel(QWidget):
     # -- showing ------------------------------------------------------------
 
     def _show_empty(self, text: str) -> None:
-        self._data = None
+        self._data = self._shown = None
         self.empty.setText(text)
         self.pages.setCurrentWidget(self.empty)
         for model in (self.confusion_model, self.per_class_model):
@@ -366,74 +376,46 @@ class EvaluationPanel(QWidget):
     def _show(self, data: EvaluationData) -> None:
         self._data = data
         evaluation = data.evaluation
-        self.summary.setText(summary_text(data))
-        self.confusion_model.set_evaluation(evaluation)
-        self.per_class_model.set_evaluation(evaluation)
+        self._show_figures(evaluation)
         _fit_height(self.per_class_view)
         self.queue_model.set_entries(data.queue)
         wrong = sum(entry.misclassified for entry in data.queue)
         self.tabs.setTabText(0, f"Check labels ({wrong})" if wrong else "Check labels")
-        self._plot_roc(evaluation)
-        self._plot_reliability(evaluation)
+        binary = evaluation.operating_point is not None
+        plot_roc(self.roc_plot, evaluation, binary)
+        self._show_threshold_controls(binary)
+        plot_reliability(self.reliability_plot, evaluation)
+        self.reliability_plot.setVisible(evaluation.shows_calibration)
+        self.reliability_note.setText(
+            'Does "90% sure" mean right 9 times in 10? Points below the dashed line: the '
+            "model is more confident than it is right; above: less."
+            if evaluation.shows_calibration
+            else calibration_note(evaluation.images)
+        )
         self.pages.setCurrentIndex(1)
 
-    def _plot_roc(self, evaluation: Evaluation) -> None:
-        plot = self.roc_plot.getPlotItem()
-        plot.clear()
-        plot.plot([0, 1], [0, 1], pen=pen(text_colour().name(), 1, dashed=True))
-        point = evaluation.operating_point
-        binary = point is not None and self._data is not None and self._data.scores is not None
-        names = [point.positive_class] if binary and point else evaluation.classes
-        for n, name in enumerate(names):
-            curve = evaluation.roc.get(name)
-            if curve is None or not curve.x:
-                continue
-            auc = evaluation.auc.get(name)
-            label = f"{name} (AUC {auc:.3f})" if auc is not None else name
-            plot.plot(
-                curve.x,
-                curve.y,
-                pen=pen(SERIES_COLOURS[n % len(SERIES_COLOURS)]),
-                name=label,
-                antialias=True,
-            )
-        plot.setXRange(0, 1, padding=0.02)
-        plot.setYRange(0, 1, padding=0.02)
+    def _show_figures(self, evaluation: Evaluation) -> None:
+        """Show ``evaluation``'s figures (the saved threshold's, or a what-if's)."""
+        self._shown = evaluation
+        self.summary.setText(summary_text(self._data, evaluation) if self._data else "")
+        self.confusion_model.set_evaluation(evaluation)
+        self.per_class_model.set_evaluation(evaluation)
+
+    def _show_threshold_controls(self, binary: bool) -> None:
         self.threshold_row.setVisible(binary)
         for widget in (self.threshold_slider, self.reset_threshold):
             widget.setEnabled(binary)
-        if not binary or point is None:
+        if not binary:
+            self.use_threshold.setEnabled(False)
+            self.decision.setText(decision_text(self._data.evaluation) if self._data else "")
             self.rates_label.setText(
                 "Each curve is one class against all others. A decision "
                 "threshold applies to two-class tasks; with more classes "
                 "the model picks the most probable one."
             )
             return
-        plot.addItem(self._roc_marker)
+        self.roc_plot.getPlotItem().addItem(self._roc_marker)
         self._on_reset_threshold_clicked()
-
-    def _plot_reliability(self, evaluation: Evaluation) -> None:
-        plot = self.reliability_plot.getPlotItem()
-        plot.clear()
-        plot.plot(
-            [0, 1],
-            [0, 1],
-            pen=pen(text_colour().name(), 1, dashed=True),
-            name="perfectly calibrated",
-        )
-        curve = evaluation.reliability
-        plot.plot(
-            curve.x,
-            curve.y,
-            pen=pen(SERIES_COLOURS[0]),
-            symbol="o",
-            symbolSize=7,
-            symbolBrush=SERIES_COLOURS[0],
-            name="this model",
-            antialias=True,
-        )
-        plot.setXRange(0, 1, padding=0.02)
-        plot.setYRange(0, 1, padding=0.02)
 
     def _on_reset_threshold_clicked(self) -> None:
         point = self._data.evaluation.operating_point if self._data else None
@@ -443,19 +425,45 @@ class EvaluationPanel(QWidget):
     def _on_threshold_slider_value_changed(self, value: int) -> None:
         self._set_threshold(value / SLIDER_STEPS)
 
+    def _on_use_threshold_clicked(self) -> None:
+        if self._data is not None and self.what_if():
+            self.threshold_chosen.emit(self._data.version_id, self._threshold)
+
+    def what_if(self) -> bool:
+        """Whether the figures shown are at another threshold than the model's."""
+        point = self._data.evaluation.operating_point if self._data else None
+        return point is not None and self._threshold != point.threshold
+
     def _set_threshold(self, threshold: float) -> None:
-        """Show the rates at ``threshold``; the slider shows it to its resolution."""
+        """Show every figure at ``threshold``; the slider shows it to its resolution."""
+        data = self._data
+        point = data.evaluation.operating_point if data else None
+        if data is None or point is None:
+            return
         self._threshold = threshold
         self.threshold_slider.blockSignals(True)
         self.threshold_slider.setValue(round(threshold * SLIDER_STEPS))
         self.threshold_slider.blockSignals(False)
+        self._show_figures(data.at_threshold(threshold))
+        self.use_threshold.setEnabled(self.what_if())
+        decision = decision_text(data.evaluation)
+        if self.what_if():
+            decision = (
+                f"<b>What if</b> the model decided at {threshold:.3f}? The figures show it; "
+                f"{decision[0].lower()}{decision[1:]} Press <i>Use this threshold</i> to "
+                "change it."
+            )
+        self.decision.setText(decision)
         rates = self.current_rates()
-        point = self._data.evaluation.operating_point if self._data else None
-        if rates is None or point is None:
+        if rates is None:
             return
         self.rates_label.setText(rates_text(rates, point.positive_class))
         if math.isfinite(rates.sensitivity) and math.isfinite(rates.specificity):
             self._roc_marker.setData([1 - rates.specificity], [rates.sensitivity])
+
+    def shown_evaluation(self) -> Evaluation | None:
+        """The figures on screen: at the slider's threshold (None while nothing is shown)."""
+        return self._shown
 
     def current_rates(self) -> BinaryRates | None:
         """The sensitivity and specificity at the shown threshold (two classes only)."""
@@ -466,20 +474,21 @@ class EvaluationPanel(QWidget):
         return binary_rates(is_positive, data.scores, self._threshold)
 
     def _on_confusion_view_clicked(self, index: QModelIndex) -> None:
-        data = self._data
-        if not index.isValid() or data is None:
+        data, shown = self._data, self._shown
+        if not index.isValid() or data is None or shown is None:
             return
         label, predicted = self.confusion_model.cell(index)
         split = {"test": "test", "val": "validation"}.get(data.evaluation.split, "")
+        what_if = f", what if at {self._threshold:.3f}" if self.what_if() else ""
         self.filter_requested.emit(
             {
                 "label": label,
                 "predicted": predicted,
                 "split": data.evaluation.split,
                 "model_version": data.version_name,
-                "image_ids": data.cell_images(index.row(), index.column()),
+                "image_ids": data.cell_images(shown, index.row(), index.column()),
                 "title": f"{split.capitalize()} images labelled {label}, predicted {predicted} "
-                f"({data.version_name})",
+                f"({data.version_name}{what_if})",
             }
         )
 

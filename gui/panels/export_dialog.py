@@ -28,6 +28,7 @@ from PySide6.QtWidgets import QPushButton
 from PySide6.QtWidgets import QVBoxLayout
 from PySide6.QtWidgets import QWidget
 
+from linnaeus.engine.project import lock as project_lock
 from linnaeus.engine.project import versions
 from linnaeus.engine.project.store import ProjectStore
 from linnaeus.engine.project.versions import exported_model_path
@@ -178,7 +179,12 @@ class ExportDialog(QDialog):
         return self.process.is_running
 
     def export_model(self) -> None:
-        """Run ``linnaeus export`` for the chosen version."""
+        """Run ``linnaeus export`` for the chosen version (not while another process
+        writes to the project: the dialog says which)."""
+        busy = project_lock.busy_message(self._store.project_dir)
+        if busy is not None:
+            self.result.show_message("error", busy)
+            return
         arguments = ["export", *self._common_arguments(), "--out", self.onnx_path.text()]
         self._start(
             "export",

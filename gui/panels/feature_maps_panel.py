@@ -129,6 +129,7 @@ class FeatureMapsPanel(QWidget):
 
 
 def _prediction_text(explanation: ImageExplanation) -> str:
-    ranked = np.argsort(-explanation.probabilities)[:3]
+    """The class the model decides for the image, then its top probabilities."""
+    ranked = np.argsort(-explanation.probabilities, kind="stable")[:3]
     parts = [f"{explanation.classes[i]} {explanation.probabilities[i]:.0%}" for i in ranked]
-    return "Model: " + ", ".join(parts)
+    return f"Model decides {explanation.classes[explanation.predicted]}: " + ", ".join(parts)

@@ -23,6 +23,7 @@ STATUS_WORDS = {
     "training": "unfinished",
     "failed": "failed",
     "cancelled": "cancelled",
+    "interrupted": "interrupted",
 }
 COLUMNS = (
     "Version",

@@ -29,6 +29,8 @@ from linnaeus.engine.cli.protocol import TrainOptions
 from linnaeus.engine.errors import LinnaeusError
 from linnaeus.engine.progress import EPOCH_PHASES
 from linnaeus.engine.progress import TrainingProgress
+from linnaeus.engine.project import leftovers
+from linnaeus.engine.project import lock as project_lock
 from linnaeus.engine.project import versions
 from linnaeus.engine.project.store import ProjectStore
 from linnaeus.engine.training.config import MODEL_CHOICES
@@ -115,6 +117,7 @@ class TrainingPanel(QWidget):
         self.runner.progress_received.connect(self._on_runner_progress_received)
         self.runner.finished.connect(self._on_runner_finished)
         self.runner.failed.connect(self._on_runner_failed)
+        self.runner.busy.connect(self._on_runner_busy)
         self.runner.cancelled.connect(self._on_runner_cancelled)
 
         self.model_choice = QComboBox(self)
@@ -245,6 +248,9 @@ class TrainingPanel(QWidget):
         active = versions.active_version(store) if store is not None else None
         if active is not None:
             self.curves.show_stored(active.curves)
+        busy = project_lock.busy_message(store.project_dir) if store is not None else None
+        if busy is not None:  # e.g. training in another window
+            self.result.show_message("info", busy)
 
     def save_state(self, settings: QSettings) -> None:
         """Remember the model choice, the advanced settings and the layout."""
@@ -294,6 +300,10 @@ class TrainingPanel(QWidget):
     def start_training(self, resume: bool = False) -> None:
         """Start a new training (or resume the interrupted one) on the project."""
         if self._store is None or self.is_training():
+            return
+        busy = project_lock.busy_message(self._store.project_dir)
+        if busy is not None:
+            self._on_runner_busy(busy, ended=False)
             return
         if not resume:
             self.curves.clear()
@@ -374,6 +384,16 @@ class TrainingPanel(QWidget):
         self.result.show_message("error", f"Training failed: {message}")
         self._ended()
 
+    def _on_runner_busy(self, message: str, *, ended: bool = True) -> None:
+        """Training did not start: another process writes to the project."""
+        self.progress.setRange(0, 1)
+        self.progress.reset()
+        self.progress.hide()
+        self.progress_label.setText("Training did not start.")
+        self.result.show_message("error", message)
+        if ended:
+            self._ended()
+
     def _on_runner_cancelled(self) -> None:
         self.progress.setRange(0, 1)
         self.progress.reset()
@@ -385,6 +405,8 @@ class TrainingPanel(QWidget):
         )
 
     def _ended(self) -> None:
+        if self._store is not None:  # a trainer that crashed leaves its version "training"
+            leftovers.tidy(self._store)
         self.refresh_versions()
         self.busy_changed.emit(False)
 

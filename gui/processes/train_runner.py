@@ -45,8 +45,10 @@ class TrainRunner(QObject):
     - ``finished(TrainingDone)``: the new model version, its metrics, duration...;
     - ``failed(str)``: a message for the user (the trainer's error, or what is known
       of a crash: exit status and last error output);
+    - ``busy(str)``: it did not start: another process is writing to the project
+      (the message says which);
     - ``cancelled()``: the run stopped because `cancel` was called.
-    Exactly one of the last three follows each `start`, once the process has ended.
+    Exactly one of the last four follows each `start`, once the process has ended.
     ``command`` turns ``linnaeus`` arguments into a program to start (tests pass a
     fake trainer); ``kill_after_ms`` is how long a cancelled trainer may take to
     save its checkpoint before it is killed.
@@ -55,6 +57,7 @@ class TrainRunner(QObject):
     progress_received = Signal(object)
     finished = Signal(object)
     failed = Signal(str)
+    busy = Signal(str)
     cancelled = Signal()
 
     def __init__(
@@ -128,6 +131,8 @@ class TrainRunner(QObject):
             self.finished.emit(final)
         elif isinstance(final, TrainingCancelled):
             self.cancelled.emit()
+        elif isinstance(final, TrainingFailed) and final.busy:
+            self.busy.emit(final.message)
         elif isinstance(final, TrainingFailed):
             self.failed.emit(final.message or "Training failed.")
         elif end.stop_requested:  # stopped before it could say so (killed)

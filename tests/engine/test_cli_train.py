@@ -21,12 +21,15 @@ from linnaeus.engine.cli.protocol import decode
 from linnaeus.engine.cli.protocol import encode
 from linnaeus.engine.cli.protocol import train_arguments
 from linnaeus.engine.cli.protocol import train_options
+from linnaeus.engine.cli.train import print_training
+from linnaeus.engine.cli.train import training_summary
 from linnaeus.engine.errors import TrainingError
 from linnaeus.engine.images.augment import PRESETS
 from linnaeus.engine.progress import Progress
 from linnaeus.engine.progress import TrainingProgress
 from linnaeus.engine.project import versions
 from linnaeus.engine.project.store import ProjectStore
+from linnaeus.engine.training.train import TrainResult
 from tests.training_factory import make_shapes_project
 
 SMALL = ["--model", "seed-cnn", "--image-size", "32", "--batch-size", "8", "--augment", "none"]
@@ -54,11 +57,28 @@ def test_json_progress_lines_then_a_final_summary(tmp_path: Path) -> None:
     )
     assert epoch_ends[-1]["epoch"] == 2 and epoch_ends[-1]["val_accuracy"] is not None
     assert lines[-1]["model_version"] == "v1" and "val" in lines[-1]["metrics"]
+    assert set(lines[-1]["metrics"]) <= {"train", "val", "test"}  # not the calibration
 
     listed = subprocess.run(linnaeus("models", "--project", project, "--json"),
                             capture_output=True, text=True, check=True)  # fmt: skip
     (model,) = json.loads(listed.stdout)["models"]
     assert model["active"] and model["status"] == "done" and model["model"] == "seed-cnn"
+
+
+def test_the_final_summary_in_words_lists_each_split(tmp_path: Path, capsys) -> None:
+    """The version's metrics also hold its calibration: the summary lists only splits."""
+    store = make_shapes_project(tmp_path, {"disk": 4, "square": 4})
+    version = versions.create_version(
+        store, kind="seed-cnn", config={}, augmentation={}, classes=["disk", "square"],
+        labels={},
+    )  # fmt: skip
+    metrics = {"val": {"images": 2, "accuracy": 0.5, "loss": 0.7},
+               "calibration": {"temperature": 1.0, "threshold": 0.4}}  # fmt: skip
+    version = versions.update_version(store, version.id, status="done", metrics=metrics,
+                                      duration_s=3.0, device="CPU")  # fmt: skip
+    store.close()
+    print_training(training_summary(TrainResult(version, [], 0)))
+    assert "val    accuracy 50.0%  loss 0.700  (2 images)" in capsys.readouterr().out
 
 
 def test_sigterm_cancels_with_a_checkpoint_and_resume_finishes(tmp_path: Path) -> None:

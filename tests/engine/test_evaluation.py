@@ -1,4 +1,5 @@
-"""Evaluation: hand-computed metrics, thresholds, calibration, bootstrap, relabel queue."""
+"""Evaluation: hand-computed metrics at the model's decisions, thresholds, calibration,
+intervals, relabel queue."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ import time
 
 import numpy as np
 import pytest
-from sklearn.metrics import balanced_accuracy_score
 from sklearn.metrics import roc_auc_score
-from sklearn.metrics import roc_curve
 
 from linnaeus.engine.errors import LinnaeusError
-from linnaeus.engine.evaluation.metrics import binary_rates
-from linnaeus.engine.evaluation.metrics import choose_threshold
+from linnaeus.engine.evaluation.decision import DecisionRule
+from linnaeus.engine.evaluation.decision import binary_rates
+from linnaeus.engine.evaluation.decision import choose_threshold
+from linnaeus.engine.evaluation.intervals import wilson_interval
+from linnaeus.engine.evaluation.metrics import at_threshold
 from linnaeus.engine.evaluation.metrics import evaluate_predictions
 from linnaeus.engine.evaluation.metrics import fit_temperature
 from linnaeus.engine.evaluation.metrics import logits_from_probabilities
@@ -109,58 +111,131 @@ NEGATIVE_SCORES = [0.7, 0.5, 0.3, 0.1, 0.05]
 def test_choose_threshold_by_hand() -> None:
     y = np.array([1] * 5 + [0] * 5)
     score = np.array(POSITIVE_SCORES + NEGATIVE_SCORES)
-    # 80% of 5 positives = 4: the 4th highest positive score, 0.35; the next candidate up
-    # (0.6) catches only 3 / 5 = 60%.
-    assert choose_threshold(y, score, 0.8) == 0.35
-    assert choose_threshold(y, score, 0.6) == 0.6
-    assert choose_threshold(y, score, 1.0) == 0.2
-    assert choose_threshold(y, score, 0.01) == 0.9
+    # 80% of 5 positives = 4: the 4th highest positive (0.35) must be flagged; the highest
+    # negative below it that can be cleared is 0.3, the lowest positive above that 0.35
+    assert choose_threshold(y, score, 0.8) == pytest.approx((0.3 + 0.35) / 2)
+    # 60%: 0.6 must be flagged; negatives 0.5 and below are cleared; positives above 0.5: 0.6
+    assert choose_threshold(y, score, 0.6) == pytest.approx((0.5 + 0.6) / 2)
+    # 100%: 0.2 must be flagged; 0.1 cleared
+    assert choose_threshold(y, score, 1.0) == pytest.approx((0.1 + 0.2) / 2)
+    # 1%: only 0.9; the negative 0.7 is cleared and the lowest positive above it is 0.8:
+    # catching 0.8 too costs no false alarm
+    assert choose_threshold(y, score, 0.01) == pytest.approx((0.7 + 0.8) / 2)
 
 
-def test_choose_threshold_is_the_highest_meeting_the_target() -> None:
+def test_choose_threshold_has_the_best_specificity_and_then_sensitivity() -> None:
     rng = np.random.default_rng(7)
     y = rng.random(300) < 0.3
     score = np.round(rng.random(300), 2)  # many ties
-    candidates = np.unique(np.r_[score, score + 0.005, 0.0, 1.0])
+    candidates = np.unique(np.r_[score, score + 0.005, 0.001, 0.999])
     for target in (0.5, 0.8, 0.9, 0.95, 1.0):
         t = choose_threshold(y, score, target)
-        assert np.mean(score[y] >= t) >= target
-        meeting = [c for c in candidates if np.mean(score[y] >= c) >= target]
-        assert t == max(meeting)
-        _, tpr, cuts = roc_curve(y, score, drop_intermediate=False)
-        assert t == cuts[np.argmax(tpr >= target)]  # the same answer from sklearn's ROC
+        assert 0 < t < 1 and not np.isin(t, score)  # between two scores, never on one
+        rates = binary_rates(y, score, t)
+        assert rates.sensitivity >= target
+        meeting = [binary_rates(y, score, c) for c in candidates]
+        meeting = [r for r in meeting if r.sensitivity >= target]
+        best = max(r.specificity for r in meeting)
+        assert rates.specificity == best
+        assert rates.sensitivity == max(r.sensitivity for r in meeting if r.specificity == best)
 
 
 def test_choose_threshold_tie_and_rounding_rules() -> None:
-    # 0.95 * 20 = 19.000000000000004 in floating point: 19 positives are enough
+    # 0.95 * 20 = 19.000000000000004 in floating point: 19 positives are enough; with no
+    # negative image to clear, the threshold stays halfway to the next lower score
     score = np.linspace(1.0, 0.05, 20)
-    assert choose_threshold(np.ones(20, bool), score, 0.95) == score[18]
-    # ties at the threshold are all flagged: 2 of 4 asked, all 4 reached
+    assert choose_threshold(np.ones(20, bool), score, 0.95) == pytest.approx(0.075)
+    # every negative scores above the positives: nothing tells how low to go
+    y = np.array([1, 1, 0, 0])
+    assert choose_threshold(y, np.array([0.6, 0.3, 0.9, 0.7]), 1.0) == pytest.approx(0.15)
+    # a negative tied with the positive that must be flagged is flagged too
     y = np.array([1, 1, 1, 1, 0])
     s = np.array([0.9, 0.5, 0.5, 0.5, 0.5])
-    assert choose_threshold(y, s, 0.5) == 0.5
+    assert choose_threshold(y, s, 0.5) == pytest.approx(0.25)
     # no positive image: sensitivity undefined, the argmax rule
     assert choose_threshold(np.zeros(3), np.array([0.2, 0.6, 0.9])) == 0.5
     with pytest.raises(LinnaeusError):
         choose_threshold(y, s, 0.0)
 
 
+def test_perfectly_separated_validation_gives_a_threshold_inside_the_gap() -> None:
+    """A confident model: positives reach exactly 1.0 in float32, negatives 0.0 or a little
+    more; the threshold sits halfway in the gap, strictly inside (0, 1)."""
+    positives = np.array([1.0, 1.0, 1.0, 0.9999999, 0.97], np.float32)
+    negatives = np.array([0.0, 0.0, 1e-7, 0.02, 0.2], np.float32)
+    y = np.r_[np.ones(5, bool), np.zeros(5, bool)]
+    score = np.r_[positives, negatives]
+    for target in (0.5, 0.95, 1.0):
+        t = choose_threshold(y, score, target)
+        assert t == pytest.approx((0.2 + 0.97) / 2)
+        rule = DecisionRule(("negative", "positive"), t)  # accepted: strictly inside (0, 1)
+        assert list(rule.decide(binary(score))) == [1] * 5 + [0] * 5
+    everything_one = choose_threshold(np.ones(3, bool), np.ones(3, np.float32), 0.95)
+    assert everything_one == 0.5 and 0 < everything_one < 1
+
+
+@pytest.mark.parametrize("threshold", [0.0, 1.0, -0.1, 1.5, math.nan, math.inf, True])
+def test_a_decision_rule_refuses_a_threshold_not_strictly_inside(threshold: float) -> None:
+    with pytest.raises(LinnaeusError, match="threshold"):
+        DecisionRule(("NORMAL", "PNEUMONIA"), threshold)
+
+
+def test_the_decision_rule_compares_float32_probabilities_exactly() -> None:
+    rule = DecisionRule(("NORMAL", "PNEUMONIA"), 0.99999997)  # between two float32 values
+    below, above = np.float32(0.99999994), np.float32(1.0)
+    p = np.array([[1 - below, below], [0.0, above]], np.float32)
+    assert list(rule.decide(p)) == [0, 1]
+    assert DecisionRule(("a", "b", "c")).decide(np.array([[0.4, 0.4, 0.2]]))[0] == 0  # ties
+
+
 def test_binary_operating_point_by_hand() -> None:
     y = np.array([1] * 5 + [0] * 5)
     p = binary(POSITIVE_SCORES + NEGATIVE_SCORES)
-    ev = evaluate_predictions(y, p, XRAY, target_sensitivity=0.8, bootstrap=0)
+    ev = evaluate_predictions(y, p, XRAY, threshold=0.35, bootstrap=0)
     point = ev.operating_point
     assert point is not None and point.positive_class == "PNEUMONIA"
-    assert point.threshold == 0.35 and point.target_sensitivity == 0.8
+    assert point.threshold == 0.35 and point.chosen_on == "validation"
     # p >= 0.35: positives .9 .8 .6 .35 (4 of 5); negatives .7 .5 (2 of 5 false alarms)
     assert point.sensitivity == pytest.approx(4 / 5)
     assert point.specificity == pytest.approx(3 / 5)
     assert point.precision == pytest.approx(4 / 6)
-    # accuracy and confusion stay at the argmax: positives .9 .8 .6 flagged, negatives .7
-    # flagged (.5 vs .5 is a tie: the earlier class, NORMAL)
-    assert ev.confusion == [[4, 1], [2, 3]]
+    # accuracy and confusion count the same decisions
+    assert ev.confusion == [[3, 2], [1, 4]]
     assert ev.accuracy == pytest.approx(7 / 10)
+    assert ev.per_class["PNEUMONIA"].recall == pytest.approx(point.sensitivity)
+    assert ev.per_class["NORMAL"].recall == pytest.approx(point.specificity)
+    assert ev.per_class["PNEUMONIA"].precision == pytest.approx(point.precision)
+    # the most probable class, kept as a secondary figure: .9 .8 .6 and .7 flagged (.5 vs
+    # .5 is a tie: the earlier class, NORMAL)
+    assert ev.argmax_accuracy == pytest.approx(7 / 10)
     assert ev.to_dict()["threshold"] == 0.35
+    assert ev.to_dict()["decision_rule"] == "PNEUMONIA when its probability is at least 0.350"
+
+
+def test_accuracy_is_the_operating_point_mix_and_differs_from_the_argmax() -> None:
+    y, p = synthetic_binary(400, 8)
+    ev = evaluate_predictions(y, p, XRAY, threshold=0.3, bootstrap=0)
+    point = ev.operating_point
+    positives = int(np.sum(y == 1))
+    mix = (point.sensitivity * positives + point.specificity * (len(y) - positives)) / len(y)
+    assert ev.accuracy == pytest.approx(mix)
+    assert ev.accuracy == pytest.approx(np.mean((p[:, 1] >= 0.3) == (y == 1)))
+    assert ev.argmax_accuracy == pytest.approx(np.mean(p.argmax(axis=1) == y))
+    assert ev.accuracy != ev.argmax_accuracy
+    assert np.trace(np.array(ev.confusion)) == round(ev.accuracy * len(y))
+
+
+def test_at_threshold_is_the_evaluation_at_that_threshold() -> None:
+    y, p = synthetic_binary(300, 9)
+    saved = evaluate_predictions(y, p, XRAY, threshold=0.5, bootstrap=100)
+    what_if = at_threshold(saved, y, p, 0.3)
+    direct = evaluate_predictions(y, p, XRAY, threshold=0.3, bootstrap=100)
+    for field in ("accuracy", "balanced_accuracy", "confusion", "per_class", "auc", "roc"):
+        assert getattr(what_if, field) == getattr(direct, field), field
+    assert what_if.operating_point.threshold == 0.3
+    assert what_if.operating_point.chosen_on == "user"
+    assert what_if.ci["accuracy"] == direct.ci["accuracy"]
+    assert what_if.ci["macro_auc"] == saved.ci["macro_auc"]  # the AUC does not move
 
 
 def test_binary_rates_by_hand() -> None:
@@ -182,6 +257,7 @@ def test_binary_threshold_from_validation_and_positive_class() -> None:
     assert point is not None and point.positive_class == "PNEUMONIA"
     # p >= 0.6: positives .9 .8 .6; negatives .7
     assert (point.threshold, point.sensitivity, point.specificity) == (0.6, 0.6, 0.8)
+    assert ev.confusion == [[3, 2], [1, 4]]  # PNEUMONIA first: 3 found, 1 false alarm
     with pytest.raises(LinnaeusError):
         evaluate_predictions(y, p, XRAY, positive_class="EFFUSION")
     with pytest.raises(LinnaeusError):
@@ -244,10 +320,38 @@ def test_softmax_is_stable_and_round_trips() -> None:
         softmax(z, 0.0)
 
 
-# --- bootstrap --------------------------------------------------------------------------
+# --- intervals --------------------------------------------------------------------------
 
 
-def test_bootstrap_contains_the_estimate_and_narrows_with_more_images() -> None:
+def test_wilson_intervals_match_published_values() -> None:
+    # Newcombe (1998), Statistics in Medicine 17:857, table I: Wilson score intervals
+    for (successes, trials), (low, high) in {
+        (81, 263): (0.2553, 0.3662),
+        (15, 148): (0.0624, 0.1605),
+        (0, 20): (0.0, 0.1611),
+        (1, 29): (0.0061, 0.1718),
+    }.items():
+        interval = wilson_interval(successes, trials)
+        assert (interval.low, interval.high) == pytest.approx((low, high), abs=1e-4)
+    assert wilson_interval(0, 0) is None
+
+
+def test_small_sets_never_get_a_zero_width_interval() -> None:
+    """14 test images, all right: accuracy 100%, but not "100%-100%"."""
+    y = np.array([0] * 7 + [1] * 7)
+    p = binary([0.1] * 7 + [0.9] * 7)
+    ev = evaluate_predictions(y, p, XRAY, threshold=0.5)
+    for name in ("accuracy", "sensitivity", "specificity", "precision"):
+        interval = ev.ci[name]
+        assert interval.high == pytest.approx(1.0) and interval.low < 0.8, name
+    assert ev.ci["accuracy"].low == pytest.approx(14 / (14 + 1.959964**2), abs=1e-4)
+    assert "macro_auc" not in ev.ci  # 7 images a class: the bootstrap would collapse
+    assert any("Few images (14)" in note for note in ev.notes())
+    assert any("Calibration is not plotted" in note for note in ev.notes())
+    assert evaluate_predictions(*synthetic_binary(200, 1), XRAY).notes() == []
+
+
+def test_intervals_contain_the_estimate_and_narrow_with_more_images() -> None:
     small = evaluate_predictions(*synthetic_binary(200, 1), XRAY, bootstrap=500)
     large = evaluate_predictions(*synthetic_binary(5000, 1), XRAY, bootstrap=500)
     for ev in (small, large):
@@ -255,56 +359,52 @@ def test_bootstrap_contains_the_estimate_and_narrows_with_more_images() -> None:
         assert point is not None
         estimates = {
             "accuracy": ev.accuracy,
-            "balanced_accuracy": ev.balanced_accuracy,
             "macro_auc": ev.macro_auc,
             "sensitivity": point.sensitivity,
             "specificity": point.specificity,
+            "precision": point.precision,
         }
         for name, estimate in estimates.items():
-            assert ev.ci[name].low <= estimate <= ev.ci[name].high, name
+            assert ev.ci[name].low < estimate < ev.ci[name].high, name
     for name in ("accuracy", "macro_auc", "sensitivity"):
         small_width = small.ci[name].high - small.ci[name].low
         large_width = large.ci[name].high - large.ci[name].low
         assert large_width < small_width / 2, name
 
 
-def test_bootstrap_is_deterministic_with_the_seed() -> None:
+def test_auc_bootstrap_is_deterministic_with_the_seed() -> None:
     y, p = synthetic_binary(300, 2)
     first = evaluate_predictions(y, p, XRAY, bootstrap=200, seed=5).ci
     assert evaluate_predictions(y, p, XRAY, bootstrap=200, seed=5).ci == first
     assert evaluate_predictions(y, p, XRAY, bootstrap=200, seed=6).ci != first
-    assert evaluate_predictions(y, p, XRAY, bootstrap=0).ci == {}
+    assert "macro_auc" not in evaluate_predictions(y, p, XRAY, bootstrap=0).ci
+    assert evaluate_predictions(y, p, XRAY, bootstrap=0).ci["accuracy"] == first["accuracy"]
 
 
-def test_bootstrap_matches_a_per_resample_loop() -> None:
-    """The vectorised intervals equal scikit-learn's metrics computed on each resample."""
+def test_auc_bootstrap_matches_a_per_resample_loop() -> None:
+    """The vectorised interval equals scikit-learn's AUC computed on each resample."""
     rng = np.random.default_rng(4)
-    y = rng.integers(0, 3, 60)
+    y = np.r_[np.arange(3).repeat(20)]
     p = softmax(rng.normal(size=(60, 3)) + 1.5 * np.eye(3)[y])
     p[:10] = np.round(p[:10], 1)  # some exact ties
     p /= p.sum(axis=1, keepdims=True)
-    ev = evaluate_predictions(y, p, ANIMALS, bootstrap=50, seed=9)
-    draws = np.random.default_rng(9).integers(0, 60, size=(50, 60))
-    loop: dict[str, list[float]] = {"accuracy": [], "balanced_accuracy": [], "macro_auc": []}
+    ev = evaluate_predictions(y, p, ANIMALS, bootstrap=200, seed=9)
+    draws = np.random.default_rng(9).integers(0, 60, size=(200, 60))
+    values = []
     for rows in draws:
         yb, pb = y[rows], p[rows]
-        loop["accuracy"].append(np.mean(pb.argmax(axis=1) == yb))
-        loop["balanced_accuracy"].append(balanced_accuracy_score(yb, pb.argmax(axis=1)))
         if len(np.unique(yb)) == 3:
-            loop["macro_auc"].append(np.mean([roc_auc_score(yb == i, pb[:, i]) for i in range(3)]))
-    for name, values in loop.items():
-        low, high = np.percentile(values, [2.5, 97.5])
-        assert (ev.ci[name].low, ev.ci[name].high) == pytest.approx((low, high)), name
+            values.append(np.mean([roc_auc_score(yb == i, pb[:, i]) for i in range(3)]))
+    low, high = np.percentile(values, [2.5, 97.5])
+    assert (ev.ci["macro_auc"].low, ev.ci["macro_auc"].high) == pytest.approx((low, high))
 
 
-def test_bootstrap_of_5000_images_is_fast() -> None:
+def test_intervals_of_5000_images_are_fast() -> None:
     y, p = synthetic_binary(5000, 3)
     start = time.perf_counter()
     ev = evaluate_predictions(y, p, XRAY, bootstrap=1000)
     assert time.perf_counter() - start < 2.0
-    assert {"accuracy", "balanced_accuracy", "macro_auc", "sensitivity", "specificity"} <= set(
-        ev.ci
-    )
+    assert {"accuracy", "macro_auc", "sensitivity", "specificity", "precision"} <= set(ev.ci)
 
 
 # --- degenerate inputs ------------------------------------------------------------------
@@ -317,7 +417,8 @@ def test_single_image() -> None:
     assert ev.macro_auc is None and "macro_auc" not in ev.ci
     point = ev.operating_point
     assert point is not None and point.sensitivity == 1.0 and math.isnan(point.specificity)
-    assert ev.ci["accuracy"].low == ev.ci["accuracy"].high == 1.0
+    assert ev.ci["accuracy"].low == pytest.approx(0.2065, abs=1e-4)  # Wilson, 1 of 1
+    assert ev.ci["accuracy"].high == pytest.approx(1.0)
     assert "specificity" not in ev.ci
     assert ev.to_dict()["operating_point"]["specificity"] is None
 
@@ -345,10 +446,12 @@ def test_absent_class_and_class_never_predicted() -> None:
 
 def test_exact_ties_and_no_positive_image() -> None:
     tied = evaluate_predictions(np.array([0, 1, 0, 1]), binary([0.5] * 4), XRAY)
-    assert tied.accuracy == 0.5 and tied.confusion == [[2, 0], [2, 0]]  # ties: NORMAL
+    assert tied.argmax_accuracy == 0.5  # ties: NORMAL
     assert tied.auc["PNEUMONIA"] == 0.5
     point = tied.operating_point
-    assert point is not None and (point.sensitivity, point.specificity) == (1.0, 0.0)
+    assert point is not None and point.threshold == 0.25  # chosen on these images
+    assert (point.sensitivity, point.specificity) == (1.0, 0.0)
+    assert tied.accuracy == 0.5 and tied.confusion == [[0, 2], [0, 2]]
     healthy = evaluate_predictions(np.zeros(3, int), binary([0.2, 0.6, 0.9]), XRAY)
     point = healthy.operating_point
     assert point is not None and point.threshold == 0.5 and math.isnan(point.sensitivity)
@@ -379,7 +482,7 @@ def test_relabel_queue_order() -> None:
     p = binary([0.9, 0.6, 0.3, 0.8, 0.1, 0.3])
     # misclassified: 10 (loss -ln .1), 11 (-ln .4), 12 (-ln .3), 15 (-ln .3, tie with 12)
     # correct: 13 (-ln .8), 14 (-ln .9)
-    queue = relabel_queue(ids, y, p)
+    queue = relabel_queue(ids, y, p, DecisionRule(tuple(XRAY)))
     assert [item.image_id for item in queue] == [10, 12, 15, 11, 13, 14]
     assert [item.misclassified for item in queue] == [True] * 4 + [False] * 2
     first = queue[0]
@@ -387,7 +490,20 @@ def test_relabel_queue_order() -> None:
     assert first.confidence == pytest.approx(0.9) and first.loss == pytest.approx(-math.log(0.1))
     ev = evaluate_predictions(y, p, XRAY, bootstrap=0)
     assert ev.loss == pytest.approx(np.mean([item.loss for item in queue]))
-    assert relabel_queue(np.zeros(0, int), np.zeros(0, int), np.zeros((0, 2))) == []
+    empty = (np.zeros(0, int), np.zeros(0, int), np.zeros((0, 2)), DecisionRule(tuple(XRAY)))
+    assert relabel_queue(*empty) == []
+
+
+def test_relabel_queue_follows_the_threshold() -> None:
+    ids = np.array([10, 11, 12])
+    y = np.array([0, 1, 1])
+    p = binary([0.3, 0.4, 0.9])
+    at_half = relabel_queue(ids, y, p, DecisionRule(tuple(XRAY)))
+    at_025 = relabel_queue(ids, y, p, DecisionRule(tuple(XRAY), 0.25))
+    assert [i.image_id for i in at_half if i.misclassified] == [11]
+    assert [i.image_id for i in at_025 if i.misclassified] == [10]
+    flagged = next(i for i in at_025 if i.image_id == 10)
+    assert flagged.predicted == 1 and flagged.confidence == pytest.approx(0.3)
 
 
 def test_to_dict_is_json_with_the_cli_keys() -> None:

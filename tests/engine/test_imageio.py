@@ -28,6 +28,7 @@ from linnaeus.engine.images.imageio import read_image
 from linnaeus.engine.images.imageio import to_rgb_uint8
 from linnaeus.engine.images.imageio import to_uint8
 from tests.image_factory import CORPUS_IMAGE_SIZE
+from tests.image_factory import IMAGE_KINDS
 from tests.image_factory import bundled_dicom_path
 from tests.image_factory import dicom_copy
 from tests.image_factory import draw_pixels
@@ -62,6 +63,8 @@ GOOD_FILES = {
     "IM0001": (64, 64, 1, 8, "dicom"),
     "Zellkern_äöü_細胞.png": (W, H, 3, 8, "png"),
     NON_UTF8_NAME: (W, H, 3, 8, "png"),
+    "animated.gif": (W, H, 3, 8, "gif"),
+    "photo.webp": (W, H, 4, 8, "webp"),
 }
 # name -> words the error message must contain
 BAD_FILES = {
@@ -74,6 +77,8 @@ BAD_FILES = {
     "no_pixels.dcm": "DICOM has no pixel data",
     "loop_a.png": "cannot read file: [Errno",
     "loop_b.png": "cannot read file: [Errno",
+    "truncated.gif": "GIF file is damaged",
+    "truncated.webp": "WEBP file is damaged",
 }
 
 
@@ -251,7 +256,7 @@ def test_bomb_is_refused_from_its_header_without_decoding(
         read_image("bomb.png", data=png_bomb())
 
 
-@pytest.mark.parametrize("kind", ["png", "jpeg", "bmp", "tiff", "dicom"])
+@pytest.mark.parametrize("kind", IMAGE_KINDS)
 def test_max_pixels_below_an_ordinary_image_refuses_it(kind: str) -> None:
     data = encode_image(draw_pixels((40, 30), 1), kind)
 
@@ -446,7 +451,7 @@ def test_tiff_with_five_channels_is_refused() -> None:
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")  # pydicom warns about damaged elements
-@pytest.mark.parametrize("kind", ["png", "jpeg", "bmp", "tiff", "dicom"])
+@pytest.mark.parametrize("kind", IMAGE_KINDS)
 def test_damaged_bytes_raise_image_read_error_or_decode(kind: str) -> None:
     data = encode_image(draw_pixels((32, 24), 1, seed=4), kind)
     rng = np.random.default_rng(7)
@@ -552,7 +557,8 @@ def test_missing_suffixless_file_is_not_a_candidate(tmp_path: Path) -> None:
 
 def test_image_suffixes_are_lower_case_and_cover_every_format() -> None:
     assert all(suffix == suffix.lower() and suffix.startswith(".") for suffix in IMAGE_SUFFIXES)
-    assert {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm"} <= IMAGE_SUFFIXES
+    common = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm", ".gif", ".webp"}
+    assert common <= IMAGE_SUFFIXES
 
 
 def test_content_hash_is_a_128_bit_blake2b_hex_digest() -> None:

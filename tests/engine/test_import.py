@@ -11,6 +11,7 @@ import pytest
 
 from linnaeus.engine.dataset.importer import ImportOptions
 from linnaeus.engine.dataset.importer import import_images
+from linnaeus.engine.dataset.labels_csv import TableProblem
 from linnaeus.engine.errors import ImportSourceError
 from linnaeus.engine.project.store import ProjectStore
 from tests.image_factory import make_bad_corpus
@@ -91,7 +92,9 @@ def test_label_table_with_groups(tmp_path: Path) -> None:
     (root / "labels.csv").write_text("\n".join(rows) + "\n")
     store, report = new_project(tmp_path, root)  # the CSV is found on its own
     assert "labels from labels.csv" in report.layout
-    assert report.table_problems == [("not_there.png", f"line 42: no such image under {root}")]
+    assert report.table_problems == [
+        TableProblem((42,), f"row 42: no image not_there.png under {root}")
+    ]
     assert store.image_by_path("img_003.png").label == "tumour"
     splits_of_patient: dict[str, set[str]] = {}
     for image in store.images():

@@ -29,6 +29,8 @@ from linnaeus.engine.images.preprocess import pad_box
 from linnaeus.engine.images.preprocess import prepare_image
 from linnaeus.engine.onnx.classify import classify
 from linnaeus.engine.onnx.format import ModelFileError
+from linnaeus.engine.onnx.format import read_metadata
+from linnaeus.engine.onnx.format import write_decision_rule
 from linnaeus.engine.onnx.inference import Classifier
 from linnaeus.engine.onnx.inference import choose_providers
 from linnaeus.engine.onnx.results import Prediction
@@ -207,6 +209,33 @@ def test_predict_file_reports_the_threshold_decision_and_its_confidence(tmp_path
     assert sum(prediction.probabilities.values()) == pytest.approx(1.0)
 
 
+def test_a_new_threshold_written_into_the_file_changes_its_decisions(tmp_path: Path) -> None:
+    """What "Use this threshold" does to an exported model: only its metadata changes."""
+    weights = np.zeros((3, 2), np.float32)
+    bias = np.array([0.0, -0.6], np.float32)  # p(pneumonia) about 0.35 for every image
+    path = make_model(tmp_path / "t.onnx", ("normal", "pneumonia"), weights=weights, bias=bias,
+                      threshold=0.3, positive_class="pneumonia", model_version="v2")  # fmt: skip
+    image = write_solid(tmp_path / "x.png", COLOURS["red"])
+    graph = onnx_graph_bytes(path)
+    assert Classifier(path).predict_file(image).label == "pneumonia"
+
+    assert write_decision_rule(path, 0.4, "pneumonia", model_version="v2")
+    assert read_metadata(path).threshold == 0.4
+    assert Classifier(path).predict_file(image).label == "normal"
+    assert onnx_graph_bytes(path) == graph
+    assert not write_decision_rule(path, 0.2, "pneumonia", model_version="v3")  # not v3's
+    assert read_metadata(path).threshold == 0.4
+    with pytest.raises(ModelFileError, match="between 0 and 1"):
+        write_decision_rule(path, 1.0, "pneumonia", model_version="v2")
+    assert read_metadata(path).threshold == 0.4
+
+
+def onnx_graph_bytes(path: Path) -> bytes:
+    import onnx
+
+    return onnx.load(str(path)).graph.SerializeToString()
+
+
 def test_predict_file_of_an_unreadable_file_gives_an_error(model: Path, tmp_path: Path) -> None:
     broken = tmp_path / "broken.png"
     broken.write_text("hello")
@@ -343,7 +372,9 @@ def test_csv_has_the_contract_columns_and_unknown_below(
 
     with out.open(encoding="utf-8", newline="") as handle:
         header = next(csv.reader(handle))
-    assert header == ["path", "label", "confidence", "red", "green", "blue", "error"]
+    assert header == [
+        "path", "label", "confidence", "red", "green", "blue", "error", "exact_path"
+    ]  # fmt: skip
     table = {row["path"]: row for row in read_csv(out)}
     assert rows == len(table) == 8
     assert table["a_red.png"]["label"] == "red"

@@ -49,21 +49,17 @@ from linnaeus.engine.project.versions import ModelVersion
 from linnaeus.engine.training.config import TrainConfig
 from linnaeus.engine.training.models import feature_layer_names
 from linnaeus.engine.training.models import features_model
-from linnaeus.engine.training.train import train
-from tests.training_factory import make_shapes_project
+from tests.training_factory import trained_shapes_project
 
 WEIGHTS = Path(__file__).resolve().parents[2].parent / "shared" / "weights"
-SEED_CNN = TrainConfig(
-    model="seed-cnn", epochs=1, image_size=32, batch_size=16, augmentation=PRESETS["none"]
-)
 
 
 @pytest.fixture(scope="module")
 def project(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[ProjectStore, ModelVersion]]:
-    store = make_shapes_project(tmp_path_factory.mktemp("onnx"), {"disk": 24, "square": 24})
-    version = train(store, SEED_CNN).version
+    folder = tmp_path_factory.mktemp("onnx")
+    store, version = trained_shapes_project(folder, {"disk": 24, "square": 24})
     yield store, version
     store.close()
 
@@ -406,12 +402,11 @@ def test_session_options_use_every_optimisation_and_the_given_threads() -> None:
 @pytest.mark.skipif(not WEIGHTS.is_dir(), reason="shared ImageNet weights absent")
 def test_a_quick_transfer_model_exports_with_parity(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("LINNAEUS_WEIGHTS", str(WEIGHTS))
-    store = make_shapes_project(tmp_path, {"disk": 16, "square": 16})
     config = TrainConfig(
         model="quick", backbone="mobilenet_v2_0.35", epochs=2, image_size=64, batch_size=16,
         augmentation=PRESETS["none"],
     )  # fmt: skip
-    version = train(store, config).version
+    store, version = trained_shapes_project(tmp_path, {"disk": 16, "square": 16}, config)
     report = export_onnx(store, version, tmp_path / "quick.onnx")
     assert report.max_abs_difference < 1e-4 and report.images_checked == 32
     info = read_metadata(report.path)

@@ -14,10 +14,10 @@ from linnaeus.engine.errors import LabelError
 from linnaeus.engine.errors import ProjectError
 from linnaeus.engine.project import schema
 from linnaeus.engine.project.database import DATABASE_NAME
+from linnaeus.engine.project.folders import check_project_folder
 from linnaeus.engine.project.label_edits import LabelChanges
 from linnaeus.engine.project.label_edits import describe_labelling
 from linnaeus.engine.project.store import ProjectStore
-from linnaeus.engine.project.store import check_project_folder
 from tests.engine.conftest import add_images
 
 

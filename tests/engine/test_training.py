@@ -18,9 +18,9 @@ from linnaeus.engine.images.preprocess import InputFormat
 from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import TrainingProgress
 from linnaeus.engine.project import versions
+from linnaeus.engine.project.versions import CHECKPOINT_FILE
 from linnaeus.engine.training.backbones import WeightsNotFound
 from linnaeus.engine.training.callbacks import TrainState
-from linnaeus.engine.training.config import CHECKPOINT_FILE
 from linnaeus.engine.training.config import TrainConfig
 from linnaeus.engine.training.data import batch_plan
 from linnaeus.engine.training.data import class_weights

@@ -68,7 +68,7 @@ def test_evaluate_without_a_model_is_explained(tmp_path, capsys) -> None:
 
 
 def test_report_is_one_self_contained_html_file(trained, tmp_path) -> None:
-    from linnaeus.engine.evaluation.report import write_report
+    from linnaeus.engine.report.model_card import write_report
 
     store, version = trained
     path = write_report(store, versions.get_version(store, version.id), tmp_path / "card.html")
@@ -76,5 +76,12 @@ def test_report_is_one_self_contained_html_file(trained, tmp_path) -> None:
     for section in ("Data", "Test split", "Validation split", "Misclassified", "Software"):
         assert f"<h2>{section}" in page
     assert page.count("data:image/png") >= 2 and "<svg" in page  # heatmaps and curves inline
+    assert ">–<" not in page and ">n/a" not in page  # every figure it names is filled
+    evaluation = evaluate_version(store, versions.get_version(store, version.id), "test")
+    point = evaluation.operating_point
+    low, high = evaluation.ci["sensitivity"].low, evaluation.ci["sensitivity"].high
+    assert f"<th>sensitivity</th><td>{point.sensitivity:.3f} ({low:.3f} – {high:.3f})" in page
+    assert f"{point.threshold:.3f}, chosen on the validation images" in page
+    assert "<th>operating point</th>" in page and "Wilson" in page
     assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
     assert 'src="http' not in page and "<script" not in page

@@ -38,7 +38,13 @@ def add_predictions(store: ProjectStore) -> int:
     version = versions.create_version(
         store, kind="quick", config={}, augmentation={}, classes=CLASSES, labels=snapshot
     )
-    versions.update_version(store, version.id, status="done")
+    # the decision rule training saves with a version; a split of 12 images leaves two or
+    # so for validation, too few to choose a threshold on, so the rule is given
+    calibration = {"temperature": 1.0, "threshold": 0.5, "positive_class": CLASSES[1],
+                   "target_sensitivity": 0.95, "chosen_on": "validation",
+                   "validation_threshold": 0.5}  # fmt: skip
+    versions.update_version(store, version.id, status="done",
+                            metrics={"calibration": calibration})  # fmt: skip
     versions.set_active(store, version.id)
     probabilities = []
     for n, image in enumerate(labelled):

@@ -50,10 +50,25 @@ def _table() -> ImageTable:
         errors=[None, None, None, None, "file is empty (0 bytes)"],
     )
     predictions = Predictions(
-        "v1", ["one", "two"], np.array([1, 2]), np.array([10, 11, 12, 13]), probabilities
-    )
+        "v1", ["one", "two"], np.array([1, 2]), np.array([10, 11, 12, 13]), probabilities,
+        predicted=probabilities.argmax(axis=1),
+    )  # fmt: skip
     table.attach_predictions(predictions)
     return table
+
+
+def test_the_grid_shows_the_class_the_model_decides_not_the_most_probable() -> None:
+    """A threshold of 0.3 on class two: image 13 (45% two) is decided two, with 45%."""
+    table = _table()
+    probabilities = table.probabilities
+    decided = (probabilities[:, 1] >= 0.3).astype(np.int64)
+    table.attach_predictions(
+        Predictions("v1", ["one", "two"], np.array([1, 2]), np.array([10, 11, 12, 13]),
+                    probabilities, predicted=decided)
+    )  # fmt: skip
+    assert _ids(table, ImageFilter(predicted=2)) == [11, 12, 13]
+    assert float(table.confidence[3]) == pytest.approx(0.45)
+    assert _ids(table, ImageFilter(misclassified=True)) == [11]  # 13 is unlabelled
 
 
 def _ids(table: ImageTable, image_filter: ImageFilter) -> list[int]:

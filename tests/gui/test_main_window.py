@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,7 @@ from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QLabel
 from PySide6.QtWidgets import QMessageBox
 
+from linnaeus.engine.project.database import DATABASE_NAME
 from linnaeus.gui import app
 from linnaeus.gui import start_page
 from linnaeus.gui.main_window import MainWindow
@@ -71,6 +74,30 @@ def test_a_folder_that_is_no_project_is_refused_politely(tmp_path, qtbot) -> Non
     assert window.session is None
     warning = window.findChild(QMessageBox)
     assert warning.isVisible() and str(tmp_path) in warning.text()
+    warning.close()
+
+
+@pytest.mark.parametrize("direction", ["images in project", "project in images"])
+def test_a_project_that_overlaps_its_images_is_refused_with_what_to_do(
+    tmp_path, qtbot, direction: str
+) -> None:
+    project = build_project(tmp_path / "made")
+    images = tmp_path / "made" / "images"
+    if direction == "images in project":
+        images = images.rename(project / "scans")
+        with closing(sqlite3.connect(project / DATABASE_NAME)) as db, db:
+            db.execute("UPDATE meta SET value = ? WHERE key = 'image_root'", (str(images),))
+        advice = "Move the image folder out of"
+    else:
+        project = project.rename(images / "project")
+        advice = "Move the project folder out of"
+    window = MainWindow(settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(window)
+    assert not window.open_project(project)
+    assert window.session is None
+    warning = window.findChild(QMessageBox)
+    assert warning.isVisible() and advice in warning.text()
+    assert not (project / "thumbnails").exists()
     warning.close()
 
 

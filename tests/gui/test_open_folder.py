@@ -118,6 +118,7 @@ def test_patient_pattern_and_split_sizes_are_checked_again(qtbot, tmp_path) -> N
         ("empty", None),
         ("full", "not empty"),
         ("images/sub", "inside the image folder"),
+        (".", "is inside the project folder"),  # the project would hold the images
         ("project", "already holds"),
         ("", "Choose a folder"),
     ],
@@ -138,3 +139,27 @@ def test_suggested_project_dir_is_free(tmp_path: Path) -> None:
     images = tmp_path / "data" / "cells"
     (tmp_path / "projects" / "cells").mkdir(parents=True)
     assert suggest_project_dir(images, tmp_path / "projects") == tmp_path / "projects" / "cells 2"
+
+
+def test_dialog_lists_the_label_table_rows_it_did_not_take(qtbot, tmp_path) -> None:
+    folder = tmp_path / "pets"
+    folder.mkdir()
+    for n in range(1, 4):
+        write_image(folder / f"img{n}.png", seed=n)
+    (folder / "labels.csv").write_text(
+        "path,label\nimg1.png,cat\nimg2.png,dog\nimg1.png,bird\nimg3.png,\n"
+    )
+    dialog = OpenFolderDialog(folder)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitUntil(lambda: dialog.report is not None, timeout=20_000)
+
+    assert dialog.table_problems.isVisible() and dialog.table_problems.rowCount() == 2
+    assert "first row wins" in dialog.table_problems_title.text()
+    assert dialog.table_problems.item(0, 0).text() == "2, 4"
+    assert dialog.table_problems.item(0, 1).text() == (
+        "rows 2 and 4 give img1.png two labels (cat, bird): kept cat, the first; "
+        "no other row gives bird, so the table makes no class bird"
+    )
+    assert dialog.table_problems.item(1, 0).text() == "5"
+    assert "img3.png no label" in dialog.table_problems.item(1, 1).text()

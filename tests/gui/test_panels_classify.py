@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import csv
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
+from linnaeus.engine.project import lock as project_lock
 from linnaeus.engine.project.versions import exported_model_path
 from linnaeus.gui.panels.classify_dialog import ClassifyDialog
 from linnaeus.gui.panels.export_dialog import ExportDialog
 from tests.gui.fake_trainer import add_trained_version
 from tests.gui.fake_trainer import fake_command
 from tests.onnx_factory import make_model
+from tests.process_factory import held_by_another_process
 from tests.training_factory import make_shapes_project
 
 TIMEOUT_MS = 20_000
@@ -142,6 +145,22 @@ def test_the_active_model_must_be_exported_first(qtbot, store):
     qtbot.addWidget(dialog)
     assert dialog.use_active.isChecked() and not dialog.export_button.isHidden()
     assert "not been exported" in dialog.model_info.text()
+
+
+def test_an_export_while_another_process_writes_says_who(qtbot, store, monkeypatch):
+    dialog = ExportDialog(store, command=fake_command())
+    qtbot.addWidget(dialog)
+    with held_by_another_process(store.project_dir, "training v2") as holder:
+        dialog.export_button.click()  # checked before it starts
+        assert not dialog.is_running() and dialog.result.kind == "error"
+        assert dialog.result.text().startswith("This project is busy: training v2 since ")
+        monkeypatch.setattr(project_lock, "busy_message", lambda project: None)
+        dialog.export_button.click()  # the other process started in between: the child says
+        qtbot.waitUntil(lambda: not dialog.is_running(), timeout=TIMEOUT_MS)
+    text = dialog.result.text()
+    assert dialog.result.kind == "error" and text.startswith("This project is busy: training v2")
+    assert f"(process {holder.pid} on this computer). Wait for it to finish" in text
+    assert not Path(dialog.onnx_path.text()).exists()
 
 
 def test_report_and_export_errors_are_shown(qtbot, store, tmp_path):

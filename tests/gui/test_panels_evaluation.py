@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
@@ -65,24 +66,51 @@ def test_split_choice_evaluates_the_validation_images(qtbot, store) -> None:
     assert panel.evaluation_data().evaluation.confusion == expected_confusion(store, "val")
 
 
-def test_threshold_slider_changes_sensitivity_live(qtbot, store) -> None:
+def confusion_shown(panel) -> list[list[int]]:
+    model = panel.confusion_model
+    return [[int(model.index(r, c).data().replace(",", "")) for c in range(2)] for r in range(2)]
+
+
+def test_threshold_slider_recounts_every_figure_live(qtbot, store) -> None:
     panel = shown_panel(qtbot, store)
-    assert panel.threshold_slider.isEnabled()
-    point = panel.evaluation_data().evaluation.operating_point
+    assert panel.threshold_slider.isEnabled() and not panel.use_threshold.isEnabled()
+    data = panel.evaluation_data()
+    point = data.evaluation.operating_point
     chosen = point.threshold
     assert panel.threshold_slider.value() == round(chosen * 1000)
     shown = panel.current_rates()  # the slider's figures agree with the engine's evaluation
     assert (shown.sensitivity, shown.specificity) == (point.sensitivity, point.specificity)
-    panel.threshold_slider.setValue(0)
+    assert confusion_shown(panel) == data.evaluation.confusion
+    assert "chosen on the validation images" in panel.decision.text()
+    panel.threshold_slider.setValue(1)  # 0.001: every image is called square
     everything = panel.current_rates()
     assert everything.sensitivity == 1.0 and everything.specificity == 0.0
     assert "sensitivity 100.0%" in panel.rates_label.text()
+    test = data.labels
+    assert confusion_shown(panel) == [[0, int(np.sum(test == 0))], [0, int(np.sum(test == 1))]]
+    assert panel.shown_evaluation().accuracy == pytest.approx(np.mean(test == 1))
+    assert "What if" in panel.decision.text() and panel.use_threshold.isEnabled()
+    assert "accuracy" in panel.summary.text()
+    with qtbot.waitSignal(panel.threshold_chosen) as chosen_signal:
+        panel.use_threshold.click()
+    assert chosen_signal.args == [data.version_id, 0.001]
     panel.threshold_slider.setValue(999)
     strict = panel.current_rates()
     assert strict.sensitivity < 1.0 and strict.specificity == 1.0
     panel.reset_threshold.click()
     assert panel.threshold_slider.value() == round(chosen * 1000)
     assert panel.current_rates().threshold == chosen
+    assert panel.shown_evaluation() is data.evaluation and not panel.use_threshold.isEnabled()
+
+
+def test_few_images_say_so_and_hide_the_calibration_plot(qtbot, store) -> None:
+    panel = shown_panel(qtbot, store)
+    evaluation = panel.evaluation_data().evaluation
+    assert evaluation.images < 50
+    assert f"Few images ({evaluation.images})" in panel.summary.text()
+    assert "accuracy" in panel.summary.text() and "–" in panel.summary.text()  # intervals
+    assert panel.reliability_plot.isHidden()
+    assert "Calibration is not plotted" in panel.reliability_note.text()
 
 
 def test_relabel_queue_lists_disagreements_first_and_opens_images(qtbot, store) -> None:

@@ -28,6 +28,7 @@ from linnaeus.gui.processes.child_process import ProcessEnd
 from linnaeus.gui.processes.child_process import failure_message
 from linnaeus.gui.processes.train_runner import TrainRunner
 from tests.gui.fake_trainer import fake_command
+from tests.process_factory import held_by_another_process
 from tests.training_factory import make_shapes_project
 
 RUN_TIMEOUT_MS = 20_000
@@ -135,6 +136,47 @@ def test_a_trainer_that_ignores_sigterm_is_killed(qtbot, store) -> None:
         panel.start_training()
     with qtbot.waitSignal(panel.runner.cancelled, timeout=RUN_TIMEOUT_MS):
         panel.cancel_training()
+
+
+def test_a_killed_trainer_leaves_its_version_interrupted_never_training(qtbot, store) -> None:
+    panel = make_panel(qtbot, store, "--behaviour", "stubborn", kill_after_ms=300)
+    seen: list[TrainingProgress] = []
+    panel.runner.progress_received.connect(seen.append)
+    panel.start_training()
+    qtbot.waitUntil(lambda: any(p.phase == "train" and p.epoch == 2 for p in seen), timeout=20_000)
+    with qtbot.waitSignal(panel.busy_changed, timeout=RUN_TIMEOUT_MS):
+        panel.cancel_training()  # ignored: killed after 300 ms, after its first checkpoint
+    (version,) = versions.list_versions(store)
+    assert version.status == "interrupted"
+    assert panel.versions_model.index(0, 2).data() == "interrupted"
+    assert panel.resume_button.isEnabled()
+
+
+def test_a_project_busy_in_another_process_is_said_and_not_trained(qtbot, store) -> None:
+    with held_by_another_process(store.project_dir, "training v4"):
+        panel = make_panel(qtbot, store)
+        assert panel.result.kind == "info"
+        assert panel.result.text().startswith("This project is busy: training v4 since ")
+        panel.train_button.click()
+        assert not panel.is_training() and panel.train_button.isEnabled()
+        assert panel.result.kind == "error" and "training v4" in panel.result.text()
+        assert panel.progress_label.text() == "Training did not start."
+
+
+def test_a_trainer_that_finds_the_project_busy_says_who_holds_it(qtbot, store) -> None:
+    runner = TrainRunner(command=fake_command())
+    failed: list[str] = []
+    runner.failed.connect(failed.append)
+    with (
+        held_by_another_process(store.project_dir, "exporting v1") as holder,
+        qtbot.waitSignal(runner.busy, timeout=RUN_TIMEOUT_MS) as busy,
+    ):
+        runner.start(store.project_dir)
+    assert busy.args[0] == (
+        f"This project is busy: exporting v1 since {busy.args[0].split(' since ')[1][:5]} "
+        f"(process {holder.pid} on this computer). Wait for it to finish or cancel it."
+    )
+    assert failed == []
 
 
 def test_noise_and_split_lines_on_stdout_are_tolerated(qtbot, tmp_path) -> None:

@@ -163,6 +163,8 @@ def test_details_show_file_size_depth_and_history() -> None:
             7, "xray/p1.dcm", "NORMAL", "PNEUMONIA", "2026-01-02T10:11:12", "user", "set", 3
         )
     ]
+    text = details_html(record, history, {"NORMAL": 0.7, "PNEUMONIA": 0.3}, "v2", "PNEUMONIA")
+    assert "decides <b>PNEUMONIA</b>: NORMAL 70%, PNEUMONIA 30%" in text  # at a 0.25 threshold
     text = details_html(record, history, {"NORMAL": 0.2, "PNEUMONIA": 0.8}, "v2")
     for part in (
         "xray/p1.dcm",

@@ -89,12 +89,42 @@ def test_a_confusion_matrix_cell_filters_the_grid(make_window, qtbot) -> None:
     wait_for_evaluation(qtbot, window)
     data = evaluation.evaluation_data()
     cell = evaluation.confusion_model.index(0, 0)
-    expected = data.cell_images(0, 0)
+    expected = data.cell_images(data.evaluation, 0, 0)
     assert expected
     evaluation.confusion_view.clicked.emit(cell)
     qtbot.waitUntil(lambda: sorted(grid_ids(window)) == sorted(expected))
     window.show_images(None)
     qtbot.waitUntil(lambda: len(grid_ids(window)) == 24)
+
+
+def test_use_this_threshold_saves_it_undoably_and_the_views_follow(make_window, qtbot) -> None:
+    window = make_window(workflows=True, predictions=True, per_class=12)
+    evaluation, model = window.workflows.evaluation, window.session.model
+    wait_for_evaluation(qtbot, window)
+    saved = evaluation.evaluation_data().evaluation.operating_point.threshold
+    qtbot.waitUntil(lambda: model.table.has_predictions)
+    decided_before = model.table.predicted.copy()
+    evaluation.threshold_slider.setValue(1)  # 0.001: every image is the positive class
+    evaluation.use_threshold.click()
+    store = window.session.store
+    calibration = versions.active_version(store).metrics["calibration"]
+    assert (calibration["threshold"], calibration["chosen_on"]) == (0.001, "user")
+    qtbot.waitUntil(lambda: shown_threshold(evaluation) == 0.001, timeout=10_000)
+    positive = evaluation.evaluation_data().evaluation.decision.positive_index
+    predicted = model.table.predicted
+    qtbot.waitUntil(lambda: (model.table.predicted[model.table.prediction >= 0] == positive).all())
+    assert "set by hand" in evaluation.decision.text()
+    window.session.undo_stack.undo()
+    calibration = versions.active_version(store).metrics["calibration"]
+    assert (calibration["threshold"], calibration["chosen_on"]) == (saved, "validation")
+    qtbot.waitUntil(lambda: model.table.predicted is not predicted)
+    qtbot.waitUntil(lambda: (model.table.predicted == decided_before).all())
+    qtbot.waitUntil(lambda: shown_threshold(evaluation) == saved, timeout=10_000)
+
+
+def shown_threshold(evaluation) -> float | None:
+    data = evaluation.evaluation_data()
+    return None if data is None else data.evaluation.operating_point.threshold
 
 
 def test_the_relabel_queue_opens_its_images_in_the_viewer(make_window, qtbot) -> None:
@@ -160,7 +190,7 @@ def test_heatmaps_export_the_model_once_then_follow_the_viewer(make_window, qtbo
     )
     assert features.block_choice.count() == 1
     assert features.shown_grid() is not None and not features.picture.pixmap().isNull()
-    assert features.prediction.text().startswith("Model: ")
+    assert features.prediction.text().startswith("Model decides ")
 
 
 def test_without_a_model_heatmaps_say_what_to_do(make_window) -> None:

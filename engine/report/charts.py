@@ -24,8 +24,10 @@ def line_chart(
     y_label: str,
     diagonal: bool = False,
     unit_square: bool = True,
+    notes: Sequence[tuple[float, float, str]] = (),
 ) -> str:
-    """An SVG line chart of named (x, y) series; axes 0..1 if ``unit_square``."""
+    """An SVG line chart of named (x, y) series, with a dot and a small text at each
+    of ``notes`` (x, y, text); axes 0..1 if ``unit_square``."""
     xs = [x for xv, _ in series.values() for x in xv] or [0.0, 1.0]
     ys = [y for _, yv in series.values() for y in yv] or [0.0, 1.0]
     x0, x1 = (0.0, 1.0) if unit_square else (min(xs), max(xs) or 1.0)
@@ -69,12 +71,20 @@ def line_chart(
             f'<text x="{_W - 10}" y="{34 + 14 * n}" text-anchor="end" fill="{colour}" '
             f'font-size="11">{html.escape(name)}</text>'
         )
+    for x, y, text in notes:
+        px, py = point(x, y).split(",")
+        parts.append(f'<circle cx="{px}" cy="{py}" r="3" fill="{PALETTE[0]}"/>')
+        parts.append(
+            f'<text x="{px}" y="{float(py) - 6:.1f}" text-anchor="middle" font-size="10">'
+            f"{html.escape(text)}</text>"
+        )
     parts.append("</svg>")
     return "".join(parts)
 
 
 def confusion_table(confusion: Sequence[Sequence[int]], classes: Sequence[str]) -> str:
-    """The confusion matrix as an HTML table, shaded by row share."""
+    """The confusion matrix as an HTML table (rows: labels, columns: the model's
+    decisions), shaded by row share."""
     head = "".join(f"<th>{html.escape(c)}</th>" for c in classes)
     rows = []
     for name, row in zip(classes, confusion, strict=True):
@@ -86,7 +96,7 @@ def confusion_table(confusion: Sequence[Sequence[int]], classes: Sequence[str]) 
             cells.append(f'<td style="background:rgba({hue},{0.1 + 0.8 * share:.2f})">{count}</td>')
         rows.append(f"<tr><th>{html.escape(name)}</th>{''.join(cells)}</tr>")
     return (
-        '<table class="confusion"><tr><th>true \\ predicted</th>' + head + "</tr>"
+        '<table class="confusion"><tr><th>label \\ decided</th>' + head + "</tr>"
         + "".join(rows) + "</table>"
     )  # fmt: skip
 

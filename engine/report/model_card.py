@@ -17,10 +17,9 @@ import numpy as np
 
 from linnaeus.engine import __version__
 from linnaeus.engine.atomic import atomic_write_bytes
-from linnaeus.engine.evaluation.report_charts import confusion_table
-from linnaeus.engine.evaluation.report_charts import image_tag
-from linnaeus.engine.evaluation.report_charts import line_chart
-from linnaeus.engine.evaluation.report_charts import overlay
+from linnaeus.engine.evaluation.intervals import few_images_note
+from linnaeus.engine.evaluation.metrics import CALIBRATION_MIN_IMAGES
+from linnaeus.engine.evaluation.metrics import calibration_note
 from linnaeus.engine.evaluation.version import evaluate_version
 from linnaeus.engine.evaluation.version import version_relabel_queue
 from linnaeus.engine.images.imageio import read_image
@@ -36,6 +35,10 @@ from linnaeus.engine.project import versions
 from linnaeus.engine.project.store import ProjectStore
 from linnaeus.engine.project.store import display_path
 from linnaeus.engine.project.versions import ModelVersion
+from linnaeus.engine.report.charts import confusion_table
+from linnaeus.engine.report.charts import image_tag
+from linnaeus.engine.report.charts import line_chart
+from linnaeus.engine.report.charts import overlay
 
 EXAMPLES = 12
 PACKAGES = ("numpy", "opencv-python-headless", "tensorflow-cpu", "tensorflow", "keras",
@@ -83,9 +86,12 @@ def _page(
     title = f"Model card: {version.name} ({version.kind}) of {store.project_dir.name}"
     sections = [
         f"<h1>{html.escape(title)}</h1>",
-        f'<p class="note">Made by Linnaeus {__version__} on {version.finished_at or "?"}; '
-        "figures on the test split use the decision threshold and calibration chosen on the "
-        "validation split. 95% intervals by bootstrap over images.</p>",
+        f'<p class="note">Made by Linnaeus {__version__} on {version.finished_at or "?"}. '
+        "Every figure counts the decisions the exported model makes: the calibration "
+        "(temperature) fitted on the validation split and, for two classes, the decision "
+        "threshold saved with the model (the operating point below says where it was "
+        "chosen). 95% intervals: Wilson score intervals for accuracy, sensitivity, "
+        "specificity and precision; a bootstrap over images for the AUC.</p>",
         "<h2>Data</h2>", _data_section(store, version),
         "<h2>Model and training</h2>", _training_section(version),
     ]  # fmt: skip
@@ -146,38 +152,52 @@ def _training_section(version: ModelVersion) -> str:
     return f'<table class="facts">{rows}</table>'
 
 
-def _ci(evaluation: dict[str, Any], key: str) -> str:
-    value = evaluation.get(key)
+def _ci(evaluation: dict[str, Any], key: str, value: float | None = None) -> str:
+    """A figure with its 95% interval; "n/a" (with the reason) when it is undefined."""
+    value = evaluation.get(key) if value is None else value
     interval = evaluation.get("ci", {}).get(key)
     if value is None:
-        return "–"
+        return "n/a (no image it applies to)"
     text = f"{value:.3f}"
     if interval and interval.get("low") is not None:
         text += f" ({interval['low']:.3f} – {interval['high']:.3f})"
+    elif key == "macro_auc":
+        text += " (no interval: too few images of a class for the bootstrap)"
     return text
+
+
+def _summary_rows(evaluation: dict[str, Any]) -> list[tuple[str, str]]:
+    """The headline figures: the decision rule and what it achieves, then the rest."""
+    point = evaluation.get("operating_point")
+    rows = [("images", str(evaluation["images"]))]
+    if point:
+        rows += [
+            ("operating point", html.escape(f"{evaluation['decision_rule']} (positive class "
+                                            f"{point['positive_class']})")),
+            ("decision threshold",
+             f"{point['threshold']:.3f}, {html.escape(evaluation['threshold_origin'])}"),
+        ]  # fmt: skip
+    rows.append(("accuracy", _ci(evaluation, "accuracy")))
+    if point:
+        rows += [(key, _ci(evaluation, key, point[key]))
+                 for key in ("sensitivity", "specificity", "precision")]  # fmt: skip
+        rows.append(("accuracy of the most probable class (argmax; secondary)",
+                     f"{evaluation['argmax_accuracy']:.3f}"))  # fmt: skip
+    rows += [
+        ("balanced accuracy", f"{evaluation['balanced_accuracy']:.3f}"),
+        ("macro AUC", _ci(evaluation, "macro_auc")),
+        ("expected calibration error", f"{evaluation['ece']:.3f}"),
+        ("temperature (calibration)", f"{evaluation.get('temperature', 1.0):.2f}"),
+    ]
+    return rows
 
 
 def _metrics_section(evaluation: dict[str, Any], classes: list[str]) -> str:
     if "error" in evaluation:
         return f"<p>{html.escape(evaluation['error'])}</p>"
-    summary = [
-        ("images", str(evaluation["images"])),
-        ("accuracy", _ci(evaluation, "accuracy")),
-        ("balanced accuracy", _ci(evaluation, "balanced_accuracy")),
-        ("macro AUC", _ci(evaluation, "macro_auc")),
-        ("expected calibration error", f"{evaluation['ece']:.3f}"),
-        ("temperature (calibration)", f"{evaluation.get('temperature', 1.0):.2f}"),
-    ]
-    point = evaluation.get("operating_point")
-    if point:
-        summary += [
-            ("positive class", html.escape(point["positive_class"])),
-            ("decision threshold", f"{point['threshold']:.3f} (chosen for sensitivity "
-                                   f"≥ {point['target_sensitivity']:.0%} on validation)"),
-            ("sensitivity", _ci(evaluation, "sensitivity")),
-            ("specificity", _ci(evaluation, "specificity")),
-        ]  # fmt: skip
-    table = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in summary)
+    table = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in _summary_rows(evaluation))
+    few = few_images_note(evaluation["images"])  # the calibration note goes with its chart
+    notes = f'<p class="note">{html.escape(few)}</p>' if few else ""
     per_class = "".join(
         f"<tr><th>{html.escape(name)}</th><td>{m['precision']:.3f}</td><td>{m['recall']:.3f}</td>"
         f"<td>{m['f1']:.3f}</td><td>{m['support']}</td>"
@@ -186,23 +206,33 @@ def _metrics_section(evaluation: dict[str, Any], classes: list[str]) -> str:
     )
     roc = {n: (c["x"], c["y"]) for n, c in evaluation["roc"].items()}
     pr = {n: (c["x"], c["y"]) for n, c in evaluation["pr"].items()}
-    reliability = evaluation["reliability"]
     charts = (
         line_chart(roc, title="ROC (one vs rest)", x_label="1 - specificity",
                    y_label="sensitivity", diagonal=True)
         + line_chart(pr, title="Precision-recall", x_label="recall", y_label="precision")
-        + line_chart({"model": (reliability["x"], reliability["y"])}, title="Reliability",
-                     x_label="confidence", y_label="accuracy", diagonal=True)
+        + _reliability_chart(evaluation)
     )  # fmt: skip
     return (
-        f"<table>{table}</table><table><tr><th>class</th><th>precision</th><th>recall</th>"
-        f"<th>F1</th><th>images</th><th>AUC</th></tr>{per_class}</table>"
+        f'<table class="facts">{table}</table>{notes}<table><tr><th>class</th><th>precision</th>'
+        f"<th>recall</th><th>F1</th><th>images</th><th>AUC</th></tr>{per_class}</table>"
         f"{confusion_table(evaluation['confusion'], classes)}<div class=charts>{charts}</div>"
     )
 
 
+def _reliability_chart(evaluation: dict[str, Any]) -> str:
+    """The reliability curve with each bin's image count, or why it is not drawn."""
+    if evaluation["images"] < CALIBRATION_MIN_IMAGES:
+        return f'<p class="note">{html.escape(calibration_note(evaluation["images"]))}</p>'
+    curve = evaluation["reliability"]
+    counts = [(x, y, f"{n:.0f}") for x, y, n in zip(curve["x"], curve["y"], curve["thresholds"],
+                                                   strict=True)]  # fmt: skip
+    return line_chart({"model": (curve["x"], curve["y"])},
+                      title="Reliability (numbers: images per bin)", x_label="confidence",
+                      y_label="accuracy", diagonal=True, notes=counts)  # fmt: skip
+
+
 def _fmt(value: float | None) -> str:
-    return "–" if value is None else f"{value:.3f}"
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def _curves_section(version: ModelVersion) -> str:
@@ -244,7 +274,7 @@ def _examples(store: ProjectStore, version: ModelVersion, cancel: CancelToken | 
         verdict = "misclassified" if item.misclassified else "correct, low confidence"
         caption = (
             f"{display_path(record.path)}<br>label <b>{html.escape(version.classes[item.label])}"
-            f"</b>, predicted <b>{html.escape(version.classes[item.predicted])}</b> "
+            f"</b>, decided <b>{html.escape(version.classes[item.predicted])}</b> "
             f"({item.confidence:.0%}); {verdict}"
         )
         figures.append(

@@ -1,0 +1,1 @@
+"""The HTML model card: a version's figures, examples and heatmaps in one file."""
