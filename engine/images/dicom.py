@@ -7,11 +7,13 @@ MONOCHROME2. Colour images come out as stored (YBR converted to RGB), palette
 images through their colour LUT.
 
 Pixel data may be stored uncompressed, deflated, RLE, JPEG (baseline, 12-bit
-extended and lossless), JPEG-LS (lossless and near-lossless) or JPEG 2000
-(lossless and lossy), as PACS exports hold them: pydicom decodes deflated and
-RLE data itself, GDCM (python-gdcm) the JPEG, JPEG-LS and JPEG 2000 ones, and
-`dicom_jpeg12` 12-bit JPEG through GDCM. packaging/README.md says why these
-decoders and no others.
+extended and lossless), JPEG-LS (lossless and near-lossless), JPEG 2000 or
+High-Throughput JPEG 2000, as PACS exports hold them. Each compressed syntax
+goes to one decoder (`DECODERS`), never on to another when it fails: GDCM
+aborts the whole process on some damaged JPEG, JPEG-LS and JPEG 2000 data, so
+it decodes only what nothing else permissively licensed can (lossless and
+12-bit JPEG, the latter through `dicom_jpeg12`). packaging/README.md says why
+these decoders and no others.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import logging
 
 import numpy as np
 import pydicom
+from pydicom.encaps import generate_frames
 from pydicom.pixels import apply_color_lut
 from pydicom.pixels import apply_modality_lut
 from pydicom.pixels import apply_voi_lut
@@ -28,8 +31,19 @@ from pydicom.pixels import apply_windowing
 from pydicom.pixels import get_decoder
 from pydicom.pixels import pixel_array
 from pydicom.pixels.decoders import JPEGExtended12BitDecoder
+from pydicom.uid import HTJ2K
+from pydicom.uid import JPEG2000
 from pydicom.uid import UID
+from pydicom.uid import HTJ2KLossless
+from pydicom.uid import HTJ2KLosslessRPCL
+from pydicom.uid import JPEG2000Lossless
+from pydicom.uid import JPEGBaseline8Bit
 from pydicom.uid import JPEGExtended12Bit
+from pydicom.uid import JPEGLossless
+from pydicom.uid import JPEGLosslessSV1
+from pydicom.uid import JPEGLSLossless
+from pydicom.uid import JPEGLSNearLossless
+from pydicom.uid import RLELossless
 
 from linnaeus.engine.errors import ImageReadError
 from linnaeus.engine.images import dicom_jpeg12
@@ -46,6 +60,22 @@ logging.getLogger("pydicom.pixels.decoders.base").setLevel(logging.CRITICAL)
 JPEGExtended12BitDecoder.add_plugin(
     dicom_jpeg12.LABEL, (dicom_jpeg12.__name__, dicom_jpeg12.decode_frame.__name__)
 )
+
+# The pydicom plugin that decodes each compressed syntax: Pillow (libjpeg-turbo),
+# pyjpegls (CharLS), pylibjpeg (OpenJPEG), GDCM; RLE and deflated data pydicom itself.
+DECODERS = {
+    JPEGBaseline8Bit: "pillow",
+    JPEGLossless: "gdcm",
+    JPEGLosslessSV1: "gdcm",
+    JPEGLSLossless: "pyjpegls",
+    JPEGLSNearLossless: "pyjpegls",
+    JPEG2000Lossless: "pylibjpeg",
+    JPEG2000: "pylibjpeg",
+    HTJ2KLossless: "pylibjpeg",
+    HTJ2KLosslessRPCL: "pylibjpeg",
+    HTJ2K: "pylibjpeg",
+    RLELossless: "pydicom",
+}
 
 
 def read_dataset(data: bytes) -> pydicom.Dataset:
@@ -79,16 +109,18 @@ def first_frame(dataset: pydicom.Dataset) -> np.ndarray:
 def stored_first_frame(dataset: pydicom.Dataset) -> np.ndarray:
     """The first frame's stored values, decoded, before any LUT (colour as RGB)."""
     transfer_syntax = dataset.file_meta.TransferSyntaxUID
-    if transfer_syntax.is_compressed and not _can_decode(transfer_syntax):
+    if not transfer_syntax.is_compressed:
+        return pixel_array(dataset, index=0)
+    plugin = decoder_for(transfer_syntax, int(dataset.get("BitsStored", 8)))
+    if plugin is None:
         raise ImageReadError(
             f"DICOM pixel data is compressed as {transfer_syntax.name}, which Linnaeus cannot "
             "decode: export the image again uncompressed, or as JPEG, JPEG-LS, JPEG 2000 or RLE"
         )
-    if not transfer_syntax.is_compressed:
-        return pixel_array(dataset, index=0)
-    plugin = ""
-    if transfer_syntax == JPEGExtended12Bit and int(dataset.get("BitsStored", 8)) > 8:
-        plugin = dicom_jpeg12.LABEL  # pydicom's own GDCM and Pillow plugins refuse 12 bits
+    if plugin == "pyjpegls" and _jpeg_ls_cut_short(dataset):
+        raise ImageReadError(
+            f"DICOM file is damaged: its {transfer_syntax.name} pixel data is cut short"
+        )
     try:
         return pixel_array(dataset, index=0, decoding_plugin=plugin)
     except Exception as exc:  # each decoder fails its own way on damaged data
@@ -98,11 +130,30 @@ def stored_first_frame(dataset: pydicom.Dataset) -> np.ndarray:
         ) from exc
 
 
-def _can_decode(transfer_syntax: UID) -> bool:
+def decoder_for(transfer_syntax: UID, bits_stored: int) -> str | None:
+    """The installed pydicom plugin that decodes ``transfer_syntax`` ("" for pydicom's
+    choice), or None when none here does."""
+    if transfer_syntax == JPEGExtended12Bit:
+        plugin = dicom_jpeg12.LABEL if bits_stored > 8 else "pillow"
+    else:
+        plugin = DECODERS.get(transfer_syntax, "")
     try:
-        return get_decoder(transfer_syntax).is_available
+        available = get_decoder(transfer_syntax).available_plugins
     except NotImplementedError:  # a syntax pydicom has no decoder for at all (MPEG, ...)
+        return None
+    if plugin:
+        return plugin if plugin in available else None
+    return plugin if available else None
+
+
+def _jpeg_ls_cut_short(dataset: pydicom.Dataset) -> bool:
+    """Whether the first frame's JPEG-LS code stream lacks its end marker, as in a file
+    cut short. CharLS refuses such a stream too, but takes seconds to do it."""
+    try:
+        frame = next(generate_frames(dataset.PixelData, number_of_frames=1))
+    except Exception:  # damaged encapsulation: the decoder says so
         return False
+    return not frame.rstrip(b"\x00").endswith(b"\xff\xd9")
 
 
 def _window_to_uint8(values: np.ndarray, dataset: pydicom.Dataset) -> np.ndarray:
