@@ -52,9 +52,9 @@ logger = logging.getLogger(__name__)
 
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 
-# pydicom logs the traceback of every decoder that fails on a frame, at ERROR level,
-# then raises one error naming them all, which becomes the file's one-line reason;
-# the tracebacks would only clutter the user's terminal.
+# pydicom logs the traceback of a decoder that fails on a frame, at ERROR level,
+# before it raises the error that becomes the file's one-line reason; the
+# traceback would only clutter the user's terminal.
 logging.getLogger("pydicom.pixels.decoders.base").setLevel(logging.CRITICAL)
 
 JPEGExtended12BitDecoder.add_plugin(
