@@ -74,6 +74,15 @@ def validation_views_per_image(training_images: int) -> int:
     return max(1, min(MAX_VIEWS_PER_IMAGE, wanted))
 
 
+def planned_views(examples: Examples, config: TrainConfig) -> int:
+    """How many augmented views `add_augmented_views` draws for ``examples`` (none
+    when their validation split will do), cached ones included."""
+    if not lacks_validation(examples):
+        return 0
+    training_images = len(examples.split("train"))
+    return training_images * sum(n for _, n in _plan(training_images, config))
+
+
 def add_augmented_views(
     store: ProjectStore,
     loaded: LoadedPixels,
@@ -88,11 +97,8 @@ def add_augmented_views(
     examples = loaded.examples
     sources = examples.split("train")
     augmentation = view_augmentation(config)
-    plan = [("val", validation_views_per_image(len(sources)))]
-    if config.model in BACKBONE_MODELS:
-        plan.append(("train", TRAINING_VIEWS_PER_IMAGE))
     made: list[tuple[int, str, int]] = []  # per view: (source position, purpose, number)
-    for purpose, per_image in plan:
+    for purpose, per_image in _plan(len(sources), config):
         made += [(int(p), purpose, n) for p in sources for n in range(per_image)]
     keys = [
         _view_key(examples.hashes[position], purpose, number, config.seed, augmentation)
@@ -130,6 +136,14 @@ def add_augmented_views(
     )
     counts = ViewCounts(len(sources), view_splits.count("val"), view_splits.count("train"))
     return combined, counts
+
+
+def _plan(training_images: int, config: TrainConfig) -> list[tuple[str, int]]:
+    """(purpose, views per training image) of the views a run draws."""
+    plan = [("val", validation_views_per_image(training_images))]
+    if config.model in BACKBONE_MODELS:
+        plan.append(("train", TRAINING_VIEWS_PER_IMAGE))
+    return plan
 
 
 def _joined(first: Examples, second: Examples) -> Examples:

@@ -11,6 +11,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from linnaeus.engine.atomic import atomic_path
 from linnaeus.engine.images.array_cache import ArrayCache
 from linnaeus.engine.images.augment import featurewise_stats
 from linnaeus.engine.progress import CancelToken
@@ -116,7 +117,8 @@ def run(
             if config.model == "pretrain":
                 _pretrain(context, model, normalisation)
         curves = _fit(context, model, "train", resume=resume)
-    model.save(version.model_file)
+    with atomic_path(version.model_file) as temporary:
+        model.save(temporary)
     image_ids, probabilities = predict_all(context, model)
     metrics, split_probabilities = evaluate_splits(context, model)
     return RunOutcome(metrics, curves, image_ids, probabilities, split_probabilities)

@@ -18,7 +18,7 @@ ARCH=$(uname -m)
 
 "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
-"$VENV/bin/python" -m pip install --quiet ".[cpu,package]"
+"$VENV/bin/python" -m pip install --quiet -c constraints.txt ".[cpu,package]"  # tested versions
 VERSION=$("$VENV/bin/python" -c "import linnaeus.engine as e; print(e.__version__)")
 
 TF_CPP_MIN_LOG_LEVEL=2 "$VENV/bin/python" -m PyInstaller --noconfirm \

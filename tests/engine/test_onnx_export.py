@@ -20,6 +20,7 @@ from onnx import helper
 from linnaeus.engine import __version__
 from linnaeus.engine import atomic
 from linnaeus.engine.errors import Cancelled
+from linnaeus.engine.errors import DiskFullError
 from linnaeus.engine.evaluation.version import calibrate_version
 from linnaeus.engine.images.augment import PRESETS
 from linnaeus.engine.images.imageio import read_image
@@ -266,7 +267,7 @@ def test_a_failure_while_writing_leaves_nothing(project, tmp_path, monkeypatch) 
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(atomic.os, "fsync", disk_full)
-    with pytest.raises(ExportError, match="No space left on device"):
+    with pytest.raises(DiskFullError, match=f"^The disk holding {tmp_path} is full: .+ again"):
         export_onnx(store, version, tmp_path / "model.onnx", parity_images=4)
     assert list(tmp_path.iterdir()) == []
 

@@ -49,6 +49,17 @@ PSEUDO_FILES = [Path("/dev/null"), Path("/dev/tty"), Path("/dev/pts"), Path("/de
 # What the GUI runs as a child process (gui/processes/child_process.py): in a bundle,
 # `sys.executable` is the `linnaeus` program itself.
 CHILD_CODE = "import sys; from linnaeus.engine.cli.main import main; sys.exit(main(sys.argv[1:]))"
+# One of pydicom's test files per compressed transfer syntax (tests/engine/test_dicom.py).
+COMPRESSED_DICOM = [
+    "MR_small_RLE.dcm",
+    "SC_rgb_jpeg_dcmtk.dcm",  # JPEG baseline
+    "JPGExtended.dcm",  # 12-bit JPEG
+    "SC_rgb_jpeg_gdcm.dcm",  # JPEG lossless
+    "MR_small_jpeg_ls_lossless.dcm",
+    "SC_rgb_jls_lossy_line.dcm",  # JPEG-LS near-lossless
+    "MR_small_jp2klossless.dcm",
+    "SC_rgb_gdcm_KY.dcm",  # JPEG 2000 lossy
+]
 
 
 def _output(*command: str) -> str:
@@ -225,6 +236,8 @@ def _write_images(folder: Path) -> None:
         cv2.imwrite(str(folder / f"{name}.jpg"), pixels)
     cv2.imwrite(str(folder / "deep.tif"), np.full((20, 20), 40000, np.uint16))
     (folder / "scan.dcm").write_bytes(dicom_copy())
+    for name in COMPRESSED_DICOM:  # the bundle must carry every DICOM decoder
+        (folder / name).write_bytes(dicom_copy(name))
     (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
 
 
@@ -239,10 +252,13 @@ def test_installed_predict_classifies_every_format_writing_only_in_the_user_fold
     assert result.returncode == 0, result.stdout + result.stderr
     with (user.work / "results.csv").open(newline="") as handle:
         rows = {row["path"]: row for row in csv.DictReader(handle)}
-    assert len(rows) == 9
+    assert len(rows) == 9 + len(COMPRESSED_DICOM)
     for colour in ("red", "green", "blue"):
         assert rows[f"{colour}.png"]["label"] == rows[f"{colour}.jpg"]["label"] == colour
     assert rows["deep.tif"]["label"] and rows["scan.dcm"]["label"]
+    assert {name: rows[name]["error"] for name in COMPRESSED_DICOM} == dict.fromkeys(
+        COMPRESSED_DICOM, ""
+    )
     assert rows["broken.png"]["error"] and not rows["broken.png"]["label"]
     assert stray == [], f"written outside the user's folder: {stray[:20]}"
 
