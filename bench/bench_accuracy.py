@@ -24,12 +24,16 @@ import sys
 import tempfile
 from pathlib import Path
 
+from linnaeus.engine.training.backbones import find_weights
+
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-WEIGHTS = SHARED / "weights" / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.5_224_no_top.h5"
+WEIGHTS = find_weights("mobilenet_v2_0.5")  # the weights that ship in resources/weights
 
 OURS = """
 import json, sys, time
 from pathlib import Path
+
+from linnaeus.engine.training.backbones import find_weights
 from linnaeus.engine.dataset.importer import import_images
 from linnaeus.engine.project.store import ProjectStore
 from linnaeus.engine.training.config import TrainConfig
@@ -103,7 +107,7 @@ SETS = {"malaria": SHARED / "data" / "malaria", "potato": SHARED / "data" / "pot
 
 
 def run(code: str, *args: str) -> dict:
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", LINNAEUS_WEIGHTS=str(WEIGHTS.parent))
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
                             env=env, check=False)  # fmt: skip
     if result.returncode != 0:

@@ -23,10 +23,12 @@ from linnaeus.engine.host import is_running
 
 log = logging.getLogger(__name__)
 
-# ".<destination name>.<computer>-<process>-<random>.tmp"; before the computer and
+# ".<destination name>.<computer>-<process>-<random>.tmp", followed by the
+# destination's suffixes for `atomic_path` (".keras"); before the computer and
 # process were named: ".<destination name>.<random>.tmp".
 _TEMPORARY_NAME = re.compile(
     r"\.(?P<name>.+)\.(?:(?P<host>[0-9a-f]{8})-(?P<pid>[0-9]{1,10})-)?[0-9a-f]{12}\.tmp"
+    r"(?:\.[A-Za-z0-9]+)*"
 )
 STALE_AFTER_S = 24 * 3600  # a temporary file untouched this long is stale, whoever wrote it
 
@@ -56,6 +58,27 @@ def atomic_write_bytes(destination: Path, data: bytes) -> None:
     """Write ``data`` to ``destination`` atomically."""
     with atomic_open(destination, "wb") as handle:
         handle.write(data)
+
+
+@contextmanager
+def atomic_path(destination: Path) -> Iterator[Path]:
+    """A temporary path beside ``destination`` for a writer that takes a path (Keras
+    saving); when the block ends without error the file written there replaces
+    ``destination``. On any error it is removed and ``destination`` is untouched.
+
+    The temporary name is `temporary_path`'s with ``destination``'s suffixes
+    again at its end, so writers that check the suffix (``.keras``) accept it.
+    """
+    temporary = temporary_path(destination)
+    temporary = temporary.with_name(temporary.name + "".join(destination.suffixes))
+    try:
+        yield temporary
+        with open(temporary, "ab") as written:  # Windows fsyncs only writable files
+            os.fsync(written.fileno())
+        os.replace(temporary, destination)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def temporary_path(destination: Path) -> Path:

@@ -49,3 +49,22 @@ class Cancelled(LinnaeusError):
 
     def __init__(self, message: str = "Cancelled.") -> None:
         super().__init__(message)
+
+
+class DiskFullError(LinnaeusError):
+    """The disk holding ``folder`` has too little free space for a write."""
+
+    def __init__(self, folder: object, free_bytes: int, needed_bytes: int) -> None:
+        self.folder = folder
+        self.free_bytes = free_bytes
+        self.needed_bytes = needed_bytes
+        super().__init__(
+            f"The disk holding {folder} is full: {_megabytes(free_bytes)} free, about "
+            f"{_megabytes(needed_bytes)} needed. Free some space and try again."
+        )
+
+
+def _megabytes(size: int) -> str:
+    """A byte count in MB as people read it: "0.4 MB", "12 MB", "1,204 MB"."""
+    value = max(size, 0) / 1_000_000
+    return f"{value:.1f} MB" if value < 10 else f"{value:,.0f} MB"

@@ -60,9 +60,19 @@ def check_cancelled(cancel: CancelToken | None) -> None:
 
 
 # The phases of a training run, in the order they can happen: reading images,
-# computing backbone features, pretraining an autoencoder, fitting the quick
-# model's last layer, epoch training, fine-tuning, measuring.
-TRAINING_PHASES = ("decode", "embed", "pretrain", "head", "train", "fine-tune", "evaluate")
+# drawing augmented views to validate on (classes too small to split), computing
+# backbone features, pretraining an autoencoder, fitting the quick model's last
+# layer, epoch training, fine-tuning, measuring.
+TRAINING_PHASES = (
+    "decode",
+    "augment",
+    "embed",
+    "pretrain",
+    "head",
+    "train",
+    "fine-tune",
+    "evaluate",
+)
 # The phases that report epochs and loss/accuracy (the ones with curves).
 EPOCH_PHASES = ("pretrain", "head", "train", "fine-tune")
 

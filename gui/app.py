@@ -8,6 +8,10 @@ shown, saves it and exits (for the documentation and for checks),
 ``--size 1366x768`` sets the window size, ``--theme light|dark`` overrides
 the system's colour scheme, ``--image PATH`` selects that image.
 
+Where Qt could not open a window (on Linux: a system library its X11 plugin
+needs is missing, or no X server answers) `main` says so, with what to
+install, and returns 1 before Qt starts, instead of letting Qt abort.
+
 The application uses Qt's Fusion style with a light or dark palette that
 follows the system's colour scheme (and changes with it), and high-DPI
 scaling without rounding, so 150 % screens are sharp.
@@ -36,6 +40,7 @@ from linnaeus.gui.image_table import DEFAULT_DESCENDING
 from linnaeus.gui.image_table import SORT_KEYS
 from linnaeus.gui.image_table import ImageFilter
 from linnaeus.gui.main_window import MainWindow
+from linnaeus.gui.qt_platform import window_problem
 from linnaeus.gui.workflows import install_workflows
 
 log = logging.getLogger(__name__)
@@ -74,6 +79,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the application; returns its exit status."""
     args, qt_args = build_parser().parse_known_args(list(sys.argv[1:] if argv is None else argv))
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    problem = window_problem()
+    if problem is not None:  # Qt would abort the process with a message about plugins
+        print(f"linnaeus: error: {problem}", file=sys.stderr)
+        return 1
     app = create_application([sys.argv[0], *qt_args], theme=args.theme)
     window = MainWindow()
     install_workflows(window)

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import QStackedWidget
 from PySide6.QtWidgets import QWidget
 
 from linnaeus.engine import __version__
+from linnaeus.engine.dataset.importer import interrupted_import
 from linnaeus.engine.errors import LinnaeusError
 from linnaeus.gui.open_folder_dialog import OpenFolderDialog
 from linnaeus.gui.project_session import ProjectSession
@@ -174,6 +175,9 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{session.project_dir.name} — Linnaeus")
         self._update_actions()
         self.project_changed.emit(session)
+        interrupted = interrupted_import(session.store)
+        if interrupted is not None:
+            self.warn(interrupted.message)
         return True
 
     def close_project(self) -> None:

@@ -6,10 +6,11 @@
 #   dist/linnaeus-<version>-linux-<arch>.tar.gz  the same bundle to unpack anywhere
 #
 # Environment: PYTHON (a Python with Linnaeus, its `cpu` or `gpu` extra and
-# PyInstaller installed; default python3), LINNAEUS_BUNDLE_WEIGHTS (see
-# linnaeus.spec), DEB_COMPRESSION (zstd, gzip or xz; default zstd), BUILD (scratch
-# folder, default build/package), DIST (default dist), REUSE_BUNDLE=1 (skip
-# PyInstaller and repack the bundle left in BUILD by the last run).
+# PyInstaller installed at the tested versions of constraints.txt, as `make package`
+# installs them, or linnaeus.spec stops; default python3), DEB_COMPRESSION (zstd,
+# gzip or xz; default zstd), BUILD (scratch folder, default build/package), DIST
+# (default dist), REUSE_BUNDLE=1 (skip PyInstaller and repack the bundle left in
+# BUILD by the last run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -1,4 +1,4 @@
-"""Package data: icons, style sheet, presets."""
+"""Package data: icons, style sheet, presets, the ImageNet weights (weights/)."""
 
 from __future__ import annotations
 

@@ -155,17 +155,25 @@ def jpeg_with_orientation(pixels: np.ndarray, orientation: int) -> bytes:
     return buffer.getvalue()
 
 
-def dicom_copy(name: str = "CT_small.dcm", *, photometric: str | None = None) -> bytes:
-    """The bytes of one of pydicom's bundled test files, optionally relabelled MONOCHROME1/2."""
+def dicom_copy(
+    name: str = "CT_small.dcm",
+    *,
+    photometric: str | None = None,
+    transfer_syntax: str | None = None,
+) -> bytes:
+    """The bytes of one of pydicom's bundled test files, optionally relabelled MONOCHROME1/2
+    or with another transfer syntax UID (its pixel data kept as encoded)."""
     dataset = pydicom.dcmread(bundled_dicom_path(name))
     if photometric is not None:
         dataset.PhotometricInterpretation = photometric
+    if transfer_syntax is not None:
+        dataset.file_meta.TransferSyntaxUID = transfer_syntax
     return _dataset_bytes(dataset)
 
 
 def bundled_dicom_path(name: str) -> Path:
     """The path of ``name`` among the test files bundled with pydicom (no download)."""
-    path = get_testdata_file(name)
+    path = get_testdata_file(name, download=False)
     if not isinstance(path, str):
         raise FileNotFoundError(f"pydicom bundles no test file {name!r}")
     return Path(path)

@@ -48,6 +48,19 @@ def make_shapes_project(
     return store
 
 
+def make_structures_project(tmp_path: Path, classes: int, size: int = 48) -> ProjectStore:
+    """A project of ``classes`` classes of ONE image each (`draw_structure`), imported:
+    every image lands in the training split, as with seed 000's drawings."""
+    root = tmp_path / "images"
+    for index in range(classes):
+        name = f"structure_{index:02}"
+        (root / name).mkdir(parents=True)
+        cv2.imwrite(str(root / name / f"{name}.png"), draw_structure(index, size))
+    store = ProjectStore.create(tmp_path / "project", root)
+    import_images(store)
+    return store
+
+
 def trained_shapes_project(
     tmp_path: Path, per_class: dict[str, int], config: TrainConfig = SEED_CNN
 ) -> tuple[ProjectStore, ModelVersion]:
@@ -56,3 +69,48 @@ def trained_shapes_project(
 
     store = make_shapes_project(tmp_path, per_class)
     return store, train(store, config).version
+
+
+_ATOMS = ("O", "N", "S", "F", "Cl", "Br")
+
+
+def draw_structure(index: int, size: int = 96) -> np.ndarray:
+    """A drawing like a skeletal chemical formula, one per ``index``: a random
+    branched chain of bonds at multiples of 60 degrees, some double, a ring or two
+    and a few atom letters, in black on white (seed 000's kind of image)."""
+    rng = np.random.default_rng([index, 17])
+    directions = [(np.cos(a), np.sin(a)) for a in np.deg2rad(np.arange(0, 360, 60) + 30)]
+    atoms = [(0.0, 0.0)]
+    bonds: list[tuple[int, int, bool]] = []
+    for _ in range(int(rng.integers(5, 12))):
+        start = int(rng.integers(len(atoms)))
+        dx, dy = directions[int(rng.integers(6))]
+        end = (round(atoms[start][0] + dx, 3), round(atoms[start][1] + dy, 3))
+        if end not in atoms:
+            atoms.append(end)
+            bonds.append((start, len(atoms) - 1, bool(rng.random() < 0.25)))
+    rings = [atoms[int(rng.integers(len(atoms)))] for _ in range(int(rng.integers(0, 3)))]
+    points = np.array(atoms + [(x + dx, y + dy) for x, y in rings for dx, dy in directions])
+    low, high = points.min(axis=0), points.max(axis=0)
+    scale = 0.75 * size / max(float((high - low).max()), 1.0)
+    offset = size / 2 - scale * (low + high) / 2
+
+    def at(point: tuple[float, float]) -> tuple[int, int]:
+        return tuple(int(v) for v in np.round(np.asarray(point) * scale + offset))
+
+    image = np.full((size, size, 3), 255, np.uint8)
+    for start, end, double in bonds:
+        cv2.line(image, at(atoms[start]), at(atoms[end]), (0, 0, 0), 2, cv2.LINE_AA)
+        if double:
+            shift = np.array([atoms[end][1] - atoms[start][1], atoms[start][0] - atoms[end][0]])
+            a, b = (np.asarray(atoms[i]) + 0.15 * shift for i in (start, end))
+            cv2.line(image, at(a), at(b), (0, 0, 0), 1, cv2.LINE_AA)
+    for x, y in rings:
+        corners = np.array([at((x + dx, y + dy)) for dx, dy in directions], np.int32)
+        cv2.polylines(image, [corners], True, (0, 0, 0), 2, cv2.LINE_AA)
+    for i in rng.choice(len(atoms), size=int(rng.integers(0, 3)), replace=False):
+        label = _ATOMS[int(rng.integers(len(_ATOMS)))]
+        x, y = at(atoms[int(i)])
+        cv2.rectangle(image, (x - 6, y - 7), (x + 6 * len(label), y + 7), (255, 255, 255), -1)
+        cv2.putText(image, label, (x - 5, y + 5), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1)
+    return image

@@ -34,7 +34,10 @@ from linnaeus.engine.dataset.export_labels import export_csv
 from linnaeus.engine.dataset.export_labels import export_tree
 from linnaeus.engine.dataset.importer import ImportOptions
 from linnaeus.engine.dataset.importer import import_images
+from linnaeus.engine.dataset.importer import interrupted_import
 from linnaeus.engine.dataset.splits import SplitFractions
+from linnaeus.engine.disk_space import disk_full_error
+from linnaeus.engine.disk_space import is_disk_full
 from linnaeus.engine.errors import Cancelled
 from linnaeus.engine.errors import LinnaeusError
 from linnaeus.engine.project import lock as project_lock
@@ -65,6 +68,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CANCELLED
     except LinnaeusError as error:
         print(f"linnaeus: error: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    except Exception as error:  # a full disk met where no engine call expected one
+        folder = getattr(args, "project", None) or Path.cwd()
+        if not is_disk_full(error, folder):
+            raise
+        print(f"linnaeus: error: {disk_full_error(folder)}", file=sys.stderr)
         return EXIT_FAILED
 
 
@@ -254,9 +263,16 @@ def _run_info(args: argparse.Namespace) -> int:
             "can_undo": getattr(store.undoable_edit(), "description", None),
             "can_redo": getattr(store.redoable_edit(), "description", None),
         }
+        interrupted = interrupted_import(store)
+        info["interrupted_import"] = interrupted and {
+            "imported": interrupted.imported, "found": interrupted.found,
+            "message": interrupted.message,
+        }  # fmt: skip
     if args.json:
         print_json(info)
         return EXIT_OK
+    if interrupted:
+        print(f"Warning: {interrupted.message}")
     print(f"Project {info['project']}\nImages in {info['image_root']}")
     print(", ".join(f"{n} {status}" for status, n in sorted(statuses.items())) or "no images")
     print_counts(counts)

@@ -59,7 +59,8 @@ def print_json(payload: object) -> None:
 # -- the command line ---------------------------------------------------------
 
 MODEL_HELP = (
-    "auto (default: quick if ImageNet weights are installed, else small-resnet), quick (seconds: "
+    "auto (default: quick on the shipped ImageNet weights; small-resnet if the --backbone asked "
+    "for has no weight file), quick (seconds: "
     "a new head on cached backbone features), accurate (fine-tunes the backbone), seed-cnn, "
     "small-resnet (from scratch), pretrain (autoencoder on your images, then from scratch)"
 )

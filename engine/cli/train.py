@@ -25,6 +25,7 @@ from linnaeus.engine.cli.protocol import decode
 from linnaeus.engine.cli.protocol import encode
 from linnaeus.engine.cli.protocol import print_json
 from linnaeus.engine.cli.protocol import train_options
+from linnaeus.engine.evaluation.metrics import AUGMENTED_VIEWS_NOTE
 from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import Progress
 from linnaeus.engine.project.store import SPLITS
@@ -33,8 +34,9 @@ if TYPE_CHECKING:
     from linnaeus.engine.training.train import TrainResult
 
 WEIGHTS_HELP = (
-    "ImageNet weights are looked for in $LINNAEUS_WEIGHTS, the Linnaeus data folder and the "
-    "Keras cache (~/.keras/models); nothing is downloaded."
+    "MobileNetV2's ImageNet weights ship with Linnaeus; those of other backbones are looked for "
+    "in $LINNAEUS_WEIGHTS, the Linnaeus data folder and the Keras cache (~/.keras/models); "
+    "nothing is downloaded."
 )
 
 
@@ -148,10 +150,22 @@ def print_training(summary: Mapping[str, Any]) -> None:
     for split, values in done.metrics.items():  # accuracy at the model's decisions
         print(
             f"  {split:5}  accuracy {values['accuracy']:.1%}  loss {values['loss']:.3f}  "
-            f"({values['images']} images)"
+            f"({_counted_on(values)})"
         )
+    if any(values.get("augmented_views") for values in done.metrics.values()):
+        print(f"  {AUGMENTED_VIEWS_NOTE}")
     for path, reason in done.skipped:
         print(f"  skipped (unreadable): {path}: {reason}")
+
+
+def _counted_on(figures: Mapping[str, Any]) -> str:
+    """What a split's figures were counted on, in words."""
+    if figures.get("augmented_views"):
+        return (
+            f"{figures['images']} augmented views of {figures.get('training_images', '?')} "
+            "training images"
+        )
+    return f"{figures['images']} images"
 
 
 def run_models(args: argparse.Namespace) -> int:
@@ -187,9 +201,10 @@ def run_models(args: argparse.Namespace) -> int:
     for row in rows:
         val = row["metrics"].get("val", {}).get("accuracy")
         test = row["metrics"].get("test", {}).get("accuracy")
+        views = row["metrics"].get("val", {}).get("augmented_views")
         scores = "  ".join(
             f"{name} {value:.1%}"
-            for name, value in (("val", val), ("test", test))
+            for name, value in (("val (augmented views)" if views else "val", val), ("test", test))
             if value is not None
         )
         mark = "*" if row["active"] else " "

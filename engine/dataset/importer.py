@@ -10,6 +10,7 @@ Nothing under the image root is ever written.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -31,6 +32,8 @@ from linnaeus.engine.dataset.splits import SplitItem
 from linnaeus.engine.dataset.splits import assign_splits
 from linnaeus.engine.dataset.splits import compile_group_pattern
 from linnaeus.engine.dataset.splits import group_from_path
+from linnaeus.engine.disk_space import check_free_space
+from linnaeus.engine.disk_space import disk_full_as_error
 from linnaeus.engine.errors import ImageReadError
 from linnaeus.engine.errors import ImportSourceError
 from linnaeus.engine.images.imageio import DEFAULT_MAX_PIXELS
@@ -44,12 +47,22 @@ from linnaeus.engine.progress import check_cancelled
 from linnaeus.engine.progress import ignore_progress
 from linnaeus.engine.project import image_files
 from linnaeus.engine.project import lock as project_lock
+from linnaeus.engine.project.database import DATABASE_NAME
+from linnaeus.engine.project.database import utc_now
 from linnaeus.engine.project.image_files import FileRecord
 from linnaeus.engine.project.image_files import KnownFile
 from linnaeus.engine.project.store import ProjectStore
 
 log = logging.getLogger(__name__)
 _BATCH = 256
+_IMPORTING = "import_in_progress"  # meta key: set while an import runs, cleared at its end
+# Disk space an import needs per new image (measured on 5,000 images: 340
+# bytes of rows, indexes and label history in the database, and up to 740 in
+# its write-ahead log, which stops growing at SQLite's automatic checkpoint of
+# 1,000 pages).
+_BYTES_PER_IMAGE = 400
+_LOG_BYTES_PER_IMAGE = 800
+_LOG_LIMIT = 4_200_000
 
 
 @dataclass(frozen=True)
@@ -88,6 +101,23 @@ class ImportOptions:
     def __post_init__(self) -> None:
         if self.group_regex:
             compile_group_pattern(self.group_regex)  # a bad pattern is refused here, early
+
+
+@dataclass(frozen=True)
+class InterruptedImport:
+    """An import that stopped before it finished: some images are in, labels and
+    splits may be missing."""
+
+    project_dir: Path
+    imported: int  # images the project holds now
+    found: int  # images the folder held when the import started
+
+    @property
+    def message(self) -> str:
+        return (
+            f"The last import was interrupted ({self.imported:,} of {self.found:,} images); "
+            f"run `linnaeus import --project {self.project_dir}` again to finish it."
+        )
 
 
 @dataclass(frozen=True)
@@ -158,10 +188,14 @@ def import_images(
     known = image_files.known_files(store)
     to_read = [path for path in found if _needs_reading(root, path, known.get(path))]
     vanished = {file.image_id: path for path, file in known.items() if path not in found}
-    counts = _read_files(store, to_read, found, known, vanished, options, on_progress, cancel)
+    needed = bytes_needed(store, sum(path not in known for path in to_read))
+    check_free_space(store.project_dir, needed)
+    store.set_meta(_IMPORTING, json.dumps({"found": len(found), "started_at": utc_now()}))
+    with disk_full_as_error(store.project_dir, needed):
+        counts = _read_files(store, to_read, found, known, vanished, options, on_progress, cancel)
 
     on_progress(Progress("save", 0, 1, "Saving labels and splits"))
-    with store.transaction():
+    with disk_full_as_error(store.project_dir, needed), store.transaction():
         image_files.mark_missing(store, vanished)
         if options.group_regex:
             store.set_meta("group_regex", options.group_regex)
@@ -169,6 +203,7 @@ def import_images(
         labels_kept = _apply_labels(store, found, rows, labels_csv)
         _apply_groups(store, rows, group_regex)
         _apply_splits(store, rows, options)
+        store.delete_meta(_IMPORTING)
     on_progress(Progress("save", 1, 1, "Import finished"))
 
     unreadable = [(image.path, image.error or "") for image in store.images(status="unreadable")]
@@ -188,6 +223,25 @@ def import_images(
         counts=store.label_split_counts(),
         seconds=time.monotonic() - started,
     )
+
+
+def bytes_needed(store: ProjectStore, new_images: int) -> int:
+    """About how many bytes importing ``new_images`` more images adds to the project:
+    their rows and label history, and the database's write-ahead log."""
+    log_file = store.project_dir / f"{DATABASE_NAME}-wal"
+    log_size = log_file.stat().st_size if log_file.exists() else 0
+    log_room = max(min(_LOG_BYTES_PER_IMAGE * new_images, _LOG_LIMIT) - log_size, 0)
+    return _BYTES_PER_IMAGE * new_images + log_room
+
+
+def interrupted_import(store: ProjectStore) -> InterruptedImport | None:
+    """The import that started last and never finished (disk full, cancelled,
+    killed), if there is one; the next import finishes it."""
+    started = store.meta(_IMPORTING)
+    if not started:
+        return None
+    found = int(json.loads(started).get("found", 0))
+    return InterruptedImport(store.project_dir, min(store.image_count(), found), found)
 
 
 def _read_files(

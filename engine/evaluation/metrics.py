@@ -102,6 +102,12 @@ def threshold_origin(point: BinaryOperatingPoint) -> str:
     return origin.format(target=point.target_sensitivity, split=point.chosen_on)
 
 
+AUGMENTED_VIEWS_NOTE = (
+    "Validated on augmented views of the training images, because some classes have too few "
+    "images for a validation split: figures are optimistic."
+)
+
+
 @dataclass(frozen=True)
 class Evaluation:
     """Everything measured on one split; `to_dict` is what the CLI prints.
@@ -130,6 +136,7 @@ class Evaluation:
     ci: dict[str, Interval]
     operating_point: BinaryOperatingPoint | None
     temperature: float
+    augmented_views: bool = False  # counted on augmented views of training images (optimistic)
 
     @property
     def shows_calibration(self) -> bool:
@@ -137,8 +144,10 @@ class Evaluation:
         return self.images >= CALIBRATION_MIN_IMAGES
 
     def notes(self) -> list[str]:
-        """What a reader must know to read these figures: few images, no calibration plot."""
-        notes = [note] if (note := few_images_note(self.images)) else []
+        """What a reader must know to read these figures: augmented views, few images,
+        no calibration plot."""
+        notes = [AUGMENTED_VIEWS_NOTE] if self.augmented_views else []
+        notes += [note] if (note := few_images_note(self.images)) else []
         if not self.shows_calibration:
             notes.append(calibration_note(self.images))
         return notes

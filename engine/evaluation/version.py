@@ -14,6 +14,7 @@ tab's "Use this threshold") with the version and in its exported models.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -32,6 +33,7 @@ from linnaeus.engine.project import versions
 from linnaeus.engine.project.image_files import labelled_images
 from linnaeus.engine.project.predictions import load_predictions
 from linnaeus.engine.project.predictions import split_predictions
+from linnaeus.engine.project.predictions import view_predictions
 from linnaeus.engine.project.store import ProjectStore
 from linnaeus.engine.project.versions import ModelVersion
 
@@ -123,12 +125,14 @@ def evaluate_version(
     store: ProjectStore, version: ModelVersion, split: str = "test", *, bootstrap: int = 1000
 ) -> Evaluation:
     """Evaluate a version on a split with the temperature and (binary) decision
-    threshold saved with it (`calibrate_version`)."""
+    threshold saved with it (`calibrate_version`); a version validated on augmented
+    views is evaluated on them for "val" (and the evaluation says so)."""
     calibration = calibrate_version(store, version)
     data = split_predictions(store, version, split)
+    on_views = split == "val" and view_predictions(version) is not None
     if len(data.image_ids) == 0:
-        raise ProjectError(f"{version.name} has no predictions for {split} images.")
-    return evaluate_predictions(
+        raise ProjectError(_no_images(version, split))
+    evaluation = evaluate_predictions(
         data.labels, calibrated_probabilities(data.probabilities, calibration), version.classes,
         split=split, positive_class=calibration["positive_class"],
         threshold=calibration["threshold"],
@@ -136,6 +140,19 @@ def evaluate_version(
         chosen_on=calibration.get("chosen_on", CHOSEN_ON_VALIDATION), bootstrap=bootstrap,
         temperature=calibration["temperature"],
     )  # fmt: skip
+    return replace(evaluation, augmented_views=True) if on_views else evaluation
+
+
+def _no_images(version: ModelVersion, split: str) -> str:
+    """Why ``version`` cannot be evaluated on ``split``, and what to look at instead."""
+    words = {"val": "validation", "train": "training"}.get(split, split)
+    if view_predictions(version) is None:
+        return f"{version.name} has no predictions for {words} images."
+    return (
+        f"{version.name} has no {words} images: some classes have too few images for a "
+        f"{words} split. Evaluate it on the validation split: augmented views of the "
+        "training images (optimistic figures)."
+    )
 
 
 def decided_split_figures(store: ProjectStore, version: ModelVersion) -> dict[str, Any]:

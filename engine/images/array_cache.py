@@ -91,10 +91,14 @@ class ArrayCache:
             start = len(self._index)
             with open(self._data, "ab") as handle:
                 handle.truncate(start * self.row_bytes)  # drop rows a crash left unindexed
-                for row in items.values():
-                    handle.write(np.ascontiguousarray(row, dtype=self.dtype).tobytes())
-                handle.flush()
-                os.fsync(handle.fileno())
+                try:
+                    for row in items.values():
+                        handle.write(np.ascontiguousarray(row, dtype=self.dtype).tobytes())
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                except OSError:  # a full disk: give back what the unindexed rows took
+                    os.ftruncate(handle.fileno(), start * self.row_bytes)
+                    raise
             for offset, key in enumerate(items):
                 self._index[key] = start + offset
             payload = {"shape": list(self.shape), "dtype": self.dtype.str, "rows": self._index}

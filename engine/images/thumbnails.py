@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from linnaeus.engine.atomic import atomic_write_bytes
+from linnaeus.engine.disk_space import disk_full_as_error
 from linnaeus.engine.images.imageio import read_image
 from linnaeus.engine.images.imageio import to_rgb_uint8
 
@@ -57,8 +58,9 @@ class ThumbnailCache:
         )
         if not encoded_ok:
             raise RuntimeError(f"OpenCV could not encode the thumbnail of {image_path}")
-        thumbnail_path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(thumbnail_path, encoded.tobytes())
+        with disk_full_as_error(self.folder):
+            thumbnail_path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(thumbnail_path, encoded.tobytes())
         return thumbnail_path
 
     def clear(self) -> None:

@@ -39,6 +39,9 @@ import onnx
 from linnaeus.engine import __version__
 from linnaeus.engine.atomic import atomic_open
 from linnaeus.engine.atomic import remove_stale_temporaries
+from linnaeus.engine.disk_space import check_free_space
+from linnaeus.engine.disk_space import disk_full_error
+from linnaeus.engine.disk_space import is_disk_full
 from linnaeus.engine.errors import EvaluationError
 from linnaeus.engine.errors import ExportError
 from linnaeus.engine.evaluation.decision import DecisionRule
@@ -68,6 +71,9 @@ from linnaeus.engine.training.models import HEAD_LAYER_NAMES
 from linnaeus.engine.training.models import feature_layer_names
 
 PARITY_TOLERANCE = 1e-4  # largest allowed |probability difference| from the Keras model
+# An export writes a copy of the Keras model file and an ONNX file about its
+# size, each through a temporary file beside it.
+_EXPORT_COPIES = 2
 
 
 @dataclass(frozen=True)
@@ -141,6 +147,7 @@ def export_onnx(
     destination = Path(destination)
     _check_destination(destination)
     _check_version(version, parity_images)
+    check_free_space(destination.parent, _EXPORT_COPIES * version.model_file.stat().st_size)
     _check_temperature(temperature)
     threshold, positive_class = _decision_rule(version.classes, threshold, positive_class)
     fmt = TrainConfig.from_dict(version.config).input_format
@@ -434,9 +441,11 @@ def _write(destination: Path, data: bytes, keras_source: Path) -> Path:
                 _readable_by_all(onnx_file)
                 onnx_file.write(data)
     except OSError as error:
+        if is_disk_full(error):
+            needed = len(data) + keras_source.stat().st_size
+            raise disk_full_error(destination.parent, needed) from error
         raise ExportError(
-            f"Could not write {destination}: {error.strerror or error}. Is the disk full "
-            "or the folder read-only?"
+            f"Could not write {destination}: {error.strerror or error}. Is the folder read-only?"
         ) from None
     return keras_path
 

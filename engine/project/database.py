@@ -13,6 +13,8 @@ from datetime import datetime
 from datetime import timezone
 from pathlib import Path
 
+from linnaeus.engine.disk_space import disk_full_error
+from linnaeus.engine.disk_space import is_disk_full
 from linnaeus.engine.errors import ProjectError
 from linnaeus.engine.project import schema
 
@@ -31,6 +33,8 @@ def connect(project_dir: Path) -> sqlite3.Connection:
         connection.execute("PRAGMA busy_timeout = 10000")
         schema.migrate(connection)
     except sqlite3.DatabaseError as error:
+        if is_disk_full(error, project_dir):
+            raise disk_full_error(project_dir) from error
         raise ProjectError(f"Cannot open the project database {path}: {error}") from None
     return connection
 

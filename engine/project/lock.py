@@ -38,6 +38,7 @@ from filelock import FileLock
 from filelock import Timeout
 
 from linnaeus.engine.atomic import atomic_write_bytes
+from linnaeus.engine.disk_space import is_disk_full
 from linnaeus.engine.errors import ProjectBusyError
 from linnaeus.engine.errors import ProjectError
 from linnaeus.engine.host import host_name
@@ -215,7 +216,9 @@ def _describe(project_dir: Path, mine: _Hold, now: LockHolder) -> None:
     try:
         atomic_write_bytes(project_dir / HOLDER_FILE, json.dumps(asdict(now)).encode())
     except OSError as error:  # the lock still holds; only the message is poorer
-        log.warning("cannot record who holds the lock of %s: %s", project_dir, error)
+        # a full disk is said once, by the DiskFullError of the work that fills it
+        say = log.info if is_disk_full(error) else log.warning
+        say("cannot record who holds the lock of %s: %s", project_dir, error)
 
 
 def _clock(utc_text: str) -> str:

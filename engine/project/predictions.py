@@ -2,16 +2,21 @@
 
 Training predicts every readable image once (labelled or not) and stores the
 class probabilities here, so the grid, the evaluation, the relabel queue and
-the report need neither TensorFlow nor a second pass over the images.
+the report need neither TensorFlow nor a second pass over the images. A version
+validated on augmented views of its training images (classes too small for a
+validation split: `linnaeus.engine.training.augmented_views`) keeps the views'
+predictions in a file of its folder; they are its validation split.
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from linnaeus.engine.atomic import atomic_write_bytes
 from linnaeus.engine.project import versions
 from linnaeus.engine.project.store import ProjectStore
 from linnaeus.engine.project.versions import ModelVersion
@@ -56,6 +61,10 @@ class SplitPredictions:
 
 
 def split_predictions(store: ProjectStore, version: ModelVersion, split: str) -> SplitPredictions:
+    """The labelled images of ``split`` and their stored predictions; for a version
+    validated on augmented views, its "val" split is the views (`view_predictions`)."""
+    if split == "val" and (views := view_predictions(version)) is not None:
+        return views
     snapshot = versions.label_snapshot(store, version.id)
     ids, probabilities = load_predictions(store, version.id)
     position = {int(i): n for n, i in enumerate(ids)}
@@ -65,3 +74,30 @@ def split_predictions(store: ProjectStore, version: ModelVersion, split: str) ->
         np.array([snapshot[i][0] for i in chosen], dtype=np.int64),
         probabilities[[position[i] for i in chosen]] if chosen else np.zeros((0, 0)),
     )
+
+
+VIEWS_FILE = "augmented_views.npz"  # in the version's folder
+
+
+def save_view_predictions(
+    version: ModelVersion, image_ids: np.ndarray, labels: np.ndarray, probabilities: np.ndarray
+) -> None:
+    """Keep the predictions of the augmented views ``version`` was validated on (each
+    view named by the id of the image it was drawn from, with that image's class)."""
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        image_ids=np.asarray(image_ids, np.int64),
+        labels=np.asarray(labels, np.int64),
+        probabilities=np.asarray(probabilities, np.float32),
+    )
+    atomic_write_bytes(version.folder / VIEWS_FILE, buffer.getvalue())
+
+
+def view_predictions(version: ModelVersion) -> SplitPredictions | None:
+    """The augmented views ``version`` was validated on, or None if it had a validation split."""
+    path = version.folder / VIEWS_FILE
+    if not path.is_file():
+        return None
+    with np.load(path) as saved:
+        return SplitPredictions(saved["image_ids"], saved["labels"], saved["probabilities"])

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from linnaeus.engine.disk_space import disk_full_as_error
 from linnaeus.engine.errors import LabelError
 from linnaeus.engine.errors import ProjectError
 from linnaeus.engine.project import label_edits
@@ -214,15 +215,17 @@ class ProjectStore:
             finally:
                 self._depth -= 1
             return
-        self._db.execute("BEGIN IMMEDIATE")
         self._depth = 1
         try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        else:
-            self._db.execute("COMMIT")
+            with disk_full_as_error(self.project_dir):
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    if self._db.in_transaction:  # SQLite may have rolled back already
+                        self._db.execute("ROLLBACK")
+                    raise
         finally:
             self._depth = 0
 
@@ -247,6 +250,10 @@ class ProjectStore:
                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 (key, value),
             )
+
+    def delete_meta(self, key: str) -> None:
+        with self.transaction():
+            self._db.execute("DELETE FROM meta WHERE key = ?", (key,))
 
     @property
     def image_root(self) -> Path:

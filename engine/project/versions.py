@@ -64,7 +64,8 @@ class ModelVersion:
 
 
 def unfinished_checkpoint(folder: Path) -> Path:
-    """The checkpoint being written in a version folder, before it replaces the last one."""
+    """Where trainings before `engine.atomic.atomic_path` wrote a checkpoint before it
+    replaced the last one (one a killed training left is removed as a leftover)."""
     return folder / f".{CHECKPOINT_FILE}"
 
 

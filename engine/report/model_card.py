@@ -18,6 +18,7 @@ import numpy as np
 from linnaeus.engine import __version__
 from linnaeus.engine.atomic import atomic_write_bytes
 from linnaeus.engine.evaluation.intervals import few_images_note
+from linnaeus.engine.evaluation.metrics import AUGMENTED_VIEWS_NOTE
 from linnaeus.engine.evaluation.metrics import CALIBRATION_MIN_IMAGES
 from linnaeus.engine.evaluation.metrics import calibration_note
 from linnaeus.engine.evaluation.version import evaluate_version
@@ -95,7 +96,10 @@ def _page(
         "<h2>Data</h2>", _data_section(store, version),
         "<h2>Model and training</h2>", _training_section(version),
     ]  # fmt: skip
-    for split, label in (("test", "Test split"), ("val", "Validation split")):
+    validation = "Validation split"
+    if evaluations["val"].get("augmented_views"):
+        validation = "Validation: augmented views of the training images"
+    for split, label in (("test", "Test split"), ("val", validation)):
         sections += [f"<h2>{label}</h2>", _metrics_section(evaluations[split], version.classes)]
     sections += [
         "<h2>Training curves</h2>", _curves_section(version),
@@ -124,13 +128,16 @@ def _data_section(store: ProjectStore, version: ModelVersion) -> str:
         for name in version.classes
     )
     statuses = store.status_counts()
+    views = ""
+    if version.metrics.get("val", {}).get("augmented_views"):
+        views = f'<p class="note">{html.escape(AUGMENTED_VIEWS_NOTE)}</p>'
     return (
         f"<p>Images in <code>{html.escape(str(store.image_root))}</code>: "
         f"{sum(statuses.values())} files, {statuses.get('unreadable', 0)} unreadable, "
         f"{statuses.get('missing', 0)} missing. Splits are fixed by seed, stratified by class and "
         "grouped by patient/specimen where groups are known.</p>"
         "<table><tr><th>class</th><th>train</th><th>validation</th><th>test</th><th>total</th>"
-        f"</tr>{rows}</table>"
+        f"</tr>{rows}</table>{views}"
     )
 
 
@@ -197,7 +204,8 @@ def _metrics_section(evaluation: dict[str, Any], classes: list[str]) -> str:
         return f"<p>{html.escape(evaluation['error'])}</p>"
     table = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in _summary_rows(evaluation))
     few = few_images_note(evaluation["images"])  # the calibration note goes with its chart
-    notes = f'<p class="note">{html.escape(few)}</p>' if few else ""
+    shown = [AUGMENTED_VIEWS_NOTE] if evaluation.get("augmented_views") else []
+    notes = "".join(f'<p class="note">{html.escape(note)}</p>' for note in [*shown, few] if note)
     per_class = "".join(
         f"<tr><th>{html.escape(name)}</th><td>{m['precision']:.3f}</td><td>{m['recall']:.3f}</td>"
         f"<td>{m['f1']:.3f}</td><td>{m['support']}</td>"

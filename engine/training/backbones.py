@@ -1,24 +1,25 @@
 """ImageNet backbones and where their weight files live on disk.
 
 Linnaeus never downloads at run time: transfer learning uses the official Keras
-Applications "no top" weight files when a copy is on disk, found in (in order)
-the folders of ``LINNAEUS_WEIGHTS``, the app's data folder, the folder bundled
-inside a frozen (PyInstaller) app, and the Keras cache. Their conversions to
-ONNX are kept in the app's cache folder. Pure path logic: this module imports
-neither Keras nor TensorFlow, so the CLI and the GUI can say which backbones
-are usable without starting TensorFlow.
+Applications "no top" weight files. MobileNetV2 (alpha 0.5 and 0.35) ships with
+the app as package data of `linnaeus.resources` (in a clone, a pip install and
+the installers alike); other files are looked for in the folders of
+``LINNAEUS_WEIGHTS``, the app's data folder and the Keras cache. Their
+conversions to ONNX are kept in the app's cache folder. Pure path logic: this
+module imports neither Keras nor TensorFlow, so the CLI and the GUI can say
+which backbones are usable without starting TensorFlow.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
 
 from linnaeus.engine.errors import LinnaeusError
+from linnaeus.resources import resource_path
 
 WEIGHTS_ENV = "LINNAEUS_WEIGHTS"
 APP_NAME = "Linnaeus"
@@ -137,7 +138,7 @@ def backbone_info(key: str) -> BackboneInfo:
 
 
 def app_weights_dir() -> Path:
-    """The app's own weights folder (where the installer and the user put weight files)."""
+    """The app's own weights folder, where a user puts weight files of other backbones."""
     return platformdirs.user_data_path(APP_NAME) / "weights"
 
 
@@ -153,26 +154,18 @@ def keras_cache_dir() -> Path:
     return base / "models"
 
 
-def bundled_weights_dir() -> Path | None:
-    """The weights folder the installer put inside a frozen (PyInstaller) app, else None.
-
-    PyInstaller 6 unpacks data beside the program's libraries (``sys._MEIPASS``:
-    ``_internal/`` on Linux and Windows, ``Contents/Frameworks`` on macOS), not
-    beside the executable; older bundles had them beside it.
-    """
-    if not getattr(sys, "frozen", False):
-        return None
-    bundle = getattr(sys, "_MEIPASS", None)
-    return Path(bundle if bundle else Path(sys.executable).resolve().parent) / "weights"
+def package_weights_dir() -> Path:
+    """The weights that ship with Linnaeus (``resources/weights``; in an installer's
+    bundle, wherever PyInstaller unpacked the package data)."""
+    return resource_path("weights")
 
 
 def weight_search_dirs() -> list[Path]:
-    """The folders searched for weight files, in order of preference."""
-    dirs = [Path(p).expanduser() for p in os.environ.get(WEIGHTS_ENV, "").split(os.pathsep) if p]
+    """The folders searched for weight files, in order of preference: the shipped
+    weights, then ``LINNAEUS_WEIGHTS``, the app's data folder and the Keras cache."""
+    dirs = [package_weights_dir()]
+    dirs += [Path(p).expanduser() for p in os.environ.get(WEIGHTS_ENV, "").split(os.pathsep) if p]
     dirs.append(app_weights_dir())
-    bundled = bundled_weights_dir()
-    if bundled is not None:
-        dirs.append(bundled)
     dirs.append(keras_cache_dir())
     unique: list[Path] = []
     for d in dirs:

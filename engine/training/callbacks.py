@@ -8,6 +8,7 @@ optimizer step count.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import time
@@ -18,18 +19,20 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 
+from linnaeus.engine.atomic import atomic_path
 from linnaeus.engine.atomic import atomic_write_bytes
 from linnaeus.engine.errors import Cancelled
 from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import ProgressCallback
 from linnaeus.engine.progress import TrainingProgress
 from linnaeus.engine.project.versions import CHECKPOINT_FILE
-from linnaeus.engine.project.versions import unfinished_checkpoint
 from linnaeus.engine.training.config import BEST_WEIGHTS_FILE
 from linnaeus.engine.training.config import STATE_FILE
 
 _REPORT_EVERY_S = 0.25
+_OLD_BEST_WEIGHTS_FILE = "best.weights.h5"  # HDF5, before BEST_WEIGHTS_FILE
 
 
 @dataclass
@@ -154,7 +157,7 @@ class Checkpointer(keras.callbacks.Callback):
             val_loss = _number(logs.get("loss"))
         if val_loss is not None and val_loss < self.state.best_val_loss - 1e-6:
             self.state.best_val_loss, self.state.best_epoch, self.state.wait = val_loss, epoch, 0
-            self.model.save_weights(self.folder / BEST_WEIGHTS_FILE)
+            save_weights(self.model, self.folder / BEST_WEIGHTS_FILE)
         else:
             self.state.wait += 1
             if self.state.wait >= self.patience:
@@ -163,13 +166,33 @@ class Checkpointer(keras.callbacks.Callback):
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         if (self.folder / BEST_WEIGHTS_FILE).exists():
-            self.model.load_weights(self.folder / BEST_WEIGHTS_FILE)
+            load_weights(self.model, self.folder / BEST_WEIGHTS_FILE)
+        elif (self.folder / _OLD_BEST_WEIGHTS_FILE).exists():  # a run interrupted before the npz
+            self.model.load_weights(self.folder / _OLD_BEST_WEIGHTS_FILE)
 
     def save(self) -> None:
-        temporary = unfinished_checkpoint(self.folder)
-        self.model.save(temporary)
-        temporary.replace(self.folder / CHECKPOINT_FILE)
+        """Write the checkpoint, then the state that points to it; a failed write
+        (a full disk) leaves the previous checkpoint whole."""
+        with atomic_path(self.folder / CHECKPOINT_FILE) as temporary:
+            self.model.save(temporary)
         self.state.save(self.folder)
+
+
+def save_weights(model: keras.Model, destination: Path) -> None:
+    """Write the model's weights atomically, from memory.
+
+    Not Keras' ``save_weights``: HDF5 writing straight to a disk that fills up
+    leaves a file open that crashes Python when it exits (h5py issue 914).
+    """
+    buffer = io.BytesIO()
+    np.savez(buffer, *model.get_weights())
+    atomic_write_bytes(destination, buffer.getvalue())
+
+
+def load_weights(model: keras.Model, source: Path) -> None:
+    """Set the model's weights from a file `save_weights` wrote."""
+    with np.load(source) as saved:
+        model.set_weights([saved[f"arr_{i}"] for i in range(len(saved.files))])
 
 
 def _number(value: Any) -> float | None:

@@ -60,7 +60,7 @@ RESUMABLE_STATUSES = ("cancelled", "interrupted", "failed")  # of engine.project
 # checkpoint (model with optimizer state; named in engine.project.versions, which
 # tells a resumable version from a dead one), the best weights so far, where
 # training stood.
-BEST_WEIGHTS_FILE = "best.weights.h5"
+BEST_WEIGHTS_FILE = "best.weights.npz"
 STATE_FILE = "train_state.json"
 
 

@@ -12,6 +12,7 @@ import keras
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from linnaeus.engine.atomic import atomic_path
 from linnaeus.engine.errors import ExportError
 from linnaeus.engine.images.augment import featurewise_stats
 from linnaeus.engine.progress import CancelToken
@@ -60,6 +61,7 @@ class RunOutcome:
     curves: dict[str, list[float]]
     image_ids: np.ndarray  # every readable image...
     probabilities: np.ndarray  # ...and its predicted class probabilities
+    split_probabilities: dict[str, np.ndarray]  # per split, of its examples in their order
 
 
 @dataclass(frozen=True)
@@ -121,9 +123,11 @@ def run(
             if config.model == "pretrain":
                 _pretrain(context, model, normalisation)
         curves = _fit(context, model, "train", resume=resume)
-    model.save(version.model_file)
+    with atomic_path(version.model_file) as temporary:
+        model.save(temporary)
     image_ids, probabilities = predict_all(context, model)
-    return RunOutcome(evaluate_splits(context, model), curves, image_ids, probabilities)
+    metrics, split_probabilities = evaluate_splits(context, model)
+    return RunOutcome(metrics, curves, image_ids, probabilities, split_probabilities)
 
 
 def _spec(context: _Context) -> ModelSpec:
@@ -419,10 +423,14 @@ def predict_padded(model: keras.Model, pixels: np.ndarray, batch_size: int) -> n
     return np.asarray(model.predict(padded, batch_size=batch_size, verbose=0))[: len(pixels)]
 
 
-def evaluate_splits(context: _Context, model: keras.Model) -> dict[str, Any]:
+def evaluate_splits(
+    context: _Context, model: keras.Model
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Accuracy and loss of the model on each split (the full evaluation is
-    `engine.evaluation`'s). The quick model's come from the cached features."""
+    `engine.evaluation`'s), and the probabilities they were counted from. The quick
+    model's come from its last layer on the cached features."""
     metrics: dict[str, Any] = {}
+    by_split: dict[str, np.ndarray] = {}
     labels = context.loaded.examples.labels
     quick = context.config.model == "quick"
     features = _embeddings(context, embedding_model(model)) if quick else None
@@ -435,11 +443,16 @@ def evaluate_splits(context: _Context, model: keras.Model) -> dict[str, Any]:
             probabilities = _head_probabilities(model, features[positions])
         else:
             probabilities = predict_positions(model, context.loaded, positions)
-        truth = labels[positions]
-        picked = probabilities[np.arange(len(truth)), truth]
-        metrics[split] = {
-            "images": len(truth),
-            "accuracy": float(np.mean(probabilities.argmax(axis=1) == truth)),
-            "loss": float(-np.mean(np.log(np.clip(picked, 1e-7, 1.0)))),
-        }
-    return metrics
+        by_split[split] = probabilities
+        metrics[split] = split_figures(labels[positions], probabilities)
+    return metrics, by_split
+
+
+def split_figures(truth: np.ndarray, probabilities: np.ndarray) -> dict[str, Any]:
+    """Images, accuracy (most probable class) and loss of one split's predictions."""
+    picked = probabilities[np.arange(len(truth)), truth]
+    return {
+        "images": len(truth),
+        "accuracy": float(np.mean(probabilities.argmax(axis=1) == truth)),
+        "loss": float(-np.mean(np.log(np.clip(picked, 1e-7, 1.0)))),
+    }

@@ -3,6 +3,8 @@
 What a run is asked to do (`TrainConfig`, the model choices) is in
 `engine.training.config`; this module loads the examples, registers the
 version, runs the recipe (`engine.training.runs`) and records the outcome.
+Classes too small for a validation split are validated on augmented views of
+the training images (`engine.training.augmented_views`).
 """
 
 from __future__ import annotations
@@ -10,10 +12,19 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 
+from linnaeus.engine.atomic import temporary_path
+from linnaeus.engine.disk_space import RESERVE_BYTES
+from linnaeus.engine.disk_space import check_free_space
+from linnaeus.engine.disk_space import disk_full_as_error
+from linnaeus.engine.disk_space import reserve_space
 from linnaeus.engine.errors import Cancelled
+from linnaeus.engine.errors import LinnaeusError
 from linnaeus.engine.errors import TrainingError
 from linnaeus.engine.evaluation.version import decided_split_figures
 from linnaeus.engine.progress import CancelToken
@@ -22,17 +33,44 @@ from linnaeus.engine.progress import ignore_progress
 from linnaeus.engine.project import leftovers
 from linnaeus.engine.project import lock as project_lock
 from linnaeus.engine.project import versions
+from linnaeus.engine.project.image_files import readable_images
 from linnaeus.engine.project.predictions import save_predictions
+from linnaeus.engine.project.predictions import save_view_predictions
 from linnaeus.engine.project.store import ProjectStore
 from linnaeus.engine.project.store import utc_now
 from linnaeus.engine.project.versions import ModelVersion
+from linnaeus.engine.training.augmented_views import ViewCounts
+from linnaeus.engine.training.augmented_views import add_augmented_views
+from linnaeus.engine.training.augmented_views import is_view
+from linnaeus.engine.training.augmented_views import lacks_validation
+from linnaeus.engine.training.augmented_views import planned_views
+from linnaeus.engine.training.backbones import find_weights
+from linnaeus.engine.training.config import BACKBONE_MODELS
 from linnaeus.engine.training.config import TrainConfig
 from linnaeus.engine.training.config import resumable_version
 from linnaeus.engine.training.data import Examples
 from linnaeus.engine.training.data import collect_examples
 from linnaeus.engine.training.data import load_pixels
+from linnaeus.engine.training.data import pixel_cache
+
+if TYPE_CHECKING:
+    from linnaeus.engine.training.runs import RunOutcome
 
 log = logging.getLogger(__name__)
+# For `bytes_needed`, measured on this code's models: the weights of a
+# from-scratch model; how many times its weights' size a run has on disk at
+# most (a checkpoint with Adam's state is 3.3 times it, written beside the one
+# it replaces, and the best weights beside theirs: about 9; the autoencoder
+# doubles that; the quick model writes only its model file, and fine-tuning
+# keeps Adam's state for a third of the backbone); a backbone feature row;
+# a stored prediction or label row.
+_SCRATCH_WEIGHTS_BYTES = {"seed-cnn": 140_000, "small-resnet": 2_900_000, "pretrain": 2_900_000}
+_WEIGHTS_COPIES = {"quick": 1, "accurate": 6, "seed-cnn": 9, "small-resnet": 9, "pretrain": 18}
+_FEATURE_BYTES = 1280 * 4
+_ROW_BYTES = 200
+# Held in the version's folder while it trains (see `reserve_space`), under a
+# temporary file's name: one a killed training left is removed as stale.
+RESERVE_NAME = "disk-space-reserve"
 
 
 @dataclass(frozen=True)
@@ -74,15 +112,25 @@ def train(
     import keras
 
     keras.utils.set_random_seed(config.seed)
-    loaded = load_pixels(
-        store, examples, config.input_format, on_progress=on_progress, cancel=cancel
-    )
-    if not resume:
-        version = _register_version(store, config, loaded.examples)
+    needed = bytes_needed(store, config, examples)
+    check_free_space(store.project_dir, needed)
+    with disk_full_as_error(store.project_dir, needed):
+        loaded = load_pixels(
+            store, examples, config.input_format, on_progress=on_progress, cancel=cancel
+        )
+        if not resume:
+            version = _register_version(store, config, loaded.examples)
+        views = None
+        if lacks_validation(loaded.examples):
+            loaded, views = add_augmented_views(
+                store, loaded, config, on_progress=on_progress, cancel=cancel
+            )
     project_lock.doing(store.project_dir, f"training {version.name}")
-    versions.update_version(store, version.id, status="training", device=device.description)
+    reserve = temporary_path(version.folder / RESERVE_NAME)
     try:
-        with device.strategy.scope():
+        with disk_full_as_error(store.project_dir, needed), device.strategy.scope():
+            reserve_space(reserve)  # given back to record the outcome, whatever fills the disk
+            versions.update_version(store, version.id, status="training", device=device.description)
             outcome = training_runs.run(
                 store,
                 config,
@@ -93,31 +141,64 @@ def train(
                 on_progress=on_progress,
                 cancel=cancel,
             )
+            save_predictions(store, version.id, outcome.image_ids, outcome.probabilities)
+            metrics = outcome.metrics
+            if views is not None:
+                metrics = _validated_on_views(version, loaded.examples, outcome, views)
+            version = versions.update_version(
+                store,
+                version.id,
+                status="done",
+                metrics=metrics,
+                curves=outcome.curves,
+                duration_s=time.monotonic() - started,
+                finished_at=utc_now(),
+            )
+            # The accuracies the versions table shows, counted at the decisions the
+            # version is exported with (threshold and temperature fitted on validation).
+            version = versions.update_version(
+                store, version.id, metrics=decided_split_figures(store, version)
+            )
     except Cancelled:
-        versions.update_version(
-            store, version.id, status="cancelled", duration_s=time.monotonic() - started
-        )
+        _record_end(store, version, reserve, "cancelled", duration_s=time.monotonic() - started)
         raise
     except Exception as error:
-        versions.update_version(store, version.id, status="failed", error=str(error)[:500])
+        _record_end(store, version, reserve, "failed", error=str(error)[:500])
         raise
-    save_predictions(store, version.id, outcome.image_ids, outcome.probabilities)
-    version = versions.update_version(
-        store,
-        version.id,
-        status="done",
-        metrics=outcome.metrics,
-        curves=outcome.curves,
-        duration_s=time.monotonic() - started,
-        finished_at=utc_now(),
-    )
-    # The accuracies the versions table shows, counted at the decisions the version
-    # is exported with (threshold and temperature fitted on validation now).
-    version = versions.update_version(
-        store, version.id, metrics=decided_split_figures(store, version)
-    )
+    reserve.unlink()
     versions.set_active(store, version.id)
     return TrainResult(version, loaded.skipped, loaded.decoded)
+
+
+def bytes_needed(store: ProjectStore, config: TrainConfig, examples: Examples) -> int:
+    """About how many bytes a run of ``config`` (resolved) writes into the project:
+    the prepared pixels (and backbone features) of images not cached yet and of
+    the augmented views it may draw, the model's files, its label snapshot and
+    predictions."""
+    readable = readable_images(store)  # predictions are made for all of them
+    cache = pixel_cache(store, config.input_format)
+    hashes = {*examples.hashes, *(r.content_hash for r in readable)}
+    uncached = len([h for h in hashes if h not in cache]) + planned_views(examples, config)
+    per_image = cache.row_bytes + (_FEATURE_BYTES if config.model in BACKBONE_MODELS else 0)
+    if config.model in BACKBONE_MODELS and config.backbone:
+        weights = find_weights(config.backbone).stat().st_size
+    else:
+        weights = _SCRATCH_WEIGHTS_BYTES[config.model]
+    rows = _ROW_BYTES * (len(readable) + len(examples.image_ids))
+    model_files = _WEIGHTS_COPIES[config.model] * weights
+    return uncached * per_image + model_files + rows + RESERVE_BYTES
+
+
+def _record_end(
+    store: ProjectStore, version: ModelVersion, reserve: Path, status: str, **fields: Any
+) -> None:
+    """Mark ``version`` cancelled or failed (its last whole checkpoint, if any,
+    lets ``--resume`` continue it), in the room its reserve gives back."""
+    reserve.unlink(missing_ok=True)
+    try:
+        versions.update_version(store, version.id, status=status, **fields)
+    except LinnaeusError as unrecorded:  # the raised error says enough
+        log.warning("could not mark %s %s: %s", version.name, status, unrecorded)
 
 
 def _register_version(store: ProjectStore, config: TrainConfig, examples: Examples) -> ModelVersion:
@@ -142,8 +223,28 @@ def _check_enough(examples: Examples) -> None:
     empty = [examples.classes[i] for i, n in enumerate(counts) if n == 0]
     if empty:
         raise TrainingError(f"These classes have no training images: {', '.join(empty)}.")
-    if len(examples.split("val")) == 0:
-        raise TrainingError("There are no validation images; re-import to assign splits.")
+
+
+def _validated_on_views(
+    version: ModelVersion, examples: Examples, outcome: RunOutcome, views: ViewCounts
+) -> dict[str, Any]:
+    """The run's metrics with the training figures counted on the training images
+    alone and the validation figures marked as counted on augmented views (of how
+    many training images); the validation views' predictions are kept with the
+    version (they are its validation split)."""
+    from linnaeus.engine.training.runs import split_figures
+
+    positions = examples.split("val")
+    save_view_predictions(version, examples.image_ids[positions], examples.labels[positions],
+                          outcome.split_probabilities["val"])  # fmt: skip
+    train = examples.split("train")
+    real = np.array([not is_view(examples.hashes[p]) for p in train], dtype=bool)
+    return outcome.metrics | {
+        "train": split_figures(examples.labels[train[real]],
+                               outcome.split_probabilities["train"][real]),
+        "val": outcome.metrics["val"] | {"augmented_views": views.validation_views,
+                                         "training_images": views.training_images},
+    }  # fmt: skip
 
 
 def _resumable_version(store: ProjectStore) -> ModelVersion:

@@ -18,6 +18,7 @@ from linnaeus.engine.evaluation.decision import BinaryRates
 from linnaeus.engine.evaluation.intervals import Interval
 from linnaeus.engine.evaluation.intervals import few_images_note
 from linnaeus.engine.evaluation.intervals import wilson_interval
+from linnaeus.engine.evaluation.metrics import AUGMENTED_VIEWS_NOTE
 from linnaeus.engine.evaluation.metrics import Evaluation
 from linnaeus.engine.evaluation.metrics import at_threshold
 from linnaeus.engine.evaluation.metrics import threshold_origin
@@ -146,8 +147,11 @@ def summary_text(data: EvaluationData, evaluation: Evaluation | None = None) -> 
     """The headline figures of ``evaluation`` (default: at the saved threshold)."""
     e = evaluation or data.evaluation
     split = SPLIT_WORDS.get(e.split, e.split)
+    counted = f"{split} images"
+    if e.augmented_views:
+        counted = "augmented views of the training images"
     text = (
-        f"{data.version_name} on {e.images:,} {split} images: accuracy "
+        f"{data.version_name} on {e.images:,} {counted}: accuracy "
         f"{_with_interval(e.accuracy, e.ci.get('accuracy'))}"
     )
     point = e.operating_point
@@ -167,6 +171,8 @@ def summary_text(data: EvaluationData, evaluation: Evaluation | None = None) -> 
             f" The most probable class (argmax) would be right for "
             f"{format_percent(e.argmax_accuracy)}."
         )
+    if e.augmented_views:
+        text += f" {AUGMENTED_VIEWS_NOTE}"
     few = few_images_note(e.images)  # the calibration tab says why it shows no plot
     return f"{text} {few}" if few else text
 

@@ -11,6 +11,7 @@ from PySide6.QtCore import QPersistentModelIndex
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
 
+from linnaeus.engine.evaluation.metrics import AUGMENTED_VIEWS_NOTE
 from linnaeus.engine.project import versions
 from linnaeus.engine.project.store import ProjectStore
 from linnaeus.engine.project.versions import ModelVersion
@@ -104,6 +105,8 @@ class ModelVersionsModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             if version.error:
                 return version.error
+            if index.column() == 3 and _on_views(version):
+                return AUGMENTED_VIEWS_NOTE
             if self.is_active(version):
                 return "The active model: the grid's predictions and the evaluation use it."
         if role == Qt.ItemDataRole.TextAlignmentRole and 3 <= index.column() <= 5:
@@ -122,9 +125,15 @@ class ModelVersionsModel(QAbstractTableModel):
             return STATUS_WORDS.get(version.status, version.status)
         if column in (3, 4):
             split = "val" if column == 3 else "test"
-            return format_percent(version.metrics.get(split, {}).get("accuracy"))
+            text = format_percent(version.metrics.get(split, {}).get("accuracy"))
+            return f"{text} (augmented views)" if column == 3 and _on_views(version) else text
         if column == 5:
             return format_duration(version.duration_s)
         if column == 6:
             return local_time(version.created_at)
         return "● active" if self.is_active(version) else ""
+
+
+def _on_views(version: ModelVersion) -> bool:
+    """Whether ``version`` was validated on augmented views of its training images."""
+    return bool(version.metrics.get("val", {}).get("augmented_views"))

@@ -24,6 +24,7 @@ from linnaeus.gui.widgets.plots import text_colour
 # engine.progress.TRAINING_PHASES, in the user's words
 PHASE_NAMES = {
     "decode": "Reading images",
+    "augment": "Drawing augmented views to validate on",
     "embed": "Computing ImageNet features",
     "pretrain": "Learning your images",
     "head": "Fitting the last layer",

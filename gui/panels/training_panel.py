@@ -27,6 +27,7 @@ from PySide6.QtWidgets import QWidget
 from linnaeus.engine.cli.protocol import TrainingDone
 from linnaeus.engine.cli.protocol import TrainOptions
 from linnaeus.engine.errors import LinnaeusError
+from linnaeus.engine.evaluation.metrics import AUGMENTED_VIEWS_NOTE
 from linnaeus.engine.progress import EPOCH_PHASES
 from linnaeus.engine.progress import TrainingProgress
 from linnaeus.engine.project import leftovers
@@ -76,6 +77,8 @@ def summary_text(done: TrainingDone) -> str:
     ]
     text = f"{done.model_version or 'The new model'} is ready and is now the active model"
     text += ": " + ", ".join(scores) + "." if scores else "."
+    if done.metrics.get("val", {}).get("augmented_views"):
+        text += f" {AUGMENTED_VIEWS_NOTE}"
     if done.duration_s is not None:
         text += f" Trained in {format_duration(done.duration_s)}"
         text += f" on {done.device}." if done.device else "."

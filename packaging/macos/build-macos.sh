@@ -6,8 +6,7 @@
 #
 # leaves dist/macos/Linnaeus.app and dist/Linnaeus-<version>-macos-<arch>.dmg. The
 # app is built for the Mac it runs on (arm64 or x86_64): build once on each.
-# Environment: PYTHON (default python3.11), LINNAEUS_BUNDLE_WEIGHTS (as for Linux),
-# CODESIGN_IDENTITY ("Developer ID Application: ..."; unset: ad-hoc signature, fine
+# Environment: PYTHON (default python3.11), CODESIGN_IDENTITY ("Developer ID Application: ..."; unset: ad-hoc signature, fine
 # for testing, Gatekeeper warns users), NOTARY_PROFILE (a `xcrun notarytool
 # store-credentials` profile; set it to notarize and staple the .dmg).
 set -euo pipefail
@@ -19,7 +18,7 @@ ARCH=$(uname -m)
 
 "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
-"$VENV/bin/python" -m pip install --quiet ".[cpu,package]"
+"$VENV/bin/python" -m pip install --quiet -c constraints.txt ".[cpu,package]"  # tested versions
 VERSION=$("$VENV/bin/python" -c "import linnaeus.engine as e; print(e.__version__)")
 
 TF_CPP_MIN_LOG_LEVEL=2 "$VENV/bin/python" -m PyInstaller --noconfirm \

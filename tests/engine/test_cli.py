@@ -98,12 +98,7 @@ def test_console_script_reports_version() -> None:
     assert result.stdout.startswith("Linnaeus ")
 
 
-WEIGHTS = Path(__file__).resolve().parents[2].parent / "shared" / "weights"
-
-
-@pytest.mark.skipif(not WEIGHTS.is_dir(), reason="shared ImageNet weights absent")
-def test_demo_runs_the_whole_job_and_finds_planted_labels(tmp_path, monkeypatch, capsys) -> None:
-    monkeypatch.setenv("LINNAEUS_WEIGHTS", str(WEIGHTS))
+def test_demo_runs_the_whole_job_and_finds_planted_labels(tmp_path, capsys) -> None:
     project = tmp_path / "demo"
     assert main(["demo", "--project", str(project), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)

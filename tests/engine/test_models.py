@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -20,6 +21,7 @@ from linnaeus.engine.training.backbones import BACKBONES
 from linnaeus.engine.training.backbones import WeightsNotFound
 from linnaeus.engine.training.backbones import available_backbones
 from linnaeus.engine.training.backbones import find_weights
+from linnaeus.engine.training.backbones import package_weights_dir
 from linnaeus.engine.training.backbones import weight_search_dirs
 from linnaeus.engine.training.models import HEAD_LAYER_NAMES
 from linnaeus.engine.training.models import ModelSpec
@@ -31,12 +33,8 @@ from linnaeus.engine.training.models import feature_layer_names
 from linnaeus.engine.training.models import features_model
 from linnaeus.engine.training.models import set_backbone_trainable
 
-SHARED_WEIGHTS = Path(__file__).resolve().parents[2].parent / "shared" / "weights"
 SMALL = "mobilenet_v2_0.35"
-needs_weights = pytest.mark.skipif(
-    not (SHARED_WEIGHTS / BACKBONES[SMALL].file_name).is_file(),
-    reason=f"no MobileNetV2 weights in {SHARED_WEIGHTS}",
-)
+SHIPPED = package_weights_dir()  # resources/weights: MobileNetV2 0.5 and 0.35
 MOBILENET_V2_TAPS = [
     "block_1_expand_relu", "block_3_expand_relu", "block_6_expand_relu",
     "block_13_expand_relu", "out_relu",
@@ -54,7 +52,9 @@ def predict(model: keras.Model, x: np.ndarray) -> list[np.ndarray]:
 
 @pytest.fixture
 def isolated_dirs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """No weights anywhere: env, app folder and Keras cache all point into tmp_path."""
+    """No weights anywhere: the shipped folder, env, app folder and Keras cache all
+    point into tmp_path."""
+    monkeypatch.setattr(backbones, "package_weights_dir", lambda: tmp_path / "package")
     monkeypatch.setenv("LINNAEUS_WEIGHTS", str(tmp_path / "env"))
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     monkeypatch.setattr(backbones, "app_weights_dir", lambda: tmp_path / "app")
@@ -63,12 +63,8 @@ def isolated_dirs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def transfer_model() -> Iterator[keras.Model]:
-    if not (SHARED_WEIGHTS / BACKBONES[SMALL].file_name).is_file():
-        pytest.skip(f"no MobileNetV2 weights in {SHARED_WEIGHTS}")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LINNAEUS_WEIGHTS", str(SHARED_WEIGHTS))
-        keras.utils.set_random_seed(0)
-        yield build_classifier(ModelSpec("transfer", 3, image_size=64, backbone=SMALL))
+    keras.utils.set_random_seed(0)
+    yield build_classifier(ModelSpec("transfer", 3, image_size=64, backbone=SMALL))
 
 
 @pytest.mark.parametrize("kind", ["seed-cnn", "small-resnet"])
@@ -149,7 +145,6 @@ def _check_features_model(model: keras.Model, names: list[str], dims: int, size:
     np.testing.assert_allclose(maps[-1].mean(axis=(1, 2)), embedding, rtol=1e-4, atol=1e-5)
 
 
-@needs_weights
 def test_transfer_model_has_a_nested_frozen_backbone(transfer_model: keras.Model) -> None:
     assert [la.name for la in transfer_model.layers] == [
         "image", "preprocess", "backbone", *HEAD_LAYER_NAMES,
@@ -161,7 +156,6 @@ def test_transfer_model_has_a_nested_frozen_backbone(transfer_model: keras.Model
     _check_features_model(transfer_model, MOBILENET_V2_TAPS, dims=1280, size=64)
 
 
-@needs_weights
 def test_transfer_loads_the_official_weight_file(transfer_model: keras.Model) -> None:
     backbone = transfer_model.get_layer("backbone")
     # The official file is a Keras 2.1 file with Keras 2.1 layer names.
@@ -171,13 +165,12 @@ def test_transfer_loads_the_official_weight_file(transfer_model: keras.Model) ->
          "bn16_conv_16_bn_project/moving_variance:0", "moving_variance"),
         ("Conv_1_bn", "Conv_1_bn", "Conv_1_bn/gamma:0", "gamma"),
     ]  # fmt: skip
-    with h5py.File(SHARED_WEIGHTS / BACKBONES[SMALL].file_name, "r") as f:
+    with h5py.File(SHIPPED / BACKBONES[SMALL].file_name, "r") as f:
         for layer_name, group, dataset, attribute in pairs:
             loaded = np.asarray(getattr(backbone.get_layer(layer_name), attribute))
             np.testing.assert_array_equal(loaded, f[group][dataset][()])
 
 
-@needs_weights
 # Keras 3.15 saving under NumPy 2 warns from its own code (np.array on a tf.Variable).
 @pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 def test_saved_transfer_model_reloads_with_its_backbone_and_taps(
@@ -219,34 +212,42 @@ def test_weight_search_order_and_discovery(
 ) -> None:
     first, second = isolated_dirs / "env", isolated_dirs / "env2"
     monkeypatch.setenv("LINNAEUS_WEIGHTS", os.pathsep.join([str(first), "", str(second)]))
-    monkeypatch.setattr(sys, "frozen", True, raising=False)
-    monkeypatch.setattr(sys, "executable", str(isolated_dirs / "app_bundle" / "linnaeus"))
     dirs = weight_search_dirs()
     assert dirs == [
-        first, second, isolated_dirs / "app", isolated_dirs / "app_bundle" / "weights",
+        isolated_dirs / "package", first, second, isolated_dirs / "app",
         isolated_dirs / "keras" / "models",
     ]  # fmt: skip
     assert available_backbones() == []
+    name = BACKBONES[SMALL].file_name
     for folder in (second, isolated_dirs / "keras" / "models"):
         folder.mkdir(parents=True)
-        (folder / BACKBONES[SMALL].file_name).write_bytes(b"h5")
-    assert find_weights(SMALL) == second / BACKBONES[SMALL].file_name
+        (folder / name).write_bytes(b"h5")
+    assert find_weights(SMALL) == second / name  # the environment's before the Keras cache
+    (isolated_dirs / "package").mkdir()
+    (isolated_dirs / "package" / name).write_bytes(b"h5")
+    assert find_weights(SMALL) == isolated_dirs / "package" / name  # the shipped ones first
     assert available_backbones() == [SMALL]
     with pytest.raises(LinnaeusError, match="Unknown backbone"):
         find_weights("resnet_9000")
 
 
-def test_a_frozen_app_finds_the_weights_bundled_with_its_libraries(
-    isolated_dirs: Path, monkeypatch: pytest.MonkeyPatch
+def test_the_official_mobilenet_v2_weights_ship_and_are_found_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    bundle = isolated_dirs / "opt" / "linnaeus" / "_internal"
-    monkeypatch.setattr(sys, "frozen", True, raising=False)
-    monkeypatch.setattr(sys, "_MEIPASS", str(bundle), raising=False)
-    (bundle / "weights").mkdir(parents=True)
-    (bundle / "weights" / BACKBONES[SMALL].file_name).write_bytes(b"h5")
-
-    assert weight_search_dirs()[-2] == bundle / "weights"  # before the Keras cache
-    assert find_weights(SMALL) == bundle / "weights" / BACKBONES[SMALL].file_name
+    listed = (SHIPPED / "weights.sha256").read_text().splitlines()
+    official = dict(reversed(line.split()) for line in listed)
+    assert sorted(official) == sorted(
+        BACKBONES[key].file_name for key in ("mobilenet_v2_0.5", "mobilenet_v2_0.35")
+    )
+    for name, digest in official.items():
+        assert hashlib.sha256((SHIPPED / name).read_bytes()).hexdigest() == digest
+    assert "Apache License" in (SHIPPED / "LICENSE").read_text()
+    # A same-named file elsewhere never wins over the shipped one.
+    (tmp_path / BACKBONES["mobilenet_v2_0.5"].file_name).write_bytes(b"not the official file")
+    monkeypatch.setenv("LINNAEUS_WEIGHTS", str(tmp_path))
+    assert weight_search_dirs()[0] == SHIPPED
+    assert find_weights("mobilenet_v2_0.5") == SHIPPED / BACKBONES["mobilenet_v2_0.5"].file_name
+    assert {"mobilenet_v2_0.5", "mobilenet_v2_0.35"} <= set(available_backbones())
 
 
 def test_backbones_module_imports_neither_keras_nor_tensorflow() -> None:
@@ -258,7 +259,6 @@ def test_backbones_module_imports_neither_keras_nor_tensorflow() -> None:
     assert out.stdout.strip() == "[]"
 
 
-@needs_weights
 def test_set_backbone_trainable_unfreezes_the_top_layers_but_never_batchnorm(
     transfer_model: keras.Model,
 ) -> None:
@@ -351,10 +351,8 @@ def test_spec_validation_says_what_is_wrong(fields: dict, complaint: str) -> Non
 
 @pytest.mark.parametrize("kind", ["seed-cnn", "small-resnet", "transfer"])
 def test_mixed_precision_builds_and_keeps_float32_probabilities(kind: str) -> None:
-    if kind == "transfer" and not (SHARED_WEIGHTS / BACKBONES[SMALL].file_name).is_file():
-        pytest.skip(f"no MobileNetV2 weights in {SHARED_WEIGHTS}")
     backbone = SMALL if kind == "transfer" else None
-    weights = SHARED_WEIGHTS / BACKBONES[SMALL].file_name if backbone else None
+    weights = SHIPPED / BACKBONES[SMALL].file_name if backbone else None
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:
         spec = ModelSpec(kind, 3, image_size=32, backbone=backbone)

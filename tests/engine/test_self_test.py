@@ -19,6 +19,7 @@ from linnaeus.engine.demo.self_test import SelfTestRun
 from linnaeus.engine.demo.self_test import StepResult
 from linnaeus.engine.demo.self_test import run_self_test
 from linnaeus.engine.errors import LinnaeusError
+from linnaeus.engine.training import backbones
 
 
 def _passes(run: SelfTestRun) -> str:
@@ -117,6 +118,7 @@ def test_the_engine_steps_train_export_and_classify_from_scratch(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # No weights anywhere: the from-scratch branch (the bundle's test covers the other).
+    monkeypatch.setattr(backbones, "package_weights_dir", lambda: tmp_path / "shipped")
     for variable, folder in (("LINNAEUS_WEIGHTS", "none"), ("XDG_DATA_HOME", "data"),
                              ("KERAS_HOME", "keras")):  # fmt: skip
         monkeypatch.setenv(variable, str(tmp_path / folder))

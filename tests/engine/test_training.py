@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -19,6 +18,7 @@ from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import TrainingProgress
 from linnaeus.engine.project import versions
 from linnaeus.engine.project.versions import CHECKPOINT_FILE
+from linnaeus.engine.training import backbones
 from linnaeus.engine.training.backbones import WeightsNotFound
 from linnaeus.engine.training.callbacks import TrainState
 from linnaeus.engine.training.config import TrainConfig
@@ -156,17 +156,9 @@ def test_resampling_balances_each_epoch(balance: str) -> None:
     assert not np.array_equal(np.concatenate(batches), np.concatenate(again))
 
 
-WEIGHTS = Path(__file__).resolve().parents[2].parent / "shared" / "weights"
-needs_weights = pytest.mark.skipif(not WEIGHTS.is_dir(), reason="shared ImageNet weights absent")
-
-
-@needs_weights
-def test_quick_model_uses_real_imagenet_weights_and_caches_embeddings(
-    tmp_path, monkeypatch
-) -> None:
-    monkeypatch.setenv("LINNAEUS_WEIGHTS", str(WEIGHTS))
+def test_quick_model_uses_the_shipped_imagenet_weights_and_caches_embeddings(tmp_path) -> None:
     store = make_shapes_project(tmp_path)
-    config = TrainConfig(image_size=64, epochs=60)  # auto: weights present, so "quick"
+    config = TrainConfig(image_size=64, epochs=60)  # auto: the weights ship, so "quick"
     first = train(store, config)
     assert first.version.kind == "quick"
     assert first.version.config["backbone"] == "mobilenet_v2_0.5"
@@ -184,6 +176,7 @@ def test_quick_model_uses_real_imagenet_weights_and_caches_embeddings(
 
 
 def test_without_weights_auto_trains_from_scratch(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(backbones, "package_weights_dir", lambda: tmp_path / "shipped")
     monkeypatch.setenv("LINNAEUS_WEIGHTS", str(tmp_path / "none"))
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     monkeypatch.setattr("platformdirs.user_data_path", lambda *a, **k: tmp_path / "data")

@@ -13,13 +13,18 @@ from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QLabel
 from PySide6.QtWidgets import QMessageBox
 
+from linnaeus.engine.dataset.importer import import_images
+from linnaeus.engine.errors import Cancelled
+from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.project.database import DATABASE_NAME
+from linnaeus.engine.project.store import ProjectStore
 from linnaeus.gui import app
 from linnaeus.gui import start_page
 from linnaeus.gui.main_window import MainWindow
 from linnaeus.gui.start_page import DemoRunner
 from tests.gui.browse_factory import build_project
 from tests.gui.browse_factory import window_factory
+from tests.image_factory import write_image
 
 
 @pytest.fixture
@@ -154,3 +159,21 @@ def test_screenshot_option_writes_a_png(tmp_path: Path) -> None:
     assert status == 0
     image = QImage(str(out))
     assert not image.isNull() and (image.width(), image.height()) == (1366, 768)
+
+
+def test_a_project_whose_import_was_interrupted_says_so_when_it_opens(tmp_path, qtbot) -> None:
+    project = build_project(tmp_path / "made")
+    with ProjectStore.open(project) as store:
+        write_image(store.image_root / "disk" / "new.png", size=(32, 32))
+        stop = CancelToken()
+        stop.cancel()
+        with pytest.raises(Cancelled):  # as a full disk or Ctrl+C would stop it
+            import_images(store, cancel=stop)
+    window = MainWindow(settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(window)
+    assert window.open_project(project)
+    qtbot.waitUntil(lambda: not window.session.model.is_loading)
+    warning = window.findChild(QMessageBox)
+    assert warning.isVisible()
+    assert warning.text().startswith("The last import was interrupted (12 of 13 images); run ")
+    warning.close()

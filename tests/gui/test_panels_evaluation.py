@@ -6,9 +6,13 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
+from linnaeus.engine.evaluation.metrics import AUGMENTED_VIEWS_NOTE
+from linnaeus.engine.project import predictions
+from linnaeus.engine.project import versions
 from linnaeus.gui.panels.evaluation_panel import EvaluationPanel
 from tests.gui.fake_trainer import add_trained_version
 from tests.training_factory import make_shapes_project
+from tests.training_factory import make_structures_project
 
 TIMEOUT_MS = 10_000
 
@@ -140,4 +144,34 @@ def test_without_a_model_the_panel_says_what_to_do(qtbot, tmp_path) -> None:
     qtbot.addWidget(panel)
     panel.set_project(store)
     assert panel.pages.currentWidget() is panel.empty and "train" in panel.empty.text()
+    store.close()
+
+
+def test_classes_too_small_to_split_are_evaluated_on_augmented_views(qtbot, tmp_path) -> None:
+    store = make_structures_project(tmp_path, 3)  # one image per class: all in training
+    version = add_trained_version(store, wrong=0)
+    sources = [image.id for image in store.images()]
+    labels = np.repeat(np.arange(3), 10)  # ten views of each class's image
+    probabilities = np.full((30, 3), 0.05, np.float32)
+    probabilities[np.arange(30), labels] = 0.9
+    probabilities[0] = [0.1, 0.8, 0.1]  # one view taken for another class
+    predictions.save_view_predictions(version, np.repeat(sources, 10), labels, probabilities)
+    figures = {"images": 30, "accuracy": 29 / 30, "loss": 0.1, "augmented_views": 30,
+               "training_images": 3}  # fmt: skip
+    versions.update_version(store, version.id, metrics={"val": figures})
+
+    panel = EvaluationPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    panel.set_project(store)  # the test split first: there is none
+    qtbot.waitUntil(lambda: panel.message.kind == "error", timeout=TIMEOUT_MS)
+    assert "too few images for a test split" in panel.message.text()
+    assert "augmented views" in panel.message.text()
+
+    panel.split_choice.setCurrentIndex(panel.split_choice.findData("val"))
+    qtbot.waitUntil(lambda: panel.evaluation_data() is not None, timeout=TIMEOUT_MS)
+    assert panel.evaluation_data().evaluation.augmented_views
+    assert "on 30 augmented views of the training images" in panel.summary.text()
+    assert AUGMENTED_VIEWS_NOTE in panel.summary.text()
+    assert panel.confusion_model.index(0, 1).data() == "1"
     store.close()

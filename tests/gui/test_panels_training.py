@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QMessageBox
 
 from linnaeus.engine.cli.protocol import TrainingDone
 from linnaeus.engine.cli.protocol import TrainOptions
+from linnaeus.engine.evaluation.metrics import AUGMENTED_VIEWS_NOTE
 from linnaeus.engine.progress import TRAINING_PHASES
 from linnaeus.engine.progress import TrainingProgress
 from linnaeus.engine.project import versions
@@ -294,6 +295,11 @@ def test_progress_and_summary_texts() -> None:
     assert summary_text(done) == (
         "v2 is ready and is now the active model: validation accuracy 94.4%. Trained in 16 s "
         "on CPU (2 cores). 1 image could not be read and was left out."
+    )
+    views = {"val": {"accuracy": 0.8, "augmented_views": 400, "training_images": 200}}
+    assert summary_text(TrainingDone(model_version="v3", metrics=views)) == (
+        f"v3 is ready and is now the active model: validation accuracy 80.0%. "
+        f"{AUGMENTED_VIEWS_NOTE}"
     )
 
 

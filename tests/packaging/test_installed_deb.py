@@ -39,6 +39,7 @@ pytestmark = pytest.mark.package
 
 REPO = Path(__file__).resolve().parents[2]
 PREFIX = Path("opt/linnaeus")
+SHIPPED_WEIGHTS = "_internal/linnaeus/resources/weights"  # package data, in the bundle
 SELF_TEST_TIMEOUT_S = 900  # a minute on a quiet machine; CI machines are shared
 # Pseudo-files a program may write without leaving anything on disk (threads name
 # themselves through /proc/self/task/*/comm; joblib's semaphores live in /dev/shm
@@ -48,6 +49,17 @@ PSEUDO_FILES = [Path("/dev/null"), Path("/dev/tty"), Path("/dev/pts"), Path("/de
 # What the GUI runs as a child process (gui/processes/child_process.py): in a bundle,
 # `sys.executable` is the `linnaeus` program itself.
 CHILD_CODE = "import sys; from linnaeus.engine.cli.main import main; sys.exit(main(sys.argv[1:]))"
+# One of pydicom's test files per compressed transfer syntax (tests/engine/test_dicom.py).
+COMPRESSED_DICOM = [
+    "MR_small_RLE.dcm",
+    "SC_rgb_jpeg_dcmtk.dcm",  # JPEG baseline
+    "JPGExtended.dcm",  # 12-bit JPEG
+    "SC_rgb_jpeg_gdcm.dcm",  # JPEG lossless
+    "MR_small_jpeg_ls_lossless.dcm",
+    "SC_rgb_jls_lossy_line.dcm",  # JPEG-LS near-lossless
+    "MR_small_jp2klossless.dcm",
+    "SC_rgb_gdcm_KY.dcm",  # JPEG 2000 lossy
+]
 
 
 def _output(*command: str) -> str:
@@ -153,8 +165,9 @@ def test_the_package_installs_the_bundle_the_command_and_the_menu_entry(
         assert (root / "usr/share/icons/hicolor" / icon).is_file()
     if shutil.which("desktop-file-validate"):
         _output("desktop-file-validate", str(root / "usr/share/applications/linnaeus.desktop"))
-    weights = sorted(p.name for p in (root / PREFIX / "_internal/weights").glob("*.h5"))
-    assert weights, "the bundle holds no ImageNet weights"
+    shipped = root / PREFIX / SHIPPED_WEIGHTS
+    listed = [line.split()[1] for line in (shipped / "weights.sha256").read_text().splitlines()]
+    assert listed and sorted(p.name for p in shipped.glob("*.h5")) == sorted(listed)
     platforms = {
         p.name for p in (root / PREFIX / "_internal/PySide6/Qt/plugins/platforms").iterdir()
     }
@@ -210,7 +223,7 @@ def test_installed_self_test_passes_offline_writing_only_in_the_user_folder(user
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Self-test passed" in result.stdout
     weights_line = next(line for line in result.stdout.splitlines() if "backbone weights" in line)
-    assert f"{user.root / PREFIX / '_internal/weights'}/" in weights_line
+    assert f"{user.root / PREFIX / SHIPPED_WEIGHTS}/" in weights_line
     assert "model quick trained" in result.stdout
     assert stray == [], f"written outside the user's folder: {stray[:20]}"
 
@@ -223,6 +236,8 @@ def _write_images(folder: Path) -> None:
         cv2.imwrite(str(folder / f"{name}.jpg"), pixels)
     cv2.imwrite(str(folder / "deep.tif"), np.full((20, 20), 40000, np.uint16))
     (folder / "scan.dcm").write_bytes(dicom_copy())
+    for name in COMPRESSED_DICOM:  # the bundle must carry every DICOM decoder
+        (folder / name).write_bytes(dicom_copy(name))
     (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
 
 
@@ -237,10 +252,13 @@ def test_installed_predict_classifies_every_format_writing_only_in_the_user_fold
     assert result.returncode == 0, result.stdout + result.stderr
     with (user.work / "results.csv").open(newline="") as handle:
         rows = {row["path"]: row for row in csv.DictReader(handle)}
-    assert len(rows) == 9
+    assert len(rows) == 9 + len(COMPRESSED_DICOM)
     for colour in ("red", "green", "blue"):
         assert rows[f"{colour}.png"]["label"] == rows[f"{colour}.jpg"]["label"] == colour
     assert rows["deep.tif"]["label"] and rows["scan.dcm"]["label"]
+    assert {name: rows[name]["error"] for name in COMPRESSED_DICOM} == dict.fromkeys(
+        COMPRESSED_DICOM, ""
+    )
     assert rows["broken.png"]["error"] and not rows["broken.png"]["label"]
     assert stray == [], f"written outside the user's folder: {stray[:20]}"
 
