@@ -33,9 +33,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from linnaeus.engine.training.backbones import find_weights
+
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-WEIGHTS_FOLDER = Path(os.environ.get("LINNAEUS_WEIGHTS") or SHARED / "weights")
-WEIGHTS = WEIGHTS_FOLDER / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.5_224_no_top.h5"
+WEIGHTS = find_weights("mobilenet_v2_0.5")  # the weights that ship in resources/weights
 FOLDERS = [SHARED / "data" / "malaria" / "train", SHARED / "data" / "wbc" / "train"]
 
 OURS = """
@@ -150,11 +151,8 @@ def main() -> None:
     parser.add_argument("--sides", nargs="+", default=["linnaeus", "keras"],
                         choices=["linnaeus", "keras"])  # fmt: skip
     args = parser.parse_args()
-    if not WEIGHTS.is_file():
-        raise SystemExit(f"No {WEIGHTS.name} in {WEIGHTS_FOLDER}: set LINNAEUS_WEIGHTS.")
     work = Path(tempfile.mkdtemp(prefix="linnaeus-bench-first-"))
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", LINNAEUS_WEIGHTS=str(WEIGHTS.parent),
-               XDG_CACHE_HOME=str(work / "app-cache"))  # fmt: skip
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", XDG_CACHE_HOME=str(work / "app-cache"))
     try:
         images = mix(args.folders, args.limit, work / "images")
         load = os.getloadavg()[0]
