@@ -31,6 +31,7 @@ from linnaeus.engine.onnx.export import ExportReport
 from linnaeus.engine.onnx.export import export_onnx
 from linnaeus.engine.onnx.export import export_version
 from linnaeus.engine.onnx.format import CAM
+from linnaeus.engine.onnx.format import FORMAT_VERSION
 from linnaeus.engine.onnx.format import INPUT_NAME
 from linnaeus.engine.onnx.format import LOGITS
 from linnaeus.engine.onnx.format import METADATA_KEY
@@ -367,8 +368,8 @@ def rewrite_metadata(source: Path, destination: Path, **changes: object) -> Path
 
 def test_read_metadata_refuses_newer_and_inconsistent_models(exported, tmp_path) -> None:
     path = exported[0].path
-    newer = rewrite_metadata(path, tmp_path / "newer.onnx", format_version=2)
-    with pytest.raises(ModelFileError, match=r"newer Linnaeus.*format 2"):
+    newer = rewrite_metadata(path, tmp_path / "newer.onnx", format_version=FORMAT_VERSION + 1)
+    with pytest.raises(ModelFileError, match=rf"newer Linnaeus.*format {FORMAT_VERSION + 1}"):
         read_metadata(newer)
     fewer = rewrite_metadata(
         path, tmp_path / "fewer.onnx", feature_outputs=["features_1"], feature_layers=["block1"]
