@@ -207,12 +207,12 @@ def export_model(
 
     ``images`` (prepared uint8, N x S x S x C) are the parity check's images
     (default: 8 random images); ``calibration_images`` calibrate int8 (default:
-    ``images``); int8 is compared with float on ``int8_images`` (default:
-    ``images`` and ``labels``), whose ``int8_labels`` (class indices) give
-    each one's accuracy. ``familiar_images`` (training images) give the model
-    its "ood_score" output, cut on ``held_out_images`` (`engine.onnx.unfamiliar`).
-    The Keras model is copied from ``keras_file`` (or saved) beside the ONNX
-    file. ``optimize=False`` keeps tf2onnx's graph as converted (benchmarks).
+    ``images``); int8 is compared with float on ``int8_images`` (default: ``images``
+    and ``labels``), whose ``int8_labels`` (class indices) give each one's accuracy.
+    ``familiar_images`` (training images) give it its "ood_score", cut on
+    ``held_out_images`` (`engine.onnx.unfamiliar`). The Keras model is copied from
+    ``keras_file`` (or saved) beside the ONNX file; ``optimize=False`` keeps
+    tf2onnx's graph as converted (benchmarks).
     """
     started = time.monotonic()
     destination = Path(destination)
@@ -224,17 +224,13 @@ def export_model(
         fmt, images, labels, int8_images, int8_labels
     )
     int8 = bool(metadata.int8)
-    steps = 4 if int8 else 3
-    step = _Steps(on_progress, steps)
+    step = _Steps(on_progress, steps := 4 if int8 else 3)
 
-    step("Converting the model to ONNX")
+    step("Converting the model to ONNX" + (", with its training images' features" if
+         familiar_images is not None else ""))  # fmt: skip
     check_cancelled(cancel)
-    float_model, metadata = _convert(model, metadata, optimize=optimize)
-    if familiar_images is not None:
-        float_model, metadata = _familiarise(float_model, metadata, familiar_images,
-                                             held_out_images)  # fmt: skip
+    float_model, metadata = _convert(model, metadata, optimize, familiar_images, held_out_images)
     float_bytes = float_model.SerializeToString()
-
     step(f"Checking the ONNX model against the Keras model on {len(images)} images")
     check_cancelled(cancel)
     difference = _parity_difference(model, float_bytes, images, metadata.temperature)
@@ -274,9 +270,14 @@ def export_model(
 
 
 def _convert(
-    model: keras.Model, metadata: OnnxMetadata, *, optimize: bool
+    model: keras.Model,
+    metadata: OnnxMetadata,
+    optimize: bool,
+    familiar: np.ndarray | None,
+    held_out: np.ndarray | None,
 ) -> tuple[onnx.ModelProto, OnnxMetadata]:
-    """The float ONNX model, and ``metadata`` with the model's feature outputs filled in."""
+    """The float ONNX model, and ``metadata`` with the model's feature outputs filled in;
+    with ``familiar`` (training images), its "ood_score" output too."""
     layers = feature_layer_names(model)
     metadata = dataclasses.replace(
         metadata,
@@ -287,6 +288,8 @@ def _convert(
     float_model = convert(model, metadata.temperature, len(layers), optimize=optimize)
     set_metadata(float_model, metadata)
     check_signature(float_model, metadata)
+    if familiar is not None:
+        return _familiarise(float_model, metadata, familiar, held_out)
     return float_model, metadata
 
 
