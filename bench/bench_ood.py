@@ -132,8 +132,10 @@ def main() -> int:
             cut = read_metadata(model).unfamiliar or {}
             print(
                 f"\n{name}: trained and exported in {seconds:.0f} s; cut {cut.get('cut', 0):.4f} "
-                f"at the {cut.get('cut_quantile', 0):.0%} quantile of {cut.get('cut_images')} "
-                f"{cut.get('chosen_on')} images; bank {cut.get('bank_images')} training images"
+                f"= {cut.get('cut_quantile', 0):.0%} quantile + {cut.get('tail_allowance')} x "
+                f"its distance from the median ({cut.get('median_score') or 0:.4f}) of "
+                f"{cut.get('cut_images')} {cut.get('chosen_on')} images; bank "
+                f"{cut.get('bank_images')} training images"
             )
             inside = held_out_folder(name, args.images, used, work, f"in-{name}")
             ood_in, msp_in, flag_in = scores(model, inside, work)
