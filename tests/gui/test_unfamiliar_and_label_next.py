@@ -136,17 +136,19 @@ def test_the_grid_sorts_unlabelled_images_in_label_next_order(qtbot, tmp_path) -
     window.show()
     assert window.open_project(project)
     model = window.session.model
-    qtbot.waitUntil(lambda: not model.is_loading, timeout=10_000)
+    qtbot.waitUntil(lambda: not model.is_loading, timeout=60_000)
     bar = window.project_view.filter_bar
     index = bar.sort.findData("label_next")
     assert index >= 0 and bar.sort.model().item(index).isEnabled()
-    qtbot.waitUntil(lambda: model.rowCount() == 12, timeout=10_000)
+    qtbot.waitUntil(lambda: model.rowCount() == 12, timeout=60_000)
 
     bar.sort.setCurrentIndex(index)
 
-    qtbot.waitUntil(lambda: model.index(0).data(ImageRole.PATH) == least_sure, timeout=10_000)
+    qtbot.waitUntil(lambda: model.index(0).data(ImageRole.PATH) == least_sure, timeout=60_000)
     first_four = [model.index(r).data(ImageRole.PATH) for r in range(4)]
     assert all(p.endswith(("_004.png", "_005.png")) for p in first_four)  # unlabelled first
     assert "teaches the model most" in bar.sort.currentText()
+    tip = model.index(0).data(Qt.ItemDataRole.ToolTipRole)
+    assert "Label next: number 1 of the unlabelled images" in tip
     QApplication.processEvents()
     window.grab().save(str(tmp_path / "grid_label_next.png"))
