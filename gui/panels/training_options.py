@@ -7,6 +7,8 @@ gives each one a label and an explanation.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -22,6 +24,7 @@ from PySide6.QtWidgets import QWidget
 from linnaeus.engine.cli.protocol import TrainOptions
 from linnaeus.engine.images.augment import PRESETS
 from linnaeus.engine.training.config import IMBALANCE_METHODS
+from linnaeus.engine.training.config import parse_budget
 
 # engine model name -> (label, explanation)
 MODEL_WORDS: dict[str, tuple[str, str]] = {
@@ -75,6 +78,17 @@ IMBALANCE_WORDS: dict[str, tuple[str, str]] = {
 }
 AUGMENT_CUSTOM = "custom"
 DEFAULTS = TrainOptions()  # the trainer's
+# The time budget of the default (anytime) training, in minutes, under this key of
+# the application's settings (not a panel's group): the Train panel's field and the
+# Settings dialog's default are this one value.
+BUDGET_KEY = "training/budget_minutes"
+DEFAULT_BUDGET_MINUTES = round(parse_budget(DEFAULTS.budget) / 60)
+MAX_BUDGET_MINUTES = 24 * 60
+BUDGET_EXPLANATION = (
+    "Automatic trains the quick model first (ready in seconds), then fine-tunes the "
+    "ImageNet network within this time and keeps the fine-tuned model only if it is better "
+    "on the validation images. 0: the quick model only."
+)
 
 
 def model_label(name: str) -> str:
@@ -90,6 +104,51 @@ def add_choices(
         label, explanation = words[name]
         combo.addItem(label, name)
         combo.setItemData(combo.count() - 1, explanation, Qt.ItemDataRole.ToolTipRole)
+
+
+@contextmanager
+def _at_root(settings: QSettings) -> Iterator[QSettings]:
+    """``settings`` outside the group it is in (a panel's), for application-wide keys."""
+    group = settings.group()
+    while settings.group():
+        settings.endGroup()
+    try:
+        yield settings
+    finally:
+        if group:
+            settings.beginGroup(group)
+
+
+def saved_budget_minutes(settings: QSettings) -> int:
+    """The time budget saved under `BUDGET_KEY` (default `DEFAULT_BUDGET_MINUTES`)."""
+    with _at_root(settings) as root:
+        value = root.value(BUDGET_KEY, DEFAULT_BUDGET_MINUTES)
+    try:
+        return min(max(int(value), 0), MAX_BUDGET_MINUTES)
+    except (TypeError, ValueError):
+        return DEFAULT_BUDGET_MINUTES
+
+
+def save_budget_minutes(settings: QSettings, minutes: int) -> None:
+    with _at_root(settings) as root:
+        root.setValue(BUDGET_KEY, int(minutes))
+
+
+class BudgetField(QSpinBox):
+    """The time budget of the default training, in minutes (0: the quick model only)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setRange(0, MAX_BUDGET_MINUTES)
+        self.setSingleStep(5)
+        self.setSuffix(" min")
+        self.setSpecialValueText("quick model only")
+        self.setValue(DEFAULT_BUDGET_MINUTES)
+        self.setToolTip(BUDGET_EXPLANATION)
+
+    def budget(self) -> str:
+        """As `TrainOptions.budget` takes it, e.g. "10m"."""
+        return f"{self.value()}m"
 
 
 class TrainingOptionsForm(QWidget):
