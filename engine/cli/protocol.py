@@ -61,8 +61,8 @@ def print_json(payload: object) -> None:
 # -- the command line ---------------------------------------------------------
 
 MODEL_HELP = (
-    "auto (default: quick on the shipped ImageNet weights; small-resnet if the --backbone asked "
-    "for has no weight file), quick (seconds: "
+    "auto (default: quick on the shipped ImageNet weights, then fine-tuning within --budget; "
+    "small-resnet if the --backbone asked for has no weight file), quick (seconds: "
     "a new head on cached backbone features), accurate (fine-tunes the backbone), seed-cnn, "
     "small-resnet (from scratch), pretrain (autoencoder on your images, then from scratch)"
 )

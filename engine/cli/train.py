@@ -47,7 +47,9 @@ def add_commands(commands: Any, project_options: Any) -> None:
         help="Train a model on the project's labels.",
         epilog=WEIGHTS_HELP,
         description="Train a classifier on the project's current labels and make it the "
-        "active model version.",
+        "active model version. The default trains the quick model first (active within "
+        "seconds), then fine-tunes within the time budget (--budget) and makes the fine-tuned "
+        "version active only if it is better on the validation split.",
     )
     sub.set_defaults(run=run_train)
     project_options(sub)

@@ -30,8 +30,9 @@ from linnaeus.engine.training.config import parse_budget
 MODEL_WORDS: dict[str, tuple[str, str]] = {
     "auto": (
         "Automatic",
-        "Quick when the ImageNet networks are installed, otherwise a small network trained "
-        "from scratch.",
+        "The quick model first (ready in seconds), then fine-tuning within the time budget, "
+        "kept only if it is better on the validation images. Without the ImageNet networks, "
+        "a small network trained from scratch.",
     ),
     "quick": (
         "Quick (seconds)",

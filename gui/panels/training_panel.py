@@ -86,7 +86,7 @@ class TrainingPanel(QWidget):
         self.model_explanation = QLabel(self)
         self.model_explanation.setWordWrap(True)
         self.model_explanation.setForegroundRole(QPalette.ColorRole.PlaceholderText)
-        self.model_explanation.setMinimumHeight(3 * self.fontMetrics().lineSpacing())
+        self.model_explanation.setMinimumHeight(4 * self.fontMetrics().lineSpacing())
         self.model_explanation.setAlignment(Qt.AlignmentFlag.AlignTop)
         self.model_choice.currentIndexChanged.connect(self._on_model_choice_changed)
         self.budget = BudgetField(self)
