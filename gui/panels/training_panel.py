@@ -27,6 +27,7 @@ from PySide6.QtWidgets import QWidget
 from linnaeus.engine.cli.protocol import TrainingDone
 from linnaeus.engine.cli.protocol import TrainOptions
 from linnaeus.engine.errors import LinnaeusError
+from linnaeus.engine.progress import FINE_TUNE_STAGE
 from linnaeus.engine.progress import TrainingProgress
 from linnaeus.engine.project import leftovers
 from linnaeus.engine.project import lock as project_lock
@@ -47,6 +48,9 @@ from linnaeus.gui.panels.training_texts import progress_text
 from linnaeus.gui.panels.training_texts import summary_text
 from linnaeus.gui.processes.train_runner import TrainRunner
 from linnaeus.gui.widgets.message_line import MessageLine
+
+# How long a cancelled fine-tuning may take to measure its best epoch before it is killed.
+KEEP_BEST_MS = 10 * 60_000
 
 
 class TrainingPanel(QWidget):
@@ -73,6 +77,7 @@ class TrainingPanel(QWidget):
         super().__init__(parent)
         self._store: ProjectStore | None = None
         self._phase: str | None = None
+        self._fine_tuned_epochs = 0  # whole epochs of an anytime training's fine-tuning
         self.runner = runner or TrainRunner()
         self.runner.setParent(self)
         self.runner.progress_received.connect(self._on_runner_progress_received)
@@ -283,6 +288,7 @@ class TrainingPanel(QWidget):
             self.curves.clear()
         self.result.clear()
         self._phase = None
+        self._fine_tuned_epochs = 0
         self.progress.show()
         self.progress.setRange(0, 0)  # busy until the first line
         self.progress_label.setText("Starting the trainer…")
@@ -296,12 +302,19 @@ class TrainingPanel(QWidget):
         self.busy_changed.emit(True)
 
     def cancel_training(self) -> None:
-        """Ask the trainer to stop after saving a checkpoint (Resume continues from it)."""
+        """Ask the trainer to stop after saving a checkpoint (Resume continues from it).
+        Fine-tuning after the quick model keeps its best epoch so far if it is better:
+        the trainer is given time to measure it."""
         if not self.is_training():
             return
-        self.runner.cancel()
+        if self._fine_tuned_epochs:
+            self.runner.cancel(kill_after_ms=KEEP_BEST_MS)
+            text = "Stopping: measuring the best fine-tuned epoch so far (kept if it is better)…"
+        else:
+            self.runner.cancel()
+            text = "Stopping: saving a checkpoint first…"
         self.cancel_button.setEnabled(False)
-        self.progress_label.setText("Stopping: saving a checkpoint first…")
+        self.progress_label.setText(text)
 
     def refresh_versions(self) -> None:
         """Read the model versions again (after another part of the app changed them)."""
@@ -341,6 +354,9 @@ class TrainingPanel(QWidget):
             self.refresh_versions()
         if progress.model_ready:
             self._on_model_ready(progress)
+        if progress.anytime_stage == FINE_TUNE_STAGE and progress.phase == "fine-tune":
+            ended = progress.batch == progress.batches and progress.epoch > 0
+            self._fine_tuned_epochs = max(self._fine_tuned_epochs, progress.epoch - (not ended))
         self.curves.add_progress(progress)
         if progress.total > 0:
             self.progress.setRange(0, progress.total)

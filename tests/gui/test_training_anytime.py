@@ -16,6 +16,7 @@ from linnaeus.gui.panels.training_curves import NO_EPOCHS
 from linnaeus.gui.panels.training_curves import TrainingCurvesView
 from linnaeus.gui.panels.training_options import BUDGET_KEY
 from linnaeus.gui.panels.training_options import DEFAULT_BUDGET_MINUTES
+from linnaeus.gui.panels.training_panel import KEEP_BEST_MS
 from linnaeus.gui.panels.training_panel import TrainingPanel
 from linnaeus.gui.panels.training_texts import progress_text
 from linnaeus.gui.panels.training_texts import summary_text
@@ -164,3 +165,22 @@ def test_the_quick_model_ready_midway_becomes_the_windows_model(qtbot, tmp_path)
     panel.runner.progress_received.emit(epoch(1, 0.4, 0.3))
     assert "(to beat)" in panel.curves.legend.text()
     store.close()
+
+
+def test_cancel_during_fine_tuning_gives_the_trainer_time_to_keep_its_best(
+    qtbot, monkeypatch
+) -> None:
+    panel = make_panel(qtbot)
+    asked: list[dict] = []
+    monkeypatch.setattr(panel, "is_training", lambda: True)
+    monkeypatch.setattr(panel.runner, "cancel", lambda **kwargs: asked.append(kwargs))
+    panel.runner.progress_received.emit(
+        TrainingProgress("fine-tune", 3, 10, phase="fine-tune", epoch=1, epochs=10, batch=3,
+                         batches=10, anytime_stage=FINE_TUNE_STAGE)
+    )  # fmt: skip
+    panel.cancel_training()  # no whole epoch yet: cancelled as any training
+    assert asked == [{}] and "saving a checkpoint" in panel.progress_label.text()
+    panel.runner.progress_received.emit(epoch(1, 0.4, 0.3, anytime_stage=FINE_TUNE_STAGE))
+    panel.cancel_training()
+    assert asked[-1] == {"kill_after_ms": KEEP_BEST_MS}
+    assert "best fine-tuned epoch" in panel.progress_label.text()
