@@ -57,7 +57,9 @@ MIN_FINE_TUNE_S = 60.0
 @dataclass(frozen=True)
 class AnytimeResult:
     """The end of an anytime training: ``result`` is the active version's (a
-    `train.TrainResult`), ``note`` says in words what happened after the quick model."""
+    `train.TrainResult`), ``quick`` the first version trained (the quick model, or the
+    from-scratch one where no ImageNet weights exist), ``note`` says in words what
+    happened after it."""
 
     result: Any
     quick: ModelVersion
@@ -118,10 +120,14 @@ def train_anytime(
 ) -> AnytimeResult:
     """The quick model, then (data and time allowing) a fine-tuned one within
     ``budget_s`` seconds from now, made active only if better on validation;
-    holds the project's lock throughout."""
+    holds the project's lock throughout. Without ImageNet weights, ``config``'s
+    ``auto`` trains from scratch, once."""
     from linnaeus.engine.training.train import train
 
     deadline = clock() + budget_s
+    if config.resolved().model != "quick":  # no ImageNet weights: the from-scratch default
+        alone = train(store, config, on_progress=on_progress, cancel=cancel)
+        return AnytimeResult(alone, alone.version, None, "")
     quick = train(store, replace(config, model="quick"), cancel=cancel,
                   on_progress=_staged(on_progress, QUICK_STAGE, deadline, clock))  # fmt: skip
     refusal = fine_tune_refusal(quick.version, deadline - clock(), budget_s)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 from dataclasses import field
+from dataclasses import replace
 
 import pytest
 
@@ -282,3 +283,18 @@ def test_too_little_data_stops_after_the_quick_model_and_says_so(tmp_path) -> No
     assert result.fine_tuned is None and result.result.version.kind == "quick"
     assert "at least 100 training" in result.note
     assert [v.kind for v in versions.list_versions(store)] == ["quick"]
+
+
+def test_without_imagenet_weights_the_default_trains_from_scratch_once(
+    tmp_path, monkeypatch
+) -> None:
+    from linnaeus.engine.training import backbones
+
+    monkeypatch.setattr(backbones, "package_weights_dir", lambda: tmp_path / "shipped")
+    monkeypatch.setenv("LINNAEUS_WEIGHTS", str(tmp_path / "none"))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setattr("platformdirs.user_data_path", lambda *a, **k: tmp_path / "data")
+    store = make_shapes_project(tmp_path, {"disk": 10, "square": 10})
+    result = train_anytime(store, replace(TINY, epochs=1), budget_s=600)
+    assert result.result.version.kind == "small-resnet" and result.fine_tuned is None
+    assert [v.kind for v in versions.list_versions(store)] == ["small-resnet"]
