@@ -49,6 +49,10 @@ METRICS = ("loss", "val_loss", "accuracy", "val_accuracy")
 SIDE_BY_SIDE_MIN_WIDTH = 560  # pixels: below, the two plots are stacked
 HEAD_PHASE = "head"  # the quick model's last layer: settings tried, not epochs
 NOTHING_YET = "The loss and accuracy curves appear here, epoch by epoch, while a model trains."
+KEPT_EPOCH = (
+    "It keeps epoch {epoch}, the one with the lowest validation loss. The curves count the "
+    "most probable class; the figure above counts the model's own decisions."
+)
 NO_EPOCHS = (
     "The quick model trains no epochs, so it has no curves. With a time budget, the "
     "fine-tuning that follows it draws its curves here, epoch by epoch."
@@ -128,6 +132,13 @@ class CurveHistory:
     @property
     def empty(self) -> bool:
         return not any(self.points.values())
+
+    def kept_epoch(self) -> int | None:
+        """The epoch (on the axis) with the lowest validation loss in the last phase: the
+        one a finished version keeps (the trainer restores its weights)."""
+        start = self.phase_starts[-1][0] if self.phase_starts else 0
+        losses = [(loss, x) for x, loss in sorted(self.points["val_loss"].items()) if x > start]
+        return min(losses)[1] if losses else None
 
 
 class HeadChoice:
@@ -321,6 +332,9 @@ class TrainingCurvesView(QWidget):
         for key, curve in self.curves.items():
             curve.setData(*self.history.series(key))
         sentences = [self._version_text] if self._version_text else []
+        kept = self.history.kept_epoch()
+        if self._version_text and kept is not None:
+            sentences.append(KEPT_EPOCH.format(epoch=kept))
         if self.history.empty:  # the quick model: its choice in words
             sentences += [self.head.text(), NO_EPOCHS] if self.head.kept is not None else []
             sentences = sentences or [NOTHING_YET]

@@ -8,14 +8,18 @@ The deadline's arithmetic is tested on a fake clock; the whole flow on tiny imag
 from __future__ import annotations
 
 import argparse
+import json
 from dataclasses import dataclass
 from dataclasses import field
 from dataclasses import replace
 
 import pytest
 
+from linnaeus.engine.cli.protocol import TrainingDone
 from linnaeus.engine.cli.protocol import TrainOptions
 from linnaeus.engine.cli.protocol import add_train_flags
+from linnaeus.engine.cli.protocol import decode
+from linnaeus.engine.cli.protocol import encode
 from linnaeus.engine.cli.protocol import train_arguments
 from linnaeus.engine.cli.protocol import train_options
 from linnaeus.engine.errors import OutOfTime
@@ -69,6 +73,14 @@ def test_the_budget_flag_goes_from_the_window_to_the_trainer_and_back(tmp_path) 
     assert "budget" not in parsed.config().to_dict()  # the run's, not one version's
     with pytest.raises(TrainingError, match="time budget"):
         TrainOptions(budget="soon")
+
+
+def test_the_stage_the_budget_left_and_the_note_survive_a_json_line() -> None:
+    progress = TrainingProgress("fine-tune", 0, 0, phase="fine-tune", anytime_stage=FINE_TUNE_STAGE,
+                                budget_left_s=312.5, model_ready="v1", message="v1 is ready")  # fmt: skip
+    done = TrainingDone(model_version="v1", note="Fine-tuning was not tried: ...")
+    for event in (progress, done):
+        assert decode(json.loads(json.dumps(encode(event)))) == event
 
 
 # -- the deadline, on a fake clock -----------------------------------------------

@@ -184,3 +184,12 @@ def test_cancel_during_fine_tuning_gives_the_trainer_time_to_keep_its_best(
     panel.cancel_training()
     assert asked[-1] == {"kill_after_ms": KEEP_BEST_MS}
     assert "best fine-tuned epoch" in panel.progress_label.text()
+
+
+def test_a_finished_fine_tuning_says_which_epoch_it_keeps(qtbot) -> None:
+    view = TrainingCurvesView()
+    qtbot.addWidget(view)
+    stored = {"fine-tune_loss": [0.5, 0.3, 0.2, 0.1], "fine-tune_val_loss": [0.5, 0.3, 0.35, 0.3]}
+    view.show_stored(stored, ("v2", "accurate", QUICK_METRICS))
+    assert "v2 (fine-tuned): validation accuracy 93.0%" in view.summary.text()
+    assert "It keeps epoch 2, the one with the lowest validation loss" in view.summary.text()
