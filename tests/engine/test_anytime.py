@@ -76,8 +76,10 @@ def test_the_budget_flag_goes_from_the_window_to_the_trainer_and_back(tmp_path) 
 
 
 def test_the_stage_the_budget_left_and_the_note_survive_a_json_line() -> None:
-    progress = TrainingProgress("fine-tune", 0, 0, phase="fine-tune", anytime_stage=FINE_TUNE_STAGE,
-                                budget_left_s=312.5, model_ready="v1", message="v1 is ready")  # fmt: skip
+    progress = TrainingProgress(
+        "fine-tune", 0, 0, phase="fine-tune", anytime_stage=FINE_TUNE_STAGE,
+        budget_left_s=312.5, model_ready="v1", message="v1 is ready",
+    )  # fmt: skip
     done = TrainingDone(model_version="v1", note="Fine-tuning was not tried: ...")
     for event in (progress, done):
         assert decode(json.loads(json.dumps(encode(event)))) == event
