@@ -48,6 +48,6 @@ def budget_minutes(settings: QSettings) -> int:
 
 
 def theme(settings: QSettings) -> str:
-    """"system", "light" or "dark"."""
+    """ "system", "light" or "dark"."""
     value = str(settings.value(THEME_KEY, "system"))
     return value if value in THEMES else "system"

@@ -50,7 +50,9 @@ RESERVED_KEYS = frozenset({"h"})  # the heatmap key
 MAX_VISIBLE_CLASSES = 10  # more scroll
 ACCEPT_KEYS = (QKeySequence(Qt.Key.Key_Return), QKeySequence(Qt.Key.Key_Enter))
 UNLABEL_KEY = QKeySequence(Qt.Key.Key_Backspace)
-CLASS_HINT = "⋯ or right-click a class to rename, recolour, merge or delete it (also: Classes menu)."
+CLASS_HINT = (
+    "⋯ or right-click a class to rename, recolour, merge or delete it (also: Classes menu)."
+)
 
 
 def class_key(info: ClassInfo) -> str | None:
@@ -220,7 +222,9 @@ class ClassBar(QWidget):
         ):
             submenu = menu.addMenu(title)
             for info in self._classes:
-                submenu.addAction(_swatch(info.colour), info.name, lambda n=info.name, c=chosen: c(n))
+                submenu.addAction(
+                    _swatch(info.colour), info.name, lambda n=info.name, c=chosen: c(n)
+                )
             submenu.setEnabled(bool(names))
         merge = menu.addMenu("Merge")
         for info in self._classes:

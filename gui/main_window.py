@@ -3,7 +3,10 @@
 It builds the start page and the project workspace, the menus and their
 actions, and connects them; it remembers window geometry, splitter sizes,
 tile size, the current tab, recent projects and the last open project in
-QSettings, and per project the grid's sort and selection (`view_memory`). Work happens in the widgets and the `ProjectSession` they share.
+QSettings, and per project the grid's sort and selection (`view_memory`).
+Work happens in the widgets and the `ProjectSession` they share; the File,
+Classes and Help menus open the dialogs of their own modules (export labels,
+rescan, settings, user guide).
 
 Panels made elsewhere (gui/workflows.py: training, evaluation, augmentation,
 feature maps) join through `add_panel`; `project_changed` tells them which

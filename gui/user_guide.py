@@ -18,45 +18,65 @@ from PySide6.QtWidgets import QWidget
 
 # (title, what to do) — menu paths are written "Menu > Entry".
 GUIDE_STEPS: tuple[tuple[str, str], ...] = (
-    ("Open a folder of images",
-     "File > Open folder of images… (or the start page). Sub-folders named after classes become "
-     "labels, train/val/test folders become splits, a CSV of path,label is read too. Linnaeus "
-     "keeps everything it learns in a project folder of its own: your image files are only "
-     "read, never changed, moved or deleted."),
-    ("Look through your images",
-     "The grid shows every image with its label. Find images (left) filters by label, split, "
-     "the model's prediction and its confidence, and sorts. The sort order and the selected "
-     "images are remembered for the next time you open the project."),
-    ("Label",
-     "Select one or more images and press a class's key (1–9, then letters) or click its "
-     "button. Backspace removes a label, Ctrl+Z undoes. The Classes menu (or the ⋯ beside a "
-     "class) adds, renames, recolours, merges and deletes classes."),
-    ("Train a model",
-     "Open the Train tab and press Train. A quick model is ready within a minute or two; "
-     "better versions follow within the time budget (its default is in Settings). "
-     "Training runs in the background: keep labelling meanwhile."),
-    ("See how good it is",
-     "The Evaluate tab counts the decisions the exported model will make, on images it never "
-     "trained on: accuracy with its uncertainty, a confusion matrix (click a cell to see "
-     "those images) and figures per class. With two classes, choose the threshold that gives "
-     "the sensitivity you need."),
-    ("Fix the labels it doubts",
-     "Images the model disagrees with are listed first (Evaluate tab; or tick \"Model "
-     "disagrees with label\" in Find images). Look at each, fix the label if it is wrong, "
-     "press Enter to accept the model's suggestion."),
-    ("See why it decides",
-     "In the Image tab, H shows the heatmap: where the model looked for the class shown. The "
-     "Feature maps tab shows what its layers see, from edges to parts."),
-    ("Keep the best version",
-     "Each training makes a model version (Train tab, bottom). Right-click one to make it "
-     "active, give it a name, keep a note with it or delete it."),
-    ("Export the model",
-     "Model > Export model and report… writes one ONNX file that runs anywhere, and a model "
-     "card (HTML) with its figures and examples, for your records or a colleague."),
-    ("Classify new folders",
-     "Model > Classify a folder… sorts a new folder with the exported model: a CSV of "
-     "results, and copies in a folder per class if you wish. File > Export labels… writes "
-     "your labels as a CSV or as copies; File > Rescan folder picks up images added since."),
+    (
+        "Open a folder of images",
+        "File > Open folder of images… (or the start page). Sub-folders named after classes become "
+        "labels, train/val/test folders become splits, a CSV of path,label is read too. Linnaeus "
+        "keeps everything it learns in a project folder of its own: your image files are only "
+        "read, never changed, moved or deleted.",
+    ),
+    (
+        "Look through your images",
+        "The grid shows every image with its label. Find images (left) filters by label, split, "
+        "the model's prediction and its confidence, and sorts. The sort order and the selected "
+        "images are remembered for the next time you open the project.",
+    ),
+    (
+        "Label",
+        "Select one or more images and press a class's key (1–9, then letters) or click its "
+        "button. Backspace removes a label, Ctrl+Z undoes. The Classes menu (or the ⋯ beside a "
+        "class) adds, renames, recolours, merges and deletes classes.",
+    ),
+    (
+        "Train a model",
+        "Open the Train tab and press Train. A quick model is ready within a minute or two; "
+        "better versions follow within the time budget (its default is in Settings). "
+        "Training runs in the background: keep labelling meanwhile.",
+    ),
+    (
+        "See how good it is",
+        "The Evaluate tab counts the decisions the exported model will make, on images it never "
+        "trained on: accuracy with its uncertainty, a confusion matrix (click a cell to see "
+        "those images) and figures per class. With two classes, choose the threshold that gives "
+        "the sensitivity you need.",
+    ),
+    (
+        "Fix the labels it doubts",
+        'Images the model disagrees with are listed first (Evaluate tab; or tick "Model '
+        'disagrees with label" in Find images). Look at each, fix the label if it is wrong, '
+        "press Enter to accept the model's suggestion.",
+    ),
+    (
+        "See why it decides",
+        "In the Image tab, H shows the heatmap: where the model looked for the class shown. The "
+        "Feature maps tab shows what its layers see, from edges to parts.",
+    ),
+    (
+        "Keep the best version",
+        "Each training makes a model version (Train tab, bottom). Right-click one to make it "
+        "active, give it a name, keep a note with it or delete it.",
+    ),
+    (
+        "Export the model",
+        "Model > Export model and report… writes one ONNX file that runs anywhere, and a model "
+        "card (HTML) with its figures and examples, for your records or a colleague.",
+    ),
+    (
+        "Classify new folders",
+        "Model > Classify a folder… sorts a new folder with the exported model: a CSV of "
+        "results, and copies in a folder per class if you wish. File > Export labels… writes "
+        "your labels as a CSV or as copies; File > Rescan folder picks up images added since.",
+    ),
 )
 
 GOOD_TO_KNOW = (

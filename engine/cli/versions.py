@@ -22,12 +22,12 @@ def add_commands(commands: Any, project_options: Any) -> None:
     sub = actions.add_parser("list", help="list the versions, newest first")
     sub.set_defaults(run=run_list)
     project_options(sub)
-    sub = actions.add_parser("rename", help="give a version a name (\"\" removes it)")
+    sub = actions.add_parser("rename", help='give a version a name ("" removes it)')
     sub.set_defaults(run=run_rename)
     sub.add_argument("model", help="the version, e.g. v3")
     sub.add_argument("name", help="the name shown beside its number")
     project_options(sub)
-    sub = actions.add_parser("note", help="keep a note with a version (\"\" removes it)")
+    sub = actions.add_parser("note", help='keep a note with a version ("" removes it)')
     sub.set_defaults(run=run_note)
     sub.add_argument("model", help="the version, e.g. v3")
     sub.add_argument("note", help="the note")
@@ -66,7 +66,9 @@ def run_list(args: argparse.Namespace) -> int:
         return 0
     for item in listed:
         mark = "*" if item["active"] else " "
-        name = f"{item['model_version']} · {item['name']}" if item["name"] else item["model_version"]
+        name = (
+            f"{item['model_version']} · {item['name']}" if item["name"] else item["model_version"]
+        )
         print(f"{mark} {name}  {item['kind']}  {item['status']}  {item['created_at'][:16]}")
         if item["note"]:
             print(f"    {item['note']}")

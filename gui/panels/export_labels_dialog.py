@@ -115,7 +115,10 @@ class ExportLabelsDialog(JobDialog):
 
     def finished_text(self, result: ExportReport) -> tuple[str, str]:
         if not self.as_tree.isChecked():
-            return "success", f"Wrote the labels of {result.written:,} images to {result.destination}."
+            return (
+                "success",
+                f"Wrote the labels of {result.written:,} images to {result.destination}.",
+            )
         text = f"Copied {result.written:,} labelled images into {result.destination}."
         if result.skipped:
             first = "; ".join(f"{path}: {why}" for path, why in result.skipped[:3])

@@ -36,9 +36,7 @@ from linnaeus.engine.project.versions import ModelVersion
 from linnaeus.gui.panels.model_versions import ModelVersionsModel
 
 
-def delete_question(
-    version: ModelVersion, *, active: bool, successor: ModelVersion | None
-) -> str:
+def delete_question(version: ModelVersion, *, active: bool, successor: ModelVersion | None) -> str:
     """What the user is asked before ``version`` is deleted."""
     kept = (
         f"Its files in the project (models/{version.id}) are removed; your images and any "

@@ -58,9 +58,10 @@ def test_deleting_removes_the_row_the_predictions_and_the_folder_only(
     assert versions.delete_version(store, v1).id == v2  # the active one stays active
     assert [v.id for v in versions.list_versions(store)] == [v2]
     assert not folder.exists() and image_file.exists() and export.exists()
-    assert store.execute("SELECT count(*) FROM model_labels WHERE model_id = ?", (v1,)).fetchone()[
-        0
-    ] == 0
+    assert (
+        store.execute("SELECT count(*) FROM model_labels WHERE model_id = ?", (v1,)).fetchone()[0]
+        == 0
+    )
 
 
 def test_the_active_version_is_deleted_only_when_asked_and_a_successor_takes_over(

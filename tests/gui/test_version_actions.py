@@ -46,6 +46,7 @@ def answer(monkeypatch, *, text=None, note=None, confirm=None) -> list[str]:
     if note is not None:
         monkeypatch.setattr(QInputDialog, "getMultiLineText", lambda *a, **k: (note, True))
     if confirm is not None:
+
         def question(_parent, _title, body, *_args):
             asked.append(body)
             return QMessageBox.StandardButton.Yes if confirm else QMessageBox.StandardButton.Cancel
@@ -95,7 +96,9 @@ def test_deleting_the_active_version_says_which_becomes_active(qtbot, store, mon
     asked = answer(monkeypatch, confirm=True)
     with qtbot.waitSignal(panel.active_model_changed) as changed:
         panel.version_actions.delete_action.trigger()
-    assert "v2 is the active model" in asked[0] and "v1 · older becomes the active model" in asked[0]
+    assert (
+        "v2 is the active model" in asked[0] and "v1 · older becomes the active model" in asked[0]
+    )
     assert changed.args == ["v1"] and versions.active_version(store).id == v1
     assert panel.versions_model.index(0, 7).data() == "● active"
 
