@@ -116,7 +116,7 @@ class UserGuideDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(self.browser, 1)
         layout.addWidget(buttons)
-        self.resize(680, 640)
+        self.resize(760, 660)
 
 
 def show_user_guide(parent: QWidget | None = None) -> UserGuideDialog:

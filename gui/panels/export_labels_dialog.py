@@ -74,9 +74,12 @@ class ExportLabelsDialog(JobDialog):
         where.addWidget(self.browse)
         note = QLabel("Your image files are only read; copies go to a new or empty folder.")
         note.setWordWrap(True)
-        for widget in (self.as_csv, self.as_tree, self.by_split):
-            self.form.addWidget(widget)
-        self.by_split.setContentsMargins(24, 0, 0, 0)
+        indented = QHBoxLayout()
+        indented.addSpacing(24)  # under the choice it belongs to
+        indented.addWidget(self.by_split, 1)
+        self.form.addWidget(self.as_csv)
+        self.form.addWidget(self.as_tree)
+        self.form.addLayout(indented)
         self.form.addLayout(where)
         self.form.addWidget(note)
         self.as_tree.toggled.connect(self._on_kind_toggled)

@@ -34,6 +34,8 @@ def rescan_folder(
 
 def rescan_summary(report: ImportReport) -> str:
     """What a rescan found, in one paragraph."""
+    if not (report.added or report.renamed or report.updated or report.missing):
+        return f"Nothing changed: the project has all {report.found:,} images of the folder."
     text = (
         f"{report.found:,} images in the folder: {report.added:,} new, {report.renamed:,} moved "
         f"or renamed, {report.updated:,} changed, {report.unchanged:,} unchanged; "
@@ -51,7 +53,7 @@ class RescanDialog(JobDialog):
         super().__init__("Rescan the image folder", "Rescan again", parent)
         self.project_dir = project_dir
         intro = QLabel(
-            f"Looking for new, changed, moved and removed images in <b>{image_root}</b>. "
+            f"Looks for new, changed, moved and removed images in <b>{image_root}</b>. "
             "Labels and splits stay; new images get a split. Your files are only read."
         )
         intro.setWordWrap(True)

@@ -230,10 +230,12 @@ class TrainingPanel(QWidget):
         table.setContentsMargins(0, 0, 0, 0)
         title = QHBoxLayout()
         title.addWidget(QLabel("<b>Model versions</b>", bottom))
+        title.addWidget(self.version_actions.hint)
         title.addStretch(1)
         title.addWidget(self.make_active_button)
         table.addLayout(title)
         table.addWidget(self.versions_view)
+        table.addWidget(self.version_actions.note_label)
 
         self.splitter = splitter = QSplitter(Qt.Orientation.Vertical, self)
         splitter.setChildrenCollapsible(False)

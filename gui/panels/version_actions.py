@@ -2,8 +2,9 @@
 
 `VersionActions` owns four actions on the version selected in the list (or,
 with nothing selected, the active one): make active, rename, edit note,
-delete. They appear in the list's context menu and, through `actions`, in the
-window's Model menu. The store is changed through `engine.project.versions`;
+delete; `hint`, a line that says so, and `note_label`, that version's note,
+for the panel to show beside and under the list. The actions appear in the
+list's context menu and, through `actions`, in the window's Model menu. The store is changed through `engine.project.versions`;
 the list and whoever shows versions hear `versions_changed`, and a deletion
 that changed the active model says so with `active_changed`.
 
@@ -14,6 +15,7 @@ version, which version becomes active instead (`delete_question`).
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject
@@ -22,7 +24,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QAction
 from PySide6.QtGui import QKeySequence
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QInputDialog
+from PySide6.QtWidgets import QLabel
 from PySide6.QtWidgets import QMenu
 from PySide6.QtWidgets import QMessageBox
 from PySide6.QtWidgets import QTableView
@@ -91,6 +95,12 @@ class VersionActions(QObject):
         view.addAction(self.delete_action)  # the Delete key in the list
         view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         view.customContextMenuRequested.connect(self._on_view_context_menu_requested)
+        self.hint = QLabel("Right-click a version to name it, keep a note or delete it.", view)
+        self.hint.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.note_label = QLabel(view)  # the chosen version's note, under the list
+        self.note_label.setWordWrap(True)
+        self.note_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.note_label.hide()
         view.selectionModel().selectionChanged.connect(self.update_actions)
         model.modelReset.connect(self.update_actions)
         self.update_actions()
@@ -114,6 +124,11 @@ class VersionActions(QObject):
     def update_actions(self) -> None:
         """Name the chosen version in the actions; enable what can be done to it."""
         version = self.chosen() if self._store is not None else None
+        self.note_label.setVisible(bool(version and version.note))
+        if version is not None and version.note:
+            self.note_label.setText(
+                f"<b>Note on {html.escape(version.display_name)}:</b> {html.escape(version.note)}"
+            )
         name = version.name if version else "model version"
         self.rename_action.setText(f"Rename {name}…")
         self.note_action.setText(f"Edit note on {name}…")
