@@ -4,9 +4,10 @@
 with nothing selected, the active one): make active, rename, edit note,
 delete; `hint`, a line that says so, and `note_label`, that version's note,
 for the panel to show beside and under the list. The actions appear in the
-list's context menu and, through `actions`, in the window's Model menu. The store is changed through `engine.project.versions`;
-the list and whoever shows versions hear `versions_changed`, and a deletion
-that changed the active model says so with `active_changed`.
+list's context menu and, through `actions`, in the window's Model menu. The
+store is changed through `engine.project.versions`; the list and whoever shows
+versions hear `versions_changed`, and a deletion that changed the active model
+says so with `active_changed`.
 
 Deleting asks first and says what it removes (the version's folder in the
 project; never an image, never an exported model) and, for the active
