@@ -26,6 +26,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtGui import QAction
 from PySide6.QtGui import QKeySequence
 from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import QHeaderView
 from PySide6.QtWidgets import QInputDialog
 from PySide6.QtWidgets import QLabel
 from PySide6.QtWidgets import QMenu
@@ -38,6 +39,7 @@ from linnaeus.engine.project import lock as project_lock
 from linnaeus.engine.project import versions
 from linnaeus.engine.project.store import ProjectStore
 from linnaeus.engine.project.versions import ModelVersion
+from linnaeus.gui.panels.model_versions import NOTE_COLUMN
 from linnaeus.gui.panels.model_versions import ModelVersionsModel
 
 
@@ -94,6 +96,9 @@ class VersionActions(QObject):
         self.delete_action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
         self.delete_action.triggered.connect(self.delete)
         view.addAction(self.delete_action)  # the Delete key in the list
+        # A long note stays one line, in the width left (`note_label` shows all of it).
+        view.setWordWrap(False)
+        view.horizontalHeader().setSectionResizeMode(NOTE_COLUMN, QHeaderView.ResizeMode.Stretch)
         view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         view.customContextMenuRequested.connect(self._on_view_context_menu_requested)
         self.hint = QLabel("Right-click a version to name it, keep a note or delete it.", view)
