@@ -10,6 +10,8 @@ from linnaeus.engine.project import versions
 from linnaeus.gui.panels.model_versions import NOTE_COLUMN
 from linnaeus.gui.panels.training_panel import TrainingPanel
 from linnaeus.gui.panels.version_actions import delete_question
+from linnaeus.gui.version_commands import SetThresholdCommand
+from tests.gui.browse_factory import add_predictions
 from tests.gui.browse_factory import window_factory
 from tests.training_factory import make_shapes_project
 
@@ -131,3 +133,14 @@ def test_no_delete_while_a_training_runs(qtbot, store, monkeypatch) -> None:
     monkeypatch.setattr(type(panel.runner), "is_running", property(lambda _runner: True))
     panel.version_actions.update_actions()
     assert not panel.version_actions.delete_action.isEnabled()
+
+
+def test_undoing_a_threshold_of_a_deleted_version_says_why_it_cannot(store) -> None:
+    version_id = add_predictions(store)
+    failures: list[str] = []
+    command = SetThresholdCommand(store, version_id, 0.3, lambda _id: None, failures.append)
+    command.redo()
+    versions.delete_version(store, version_id, replace_active=True)
+    command.undo()  # no exception escapes into Qt's event loop
+    assert failures == [f"This project has no model version v{version_id}. Its threshold "
+                        "cannot be changed any more."]  # fmt: skip
