@@ -17,7 +17,7 @@ PROJECTS_FOLDER_KEY = "general/projects_folder"
 BUDGET_MINUTES_KEY = "training/budget_minutes"
 THEME_KEY = "appearance/theme"
 DEFAULT_BUDGET_MINUTES = 10
-BUDGET_RANGE = (1, 24 * 60)  # minutes
+BUDGET_RANGE = (0, 24 * 60)  # minutes; 0: the quick model only
 THEMES = {
     "system": "Follow the system",
     "light": "Light",

@@ -48,6 +48,7 @@ class SettingsDialog(QDialog):
         self.budget = QSpinBox()
         self.budget.setRange(*app_settings.BUDGET_RANGE)
         self.budget.setSuffix(" min")
+        self.budget.setSpecialValueText("none: the quick model only")
         self.budget.setValue(app_settings.budget_minutes(settings))
         self.budget.setToolTip(
             "How long a training may look for better versions after the quick model; "
