@@ -52,9 +52,10 @@ GUIDE_STEPS: tuple[tuple[str, str], ...] = (
     ),
     (
         "Fix the labels it doubts",
-        'Images the model disagrees with are listed first (Evaluate tab; or tick "Model '
-        'disagrees with label" in Find images). Look at each, fix the label if it is wrong, '
-        "press Enter to accept the model's suggestion.",
+        "Check labels (Evaluate tab) lists the images whose labels are most likely wrong, "
+        "first; double-click one to see it with its heatmap. Fix the label if it is wrong, "
+        "or press Enter to accept the model's suggestion. Find images > \"Model disagrees "
+        'with label" shows them in the grid.',
     ),
     (
         "See why it decides",
