@@ -191,3 +191,18 @@ def test_the_classes_menu_and_the_class_bar_show_where_class_changes_are(
     assert [c.name for c in window.session.store.classes()] == ["square"]
     window.undo_action.trigger()
     assert {c.name for c in window.session.store.classes()} == {"round", "square"}
+
+
+def test_the_application_starts_with_the_theme_chosen_in_settings() -> None:
+    from linnaeus.gui.app import create_application
+
+    app = QApplication.instance()
+    QSettings().setValue(app_settings.THEME_KEY, "dark")
+    try:
+        assert create_application(["linnaeus"]) is app
+        assert app.palette().color(QPalette.ColorRole.Window) == QColor("#2b2b2e")
+        create_application(["linnaeus"], theme="light")  # --theme wins over the setting
+        assert app.palette().color(QPalette.ColorRole.Window) != QColor("#2b2b2e")
+    finally:
+        QSettings().remove(app_settings.THEME_KEY)
+        apply_theme(app, "light")

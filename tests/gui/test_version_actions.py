@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
 from PySide6.QtWidgets import QInputDialog
 from PySide6.QtWidgets import QMessageBox
 
@@ -144,3 +146,17 @@ def test_undoing_a_threshold_of_a_deleted_version_says_why_it_cannot(store) -> N
     command.undo()  # no exception escapes into Qt's event loop
     assert failures == [f"This project has no model version v{version_id}. Its threshold "
                         "cannot be changed any more."]  # fmt: skip
+
+
+def test_the_delete_key_in_the_list_deletes_the_selected_version(qtbot, store, monkeypatch) -> None:
+    add_version(store)
+    add_version(store, active=True)
+    panel = make_panel(qtbot, store)
+    panel.show()
+    panel.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is panel)
+    panel.versions_view.selectRow(1)
+    panel.versions_view.setFocus()
+    asked = answer(monkeypatch, confirm=True)
+    qtbot.keyClick(panel.versions_view, Qt.Key.Key_Delete)
+    assert "Delete v1?" in asked[0] and panel.versions_model.rowCount() == 1
