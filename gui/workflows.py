@@ -2,7 +2,8 @@
 main window: composition only, no domain logic.
 
 `Workflows` adds the panels as tabs beside the image viewer, a Model menu with
-the classify and export dialogs, and connects them: the open project goes to
+the classify and export dialogs and the model versions' rename, note and
+delete, and connects them: the open project goes to
 every panel, a finished training refreshes the grid's predictions, a
 confusion-matrix cell filters the grid, the relabel queue selects images, a
 threshold chosen in the Evaluate tab is saved undoably and every view follows, the
@@ -23,6 +24,7 @@ from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QMenu
 
 from linnaeus.engine.onnx.explanation import ImageExplanation
+from linnaeus.gui import app_settings
 from linnaeus.gui.heatmap_source import HeatmapSource
 from linnaeus.gui.main_window import MainWindow
 from linnaeus.gui.panels.augment_panel import AugmentPanel
@@ -63,6 +65,8 @@ class Workflows(QObject):
         self.export_action.setShortcut(QKeySequence("Ctrl+E"))
         menu = QMenu("&Model", window)
         menu.addActions([self.classify_action, self.export_action])
+        menu.addSeparator()
+        menu.addActions(self.training.version_actions.actions)  # the Train tab's selection
         window.menuBar().insertMenu(window.menuBar().actions()[-1], menu)  # before Help
         self.dialog: ClassifyDialog | ExportDialog | None = None
         self._connect()
@@ -71,8 +75,10 @@ class Workflows(QObject):
     def _connect(self) -> None:
         window, viewer = self.window, self.window.project_view.viewer
         window.project_changed.connect(self._on_project_changed)
+        window.settings_changed.connect(self._on_window_settings_changed)
         self.training.training_finished.connect(self._on_model_changed)
         self.training.active_model_changed.connect(self._on_model_changed)
+        self.training.version_actions.versions_changed.connect(self.evaluation.refresh)
         self.evaluation.filter_requested.connect(self._on_evaluation_filter_requested)
         self.evaluation.open_image_requested.connect(self.open_image)
         self.evaluation.threshold_chosen.connect(self._on_evaluation_threshold_chosen)
@@ -100,6 +106,10 @@ class Workflows(QObject):
         self.heatmaps.set_project(store)
         self.classify_action.setEnabled(store is not None)
         self.export_action.setEnabled(store is not None)
+
+    def _on_window_settings_changed(self) -> None:
+        """A new default time budget in Settings is the Train tab's budget from now on."""
+        self.training.set_budget_minutes(app_settings.budget_minutes(self.window.settings))
 
     def _on_model_changed(self, _version: str) -> None:
         self.window.refresh_project()

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import QWidget
 from linnaeus.engine.cli.protocol import TrainOptions
 from linnaeus.engine.images.augment import PRESETS
 from linnaeus.engine.training.config import IMBALANCE_METHODS
-from linnaeus.engine.training.config import parse_budget
+from linnaeus.gui import app_settings
 
 # engine model name -> (label, explanation)
 MODEL_WORDS: dict[str, tuple[str, str]] = {
@@ -79,12 +79,6 @@ IMBALANCE_WORDS: dict[str, tuple[str, str]] = {
 }
 AUGMENT_CUSTOM = "custom"
 DEFAULTS = TrainOptions()  # the trainer's
-# The time budget of the default (anytime) training, in minutes, under this key of
-# the application's settings (not a panel's group): the Train panel's field and the
-# Settings dialog's default are this one value.
-BUDGET_KEY = "training/budget_minutes"
-DEFAULT_BUDGET_MINUTES = round(parse_budget(DEFAULTS.budget) / 60)
-MAX_BUDGET_MINUTES = 24 * 60
 BUDGET_EXPLANATION = (
     "Automatic trains the quick model first (ready in seconds), then fine-tunes the "
     "ImageNet network within this time and keeps the fine-tuned model only if it is better "
@@ -121,18 +115,15 @@ def _at_root(settings: QSettings) -> Iterator[QSettings]:
 
 
 def saved_budget_minutes(settings: QSettings) -> int:
-    """The time budget saved under `BUDGET_KEY` (default `DEFAULT_BUDGET_MINUTES`)."""
+    """The time budget saved under `app_settings.BUDGET_MINUTES_KEY` (application-wide,
+    whatever group ``settings`` is in: the Settings dialog's default is this value)."""
     with _at_root(settings) as root:
-        value = root.value(BUDGET_KEY, DEFAULT_BUDGET_MINUTES)
-    try:
-        return min(max(int(value), 0), MAX_BUDGET_MINUTES)
-    except (TypeError, ValueError):
-        return DEFAULT_BUDGET_MINUTES
+        return app_settings.budget_minutes(root)
 
 
 def save_budget_minutes(settings: QSettings, minutes: int) -> None:
     with _at_root(settings) as root:
-        root.setValue(BUDGET_KEY, int(minutes))
+        root.setValue(app_settings.BUDGET_MINUTES_KEY, int(minutes))
 
 
 class BudgetField(QSpinBox):
@@ -140,11 +131,11 @@ class BudgetField(QSpinBox):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setRange(0, MAX_BUDGET_MINUTES)
+        self.setRange(*app_settings.BUDGET_RANGE)
         self.setSingleStep(5)
         self.setSuffix(" min")
         self.setSpecialValueText("quick model only")
-        self.setValue(DEFAULT_BUDGET_MINUTES)
+        self.setValue(app_settings.DEFAULT_BUDGET_MINUTES)
         self.setToolTip(BUDGET_EXPLANATION)
 
     def budget(self) -> str:

@@ -46,6 +46,7 @@ from linnaeus.gui.panels.training_options import save_budget_minutes
 from linnaeus.gui.panels.training_options import saved_budget_minutes
 from linnaeus.gui.panels.training_texts import progress_text
 from linnaeus.gui.panels.training_texts import summary_text
+from linnaeus.gui.panels.version_actions import VersionActions
 from linnaeus.gui.processes.train_runner import TrainRunner
 from linnaeus.gui.widgets.message_line import MessageLine
 
@@ -148,6 +149,13 @@ class TrainingPanel(QWidget):
             "Use the selected version for the grid's predictions and the evaluation."
         )
         self.make_active_button.clicked.connect(self._on_make_active_button_clicked)
+        self.version_actions = VersionActions(  # right-click: rename, note, delete
+            self.versions_view, self.versions_model, is_training=self.is_training, parent=self
+        )
+        self.version_actions.make_active_requested.connect(self._on_make_active_button_clicked)
+        self.version_actions.versions_changed.connect(self.refresh_versions)
+        self.version_actions.active_changed.connect(self.active_model_changed)
+        self.version_actions.message.connect(self.result.show_message)
         self._layout()
         self._on_model_choice_changed()
         self._update_buttons()
@@ -192,10 +200,12 @@ class TrainingPanel(QWidget):
         table.setContentsMargins(0, 0, 0, 0)
         title = QHBoxLayout()
         title.addWidget(QLabel("<b>Model versions</b>", bottom))
+        title.addWidget(self.version_actions.hint)
         title.addStretch(1)
         title.addWidget(self.make_active_button)
         table.addLayout(title)
         table.addWidget(self.versions_view)
+        table.addWidget(self.version_actions.note_label)
 
         self.splitter = splitter = QSplitter(Qt.Orientation.Vertical, self)
         splitter.setChildrenCollapsible(False)
@@ -213,6 +223,7 @@ class TrainingPanel(QWidget):
         if self.is_training():
             self.cancel_training()
         self._store = store
+        self.version_actions.set_store(store)
         self.curves.clear()
         self.result.clear()
         self.progress.reset()
@@ -246,6 +257,10 @@ class TrainingPanel(QWidget):
     def set_augmentation(self, settings: dict[str, Any]) -> None:
         """Train with these `Augmentation` settings (``Augmentation.to_dict()``)."""
         self.advanced.set_augmentation(settings)
+
+    def set_budget_minutes(self, minutes: int) -> None:
+        """Train the default (anytime) model within this many minutes from now on."""
+        self.budget.setValue(minutes)
 
     def is_training(self) -> bool:
         return self.runner.is_running
@@ -449,6 +464,7 @@ class TrainingPanel(QWidget):
         self.budget.setEnabled(not running and anytime)
         self.budget_label.setEnabled(not running and anytime)
         self.advanced.setEnabled(not running)
+        self.version_actions.update_actions()
         selected = self._selected_version()
         self.make_active_button.setEnabled(
             selected is not None

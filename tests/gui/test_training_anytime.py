@@ -12,10 +12,10 @@ from linnaeus.engine.progress import FINE_TUNE_STAGE
 from linnaeus.engine.progress import QUICK_STAGE
 from linnaeus.engine.progress import TrainingProgress
 from linnaeus.engine.project import versions
+from linnaeus.gui.app_settings import BUDGET_MINUTES_KEY as BUDGET_KEY
+from linnaeus.gui.app_settings import DEFAULT_BUDGET_MINUTES
 from linnaeus.gui.panels.training_curves import NO_EPOCHS
 from linnaeus.gui.panels.training_curves import TrainingCurvesView
-from linnaeus.gui.panels.training_options import BUDGET_KEY
-from linnaeus.gui.panels.training_options import DEFAULT_BUDGET_MINUTES
 from linnaeus.gui.panels.training_panel import KEEP_BEST_MS
 from linnaeus.gui.panels.training_panel import TrainingPanel
 from linnaeus.gui.panels.training_texts import progress_text
@@ -193,3 +193,10 @@ def test_a_finished_fine_tuning_says_which_epoch_it_keeps(qtbot) -> None:
     view.show_stored(stored, ("v2", "accurate", QUICK_METRICS))
     assert "v2 (fine-tuned): validation accuracy 93.0%" in view.summary.text()
     assert "It keeps epoch 2, the one with the lowest validation loss" in view.summary.text()
+
+
+def test_a_new_default_in_settings_is_the_train_tabs_budget(make_window, qtbot) -> None:
+    window = make_window(workflows=True)
+    window.settings.setValue(BUDGET_KEY, 30)  # as the Settings dialog stores it, then:
+    window.settings_changed.emit()
+    assert window.workflows.training.budget.value() == 30
