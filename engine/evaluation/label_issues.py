@@ -92,14 +92,7 @@ def out_of_fold_probabilities(
     y = np.asarray(labels, dtype=np.int64)
     if len(x) != len(y):
         raise EvaluationError(f"{len(x)} feature rows for {len(y)} labels.")
-    counts = np.bincount(y, minlength=n_classes)
-    present = counts[counts > 0]
-    if len(present) < 2 or present.min() < 2:
-        raise EvaluationError(
-            "Finding wrong labels needs at least two classes and two images in each."
-        )
-    # K at most the smallest class: then every training fold holds every class.
-    k = int(min(folds, present.min()))
+    k = fold_count(y, n_classes, folds)
     probabilities = np.zeros((len(y), n_classes), np.float64)
     head = LogisticRegression(C=strength, max_iter=_MAX_ITER, warm_start=True)
     splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
@@ -109,6 +102,18 @@ def out_of_fold_probabilities(
             head.fit(x[fitted_on], y[fitted_on])  # warm: starts from the last fold's fit
         probabilities[np.ix_(held_out, head.classes_)] = head.predict_proba(x[held_out])
     return probabilities
+
+
+def fold_count(labels: np.ndarray, n_classes: int, folds: int = FOLDS) -> int:
+    """How many folds ``labels`` are cut into: ``folds``, or the size of the smallest
+    class if smaller (then every training fold holds every class); an error below 2."""
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=n_classes)
+    present = counts[counts > 0]
+    if len(present) < 2 or present.min() < 2:
+        raise EvaluationError(
+            "Finding wrong labels needs at least two classes and two images in each."
+        )
+    return int(min(folds, present.min()))
 
 
 def confident_learning(labels: np.ndarray, probabilities: np.ndarray) -> ConfidentLearning:
@@ -211,7 +216,8 @@ def check_labels(
         features, labels, len(version.classes), strength=strength, seed=seed, cancel=cancel
     )
     save_out_of_fold_predictions(version, image_ids, labels, probabilities)
-    return LabelCheck(len(image_ids), FOLDS, time.monotonic() - started)
+    folds = fold_count(labels, len(version.classes))
+    return LabelCheck(len(image_ids), folds, time.monotonic() - started)
 
 
 def version_label_issues(store: ProjectStore, version: ModelVersion) -> list[LabelIssue] | None:

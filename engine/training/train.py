@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import asdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -146,10 +147,11 @@ def train(
                 cancel=cancel,
             )
             save_predictions(store, version.id, outcome.image_ids, outcome.probabilities)
-            _check_labels(store, version, loaded.examples, outcome, on_progress, cancel)
+            checked = _check_labels(store, version, loaded.examples, outcome, on_progress, cancel)
             metrics = outcome.metrics
             if views is not None:
                 metrics = _validated_on_views(version, loaded.examples, outcome, views)
+            metrics |= checked
             version = versions.update_version(
                 store,
                 version.id,
@@ -237,12 +239,13 @@ def _check_labels(
     outcome: RunOutcome,
     on_progress: ProgressCallback,
     cancel: CancelToken | None,
-) -> None:
+) -> dict[str, Any]:
     """Judge every labelled image by fold heads that never saw it, on the backbone
     features the run computed (`evaluation.label_issues`), and keep the result with
-    the version; a model without backbone features keeps none."""
+    the version; a model without backbone features keeps none. Returns the metrics
+    that say so ({"label_check": {"images", "folds", "seconds"}}, or none)."""
     if outcome.features is None:
-        return
+        return {}
     on_progress(TrainingProgress(stage="evaluate", done=0, total=1, phase="evaluate",
                                  message="Looking for wrong labels on held-out folds"))  # fmt: skip
     real = np.array([not is_view(h) for h in examples.hashes], dtype=bool)
@@ -255,8 +258,9 @@ def _check_labels(
         )  # fmt: skip
     except EvaluationError as error:
         log.info("no label check for %s: %s", version.name, error)
-        return
+        return {}
     log.info("label check of %d images in %.1f s", check.images, check.seconds)
+    return {"label_check": asdict(check)}
 
 
 def _validated_on_views(
