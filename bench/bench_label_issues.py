@@ -113,6 +113,15 @@ def measure(store: ProjectStore, truth: dict[int, str], share: float, seed: int)
     }
 
 
+def _name(folder: Path) -> str:
+    """potato, malaria/train: the set's name, with its part when it is one."""
+    return (
+        folder.name
+        if folder.name not in ("train", "test")
+        else f"{folder.parent.name}/{folder.name}"
+    )
+
+
 def _share(value: float | None) -> str:
     return "—" if value is None else f"{value:.1%}"
 
@@ -148,7 +157,7 @@ def main() -> None:
             import_images(store)
             truth = {i.id: i.label for i in store.images() if i.label}
             for share in args.noise:
-                report(folder.name, measure(store, truth, share, args.seed))
+                report(_name(folder), measure(store, truth, share, args.seed))
             store.close()
 
 

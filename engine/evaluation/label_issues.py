@@ -43,7 +43,11 @@ from linnaeus.engine.project.store import ProjectStore
 from linnaeus.engine.project.versions import ModelVersion
 
 FOLDS = 5
-HEAD_STRENGTH = 0.1  # inverse L2 strength of the fold heads when none is given
+# Inverse L2 strength of the fold heads, on standardised features: strong enough that a
+# head does not learn the wrong labels of its own folds, and fast to fit (on 2,150 potato
+# leaves, 5% flipped: 3 s for the five heads, where C=0.3 on raw features took 19 s;
+# 0.003 found as many flips as 0.01 on potato, and more on malaria at 10% noise).
+HEAD_STRENGTH = 0.003
 _MAX_ITER = 1000
 
 
@@ -82,13 +86,14 @@ def out_of_fold_probabilities(
     cancel: CancelToken | None = None,
 ) -> np.ndarray:
     """Class probabilities (N x n_classes) of every image from a logistic-regression
-    head fitted on the other folds' ``features`` (stratified K folds; fewer when a
-    class has fewer images than ``folds``)."""
+    head fitted on the other folds' standardised ``features`` (stratified K folds;
+    fewer when a class has fewer images than ``folds``)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
     from threadpoolctl import threadpool_limits
 
     x = np.asarray(features, dtype=np.float32)
+    x = (x - x.mean(axis=0)) / (x.std(axis=0) + 1e-6)  # well conditioned: lbfgs converges fast
     y = np.asarray(labels, dtype=np.int64)
     if len(x) != len(y):
         raise EvaluationError(f"{len(x)} feature rows for {len(y)} labels.")

@@ -28,7 +28,6 @@ from linnaeus.engine.errors import Cancelled
 from linnaeus.engine.errors import EvaluationError
 from linnaeus.engine.errors import LinnaeusError
 from linnaeus.engine.errors import TrainingError
-from linnaeus.engine.evaluation.label_issues import HEAD_STRENGTH
 from linnaeus.engine.evaluation.label_issues import check_labels
 from linnaeus.engine.evaluation.version import decided_split_figures
 from linnaeus.engine.progress import CancelToken
@@ -249,13 +248,9 @@ def _check_labels(
     on_progress(TrainingProgress(stage="evaluate", done=0, total=1, phase="evaluate",
                                  message="Looking for wrong labels on held-out folds"))  # fmt: skip
     real = np.array([not is_view(h) for h in examples.hashes], dtype=bool)
-    losses, strengths = outcome.curves.get("head_val_loss"), outcome.curves.get("head_C")
-    strength = strengths[int(np.argmin(losses))] if losses and strengths else HEAD_STRENGTH
     try:
-        check = check_labels(
-            store, version, examples.image_ids[real], examples.labels[real],
-            outcome.features[real], strength=strength, cancel=cancel,
-        )  # fmt: skip
+        check = check_labels(store, version, examples.image_ids[real], examples.labels[real],
+                             outcome.features[real], cancel=cancel)  # fmt: skip
     except EvaluationError as error:
         log.info("no label check for %s: %s", version.name, error)
         return {}
