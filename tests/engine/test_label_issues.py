@@ -142,4 +142,3 @@ def test_without_held_out_predictions_the_command_says_what_to_do(tmp_path, caps
     store.close()
     assert main(["labels", "issues", "--project", str(project)]) == 1
     assert "train the quick model" in capsys.readouterr().err
-
