@@ -67,7 +67,8 @@ def entry_tooltip(entry: QueueEntry, held_out: bool) -> str:
 class LabelCheckModel(RowTableModel):
     """The rows of the Check labels list."""
 
-    COLUMNS = ("", "Image", "Label → suggested", "Wrong?")
+    # what to decide on first; the file name (long, elided in the middle) takes the rest
+    COLUMNS = ("", "Wrong?", "Label → suggested", "Image")
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
@@ -87,12 +88,12 @@ class LabelCheckModel(RowTableModel):
                 change = f"{entry.label} → {entry.suggested}"
             mark = "✗" if entry.flagged else ""
             name = PurePosixPath(entry.path).name
-            return (mark, name, change, format_percent(entry.score, 0))[column]
+            return (mark, format_percent(entry.score, 0), change, name)[column]
         if role == Qt.ItemDataRole.ToolTipRole:
-            return entry.path if column == 1 else entry_tooltip(entry, self.held_out)
+            return entry.path if column == 3 else entry_tooltip(entry, self.held_out)
         if role == Qt.ItemDataRole.ForegroundRole and column == 0 and entry.flagged:
             return QColor(VERMILION)
-        if role == Qt.ItemDataRole.TextAlignmentRole and column == 3:
+        if role == Qt.ItemDataRole.TextAlignmentRole and column == 1:
             return _RIGHT
         if role == Qt.ItemDataRole.UserRole:
             return entry.image_id
@@ -130,7 +131,7 @@ class LabelCheckView(QWidget):
         self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 8)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
         self.table.activated.connect(self._on_table_activated)
         self.accept_action = QAction("Accept suggestion", self)
         self.accept_action.setShortcut(QKeySequence(ACCEPT_KEY))
@@ -170,8 +171,8 @@ class LabelCheckView(QWidget):
         if shown == self.model.rows:
             return
         self.model.set_rows(shown)
-        if shown and row >= 0:
-            self.table.selectRow(min(row, len(shown) - 1))
+        if shown:  # a row is always selected: A works at once
+            self.table.selectRow(min(max(row, 0), len(shown) - 1))
         self.rows_changed.emit()
 
     @property
