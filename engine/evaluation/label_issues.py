@@ -17,7 +17,8 @@ labels", JAIR 2021), implemented here from the paper:
 3. C calibrated so that each row sums to the number of images labelled i, and
    normalised into the joint Q of given and true labels;
 4. prune by noise rate: for each given i and true j != i, the round(N Q[i, j])
-   images labelled i with the largest margin p_j - p_i are flagged.
+   images labelled i with the largest margin p_j - p_i are flagged (here only
+   where the margin is positive).
 
 Every labelled image gets a score (its held-out probability of *not* being its
 label) and a suggested class; flagged images come first, most likely wrong
@@ -34,7 +35,6 @@ import numpy as np
 from linnaeus.engine.errors import EvaluationError
 from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import check_cancelled
-from linnaeus.engine.project import versions
 from linnaeus.engine.project.image_files import labelled_images
 from linnaeus.engine.project.predictions import SplitPredictions
 from linnaeus.engine.project.predictions import out_of_fold_predictions
@@ -142,7 +142,7 @@ def confident_learning(labels: np.ndarray, probabilities: np.ndarray) -> Confide
         where=row_sums > 0,
     )  # fmt: skip
     joint = calibrated / max(calibrated.sum(), 1.0)
-    flagged = _prune_by_noise_rate(y, p, joint, counts)
+    flagged = _prune_by_noise_rate(y, p, joint)
     others = p.copy()
     others[np.arange(n), y] = -1.0
     suggested = np.where(flagged, others.argmax(axis=1), p.argmax(axis=1))
@@ -150,12 +150,11 @@ def confident_learning(labels: np.ndarray, probabilities: np.ndarray) -> Confide
     return ConfidentLearning(thresholds, joint, flagged, suggested, score)
 
 
-def _prune_by_noise_rate(
-    y: np.ndarray, p: np.ndarray, joint: np.ndarray, counts: np.ndarray
-) -> np.ndarray:
+def _prune_by_noise_rate(y: np.ndarray, p: np.ndarray, joint: np.ndarray) -> np.ndarray:
     """Per off-diagonal cell (given i, true j) of the joint, flag the round(N Q[i, j])
-    images labelled i with the largest margin p_j - p_i; each class keeps at least
-    one image."""
+    images labelled i with the largest margin p_j - p_i, among those where that margin
+    is positive (the held-out head prefers j: a label it agrees with is never called
+    wrong); each class keeps at least one image."""
     n, k = p.shape
     flagged = np.zeros(n, bool)
     for i in range(k):
@@ -204,7 +203,6 @@ class LabelCheck:
 
 
 def check_labels(
-    store: ProjectStore,
     version: ModelVersion,
     image_ids: np.ndarray,
     labels: np.ndarray,
@@ -247,9 +245,3 @@ def _still_labelled_as_trained(
         for i, label in zip(held_out.image_ids, held_out.labels, strict=True)
         if current.get(int(i)) == version.classes[int(label)]
     }
-
-
-def active_label_issues(store: ProjectStore) -> tuple[ModelVersion | None, list[LabelIssue] | None]:
-    """The active version and its label issues (None, None without a model)."""
-    version = versions.active_version(store)
-    return version, (None if version is None else version_label_issues(store, version))

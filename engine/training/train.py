@@ -146,7 +146,7 @@ def train(
                 cancel=cancel,
             )
             save_predictions(store, version.id, outcome.image_ids, outcome.probabilities)
-            checked = _check_labels(store, version, loaded.examples, outcome, on_progress, cancel)
+            checked = _check_labels(version, loaded.examples, outcome, on_progress, cancel)
             metrics = outcome.metrics
             if views is not None:
                 metrics = _validated_on_views(version, loaded.examples, outcome, views)
@@ -232,7 +232,6 @@ def _check_enough(examples: Examples) -> None:
 
 
 def _check_labels(
-    store: ProjectStore,
     version: ModelVersion,
     examples: Examples,
     outcome: RunOutcome,
@@ -249,7 +248,7 @@ def _check_labels(
                                  message="Looking for wrong labels on held-out folds"))  # fmt: skip
     real = np.array([not is_view(h) for h in examples.hashes], dtype=bool)
     try:
-        check = check_labels(store, version, examples.image_ids[real], examples.labels[real],
+        check = check_labels(version, examples.image_ids[real], examples.labels[real],
                              outcome.features[real], cancel=cancel)  # fmt: skip
     except EvaluationError as error:
         log.info("no label check for %s: %s", version.name, error)

@@ -100,7 +100,7 @@ def _judged_version(store: ProjectStore) -> tuple[ModelVersion, list[int]]:
     wrong = [int(ids[n]) for n in np.flatnonzero(labels == 1)[:2]]
     looks[np.isin(ids, wrong)] = 0
     features = np.eye(2)[looks] * 3 + rng.normal(0, 0.5, (len(ids), 2))
-    check_labels(store, version, ids, labels, features.astype(np.float32))
+    check_labels(version, ids, labels, features.astype(np.float32))
     return versions.get_version(store, version.id), wrong
 
 
