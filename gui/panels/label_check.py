@@ -11,7 +11,6 @@ edit is undone.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import PurePosixPath
 from typing import Any
 
 from PySide6.QtCore import QModelIndex
@@ -67,8 +66,8 @@ def entry_tooltip(entry: QueueEntry, held_out: bool) -> str:
 class LabelCheckModel(RowTableModel):
     """The rows of the Check labels list."""
 
-    # what to decide on first; the file name (long, elided in the middle) takes the rest
-    COLUMNS = ("", "Wrong?", "Label → suggested", "Image")
+    # what to decide on; the selected row's file and words are below the table
+    COLUMNS = ("", "Wrong?", "Label", "Suggested")
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
@@ -83,14 +82,11 @@ class LabelCheckModel(RowTableModel):
             return None
         entry, column = self.entries[index.row()], index.column()
         if role == DISPLAY:
-            change = entry.label
-            if entry.suggested != entry.label:
-                change = f"{entry.label} → {entry.suggested}"
             mark = "✗" if entry.flagged else ""
-            name = PurePosixPath(entry.path).name
-            return (mark, format_percent(entry.score, 0), change, name)[column]
+            suggested = "(agrees)" if entry.suggested == entry.label else entry.suggested
+            return (mark, format_percent(entry.score, 0), entry.label, suggested)[column]
         if role == Qt.ItemDataRole.ToolTipRole:
-            return entry.path if column == 3 else entry_tooltip(entry, self.held_out)
+            return f"{entry.path}\n{entry_tooltip(entry, self.held_out)}"
         if role == Qt.ItemDataRole.ForegroundRole and column == 0 and entry.flagged:
             return QColor(VERMILION)
         if role == Qt.ItemDataRole.TextAlignmentRole and column == 1:
@@ -126,13 +122,15 @@ class LabelCheckView(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setAlternatingRowColors(True)
         self.table.setWordWrap(False)
-        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.table.verticalHeader().hide()
         self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 8)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        for column in (2, 3):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Stretch)
         self.table.activated.connect(self._on_table_activated)
+        self.table.selectionModel().currentRowChanged.connect(self._on_table_current_row_changed)
         self.accept_action = QAction("Accept suggestion", self)
         self.accept_action.setShortcut(QKeySequence(ACCEPT_KEY))
         self.accept_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
@@ -143,9 +141,13 @@ class LabelCheckView(QWidget):
         self.accept_button.clicked.connect(self.accept_current)
         self.note = QLabel(HELD_OUT_NOTE, self)
         self.note.setWordWrap(True)
+        self.details = QLabel(self)  # the selected row: its file, and the row in words
+        self.details.setWordWrap(True)
+        self.details.setTextFormat(Qt.TextFormat.PlainText)
         layout = QVBoxLayout(self)
         layout.addWidget(self.note)
         layout.addWidget(self.table, 1)
+        layout.addWidget(self.details)
         buttons = QHBoxLayout()
         buttons.addStretch(1)
         buttons.addWidget(self.accept_button)
@@ -192,6 +194,13 @@ class LabelCheckView(QWidget):
         entry = self.model.entries[index.row()]
         if entry.suggested != entry.label:
             self.suggestion_accepted.emit(entry.image_id, entry.suggested)
+
+    def _on_table_current_row_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if not current.isValid():
+            self.details.clear()
+            return
+        entry = self.model.entries[current.row()]
+        self.details.setText(f"{entry.path}: {entry_tooltip(entry, self.model.held_out)}")
 
     def _on_table_activated(self, index: QModelIndex) -> None:
         if index.isValid():

@@ -95,3 +95,13 @@ def test_accepting_a_label_the_model_agrees_with_changes_nothing(qtbot) -> None:
     with qtbot.assertNotEmitted(view.suggestion_accepted):
         view.accept_current()
     assert "agree with disk (95%)" in entry_tooltip(agree, True)
+
+
+def test_the_selected_row_is_said_in_words_below_the_list(qtbot) -> None:
+    view = LabelCheckView()
+    qtbot.addWidget(view)
+    wrong = QueueEntry(3, "disk/b.png", "disk", "square", 0.9, True, 0.9)
+    view.set_entries([wrong], held_out=True)
+    assert view.table.currentIndex().row() == 0  # selected at once: A works
+    assert view.details.text().startswith("disk/b.png: Labelled disk; models that never saw")
+    assert view.model.index(0, 3).data() == "square"
