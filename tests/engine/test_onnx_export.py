@@ -343,6 +343,7 @@ def test_an_unfinished_version_cannot_be_exported(project, tmp_path) -> None:
     )  # fmt: skip
     with pytest.raises(ExportError, match="did not finish training"):
         export_onnx(store, unfinished, tmp_path / "model.onnx")
+    versions.update_version(store, unfinished.id, status="cancelled")  # a training one stays
     versions.delete_version(store, unfinished.id)
 
 
