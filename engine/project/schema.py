@@ -146,7 +146,13 @@ ALTER TABLE model_versions_v4 RENAME TO model_versions;
 """
 )
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
+# Each image's perceptual hash (engine.images.perceptual_hash, a signed 64-bit
+# integer), written at import, read to find near-duplicates (engine.dataset.duplicates).
+_V5 = """
+ALTER TABLE images ADD COLUMN perceptual_hash INTEGER;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -1,0 +1,312 @@
+"""Duplicate images, and the leaks they make between train, validation and test.
+
+Two images are linked when their files are identical (content hash), when their
+perceptual hashes differ in few bits (a resized or re-encoded copy;
+`engine.images.perceptual_hash`, stored at import), or when the backbone
+features a training cached for both point the same way (cosine; a cropped,
+shifted or augmented copy). Linked images form a group (connected components
+over the links). A group whose images sit in more than one split is a leak: the
+model is validated or tested on copies of images it trained on, and its figures
+flatter it. Import keeps each group in one split from then on (`split_keys`);
+training and the model card warn of the leaks already there.
+
+Comparing every pair costs N² bit counts: about a second for 10,000 images.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from linnaeus.engine.errors import ImageReadError
+from linnaeus.engine.images.array_cache import ArrayCache
+from linnaeus.engine.images.array_cache import features_folder
+from linnaeus.engine.images.imageio import read_image
+from linnaeus.engine.images.perceptual_hash import hash_distance
+from linnaeus.engine.images.perceptual_hash import perceptual_hash
+from linnaeus.engine.progress import CancelToken
+from linnaeus.engine.progress import Progress
+from linnaeus.engine.progress import ProgressCallback
+from linnaeus.engine.progress import check_cancelled
+from linnaeus.engine.progress import ignore_progress
+from linnaeus.engine.project import image_files
+from linnaeus.engine.project.image_files import HashedImage
+from linnaeus.engine.project.store import SPLITS
+from linnaeus.engine.project.store import ProjectStore
+
+log = logging.getLogger(__name__)
+
+# Perceptual hashes at most this many bits apart (of 64) are copies. Resized and
+# re-encoded copies differ by 0-6 bits; different photos rarely come within 8, but
+# small round cells on a plain background (malaria) do (bench/bench_duplicates.py).
+NEAR_HASH_BITS = 6
+# Backbone features at least this close (cosine) are copies.
+NEAR_COSINE = 0.95
+LINK_KINDS = ("exact", "perceptual", "features")  # how two images were found alike
+_ROWS = 512  # hashes compared at once: 512 x N bit counts
+
+
+@dataclass(frozen=True)
+class DuplicateImage:
+    """One image of a duplicate group."""
+
+    image_id: int
+    path: str
+    split: str | None
+    label: str | None
+
+
+@dataclass(frozen=True)
+class DuplicateGroup:
+    """Images found to be copies of each other, and how they were found."""
+
+    images: tuple[DuplicateImage, ...]
+    kinds: tuple[str, ...]  # of LINK_KINDS: the kinds of link that joined them
+
+    @property
+    def splits(self) -> tuple[str, ...]:
+        """The splits its images are in, in train/val/test order."""
+        present = {image.split for image in self.images}
+        return tuple(split for split in SPLITS if split in present)
+
+    @property
+    def leaks(self) -> bool:
+        """Whether its images sit in more than one split."""
+        return len(self.splits) > 1
+
+
+@dataclass(frozen=True)
+class DuplicateReport:
+    """The duplicate groups of a project, largest first."""
+
+    groups: tuple[DuplicateGroup, ...]
+    images: int  # readable images compared
+    features: str | None  # the feature cache compared (its folder's name), None: none yet
+    seconds: float
+
+    @property
+    def leaking(self) -> tuple[DuplicateGroup, ...]:
+        return tuple(group for group in self.groups if group.leaks)
+
+    @property
+    def duplicate_images(self) -> int:
+        """Images that have at least one copy."""
+        return sum(len(group.images) for group in self.groups)
+
+
+def leak_warning(groups: Sequence[DuplicateGroup]) -> str | None:
+    """What a user reads about leaking groups (None when there are none)."""
+    leaking = [group for group in groups if group.leaks]
+    if not leaking:
+        return None
+    images = sum(len(group.images) for group in leaking)
+    return (
+        f"Leak: {len(leaking):,} groups of duplicate images ({images:,} images) sit in more "
+        "than one of train, validation and test, so the model is checked on copies of "
+        "images it trained on and its validation and test figures flatter it. "
+        "`linnaeus duplicates --project ...` lists them."
+    )
+
+
+def find_duplicates(
+    store: ProjectStore,
+    *,
+    on_progress: ProgressCallback = ignore_progress,
+    cancel: CancelToken | None = None,
+) -> DuplicateReport:
+    """Group the project's readable images that are copies of each other, taking
+    the perceptual hashes of images imported before they were kept."""
+    started = time.monotonic()
+    images = fill_perceptual_hashes(store, on_progress=on_progress, cancel=cancel)
+    features, source = cached_features(store, [image.content_hash for image in images])
+    on_progress(Progress("compare", 0, 1, f"Comparing {len(images):,} images"))
+    groups = duplicate_groups(images, features, cancel=cancel)
+    on_progress(Progress("compare", 1, 1, f"{len(groups):,} groups of duplicates"))
+    return DuplicateReport(tuple(groups), len(images), source, time.monotonic() - started)
+
+
+def duplicate_groups(
+    images: Sequence[HashedImage],
+    features: np.ndarray | None = None,
+    *,
+    cancel: CancelToken | None = None,
+) -> list[DuplicateGroup]:
+    """The groups of two or more linked ``images``, largest first; ``features``
+    (N x D, rows of NaN where unknown) adds links by cosine."""
+    links = image_links(images, features, cancel=cancel)
+    members, kinds = _components(len(images), links)
+    groups = [
+        DuplicateGroup(
+            tuple(_member(images[i]) for i in sorted(indices, key=lambda i: images[i].path)),
+            tuple(kind for kind in LINK_KINDS if kind in kinds[root]),
+        )
+        for root, indices in members.items()
+        if len(indices) > 1
+    ]
+    groups.sort(key=lambda group: (-len(group.images), group.images[0].path))
+    return groups
+
+
+def image_links(
+    images: Sequence[HashedImage],
+    features: np.ndarray | None = None,
+    *,
+    cancel: CancelToken | None = None,
+) -> dict[str, np.ndarray]:
+    """Pairs of linked images (K x 2 index arrays, first < second) by kind of link."""
+    links = {"exact": _exact_pairs([image.content_hash for image in images])}
+    known = np.array([image.perceptual_hash is not None for image in images])
+    hashes = np.array([image.perceptual_hash or 0 for image in images], np.int64)
+    links["perceptual"] = _close_pairs(
+        lambda rows: hash_distance(hashes[rows, None], hashes[None, :]) <= NEAR_HASH_BITS,
+        known, cancel,
+    )  # fmt: skip
+    if features is not None:
+        unit, present = _unit_rows(features)
+        links["features"] = _close_pairs(
+            lambda rows: unit[rows] @ unit.T >= NEAR_COSINE, present, cancel
+        )
+    return links
+
+
+def split_keys(images: Sequence[HashedImage], features: np.ndarray | None = None) -> list[str]:
+    """A key per image that the split keeps together: images of one patient group
+    (``group_id``) or linked as duplicates share one."""
+    links = image_links(images, features)
+    group_of: dict[str, int] = {}
+    same_group = [
+        (group_of.setdefault(image.group_id, index), index)
+        for index, image in enumerate(images)
+        if image.group_id
+    ]
+    links["group"] = np.array(same_group, np.int64).reshape(-1, 2)
+    members, _ = _components(len(images), links)
+    key = [""] * len(images)
+    for indices in members.values():
+        first = images[min(indices)]
+        name = f"group:{first.group_id}" if first.group_id else f"content:{first.content_hash}"
+        for index in indices:
+            key[index] = name
+    return key
+
+
+def cached_features(
+    store: ProjectStore, content_hashes: Sequence[str | None]
+) -> tuple[np.ndarray | None, str | None]:
+    """The backbone features a training cached for these contents (N x D, NaN rows
+    for those it did not see) and the cache's name; (None, None) before any."""
+    folders = features_folder(store.project_dir)
+    indexes = sorted(folders.glob("*/index.json"), key=lambda p: p.stat().st_mtime)
+    cache = ArrayCache.existing(indexes[-1].parent) if indexes else None
+    if cache is None or len(cache.shape) != 1:
+        return None, None
+    rows = np.full((len(content_hashes), cache.shape[0]), np.nan, np.float32)
+    known = [i for i, digest in enumerate(content_hashes) if digest and digest in cache]
+    if known:
+        rows[known] = cache.get([content_hashes[i] for i in known])  # type: ignore[misc]
+    return rows, cache.folder.name
+
+
+def fill_perceptual_hashes(
+    store: ProjectStore,
+    *,
+    on_progress: ProgressCallback = ignore_progress,
+    cancel: CancelToken | None = None,
+) -> list[HashedImage]:
+    """The readable images, after reading the files of those without a perceptual
+    hash (imported before hashes were kept) and storing theirs."""
+    images = image_files.hashed_images(store)
+    missing = [image for image in images if image.perceptual_hash is None]
+    if not missing:
+        return images
+    root = store.image_root
+    found: dict[int, int] = {}
+    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="hash") as pool:
+        for start in range(0, len(missing), 256):
+            check_cancelled(cancel)
+            batch = missing[start : start + 256]
+            values = pool.map(lambda image: _hash_file(root, image), batch)
+            for image, value in zip(batch, values, strict=True):
+                if value is not None:
+                    found[image.image_id] = value
+            done = start + len(batch)
+            on_progress(Progress("hash", done, len(missing), f"Hashed {done} of {len(missing)}"))
+    image_files.set_perceptual_hashes(store, found)
+    return image_files.hashed_images(store)
+
+
+def _hash_file(root: Path, image: HashedImage) -> int | None:
+    try:
+        return perceptual_hash(read_image(root / image.path).pixels)
+    except (ImageReadError, OSError, MemoryError) as error:
+        log.info("no perceptual hash for %s: %s", image.path, error)
+        return None
+
+
+def _member(image: HashedImage) -> DuplicateImage:
+    return DuplicateImage(image.image_id, image.path, image.split, image.label)
+
+
+def _exact_pairs(content_hashes: Sequence[str | None]) -> np.ndarray:
+    first: dict[str, int] = {}
+    pairs = [
+        (first.setdefault(digest, index), index)
+        for index, digest in enumerate(content_hashes)
+        if digest
+    ]
+    return np.array([pair for pair in pairs if pair[0] != pair[1]], np.int64).reshape(-1, 2)
+
+
+def _close_pairs(close: object, usable: np.ndarray, cancel: CancelToken | None) -> np.ndarray:
+    """Pairs (i < j) of usable rows for which ``close(rows)`` (a block of rows
+    against all) is true."""
+    found: list[np.ndarray] = []
+    count = len(usable)
+    for start in range(0, count, _ROWS):
+        check_cancelled(cancel)
+        rows = np.arange(start, min(start + _ROWS, count))
+        block = close(rows) & usable[None, :] & usable[rows, None]  # type: ignore[operator]
+        block &= np.arange(count)[None, :] > rows[:, None]
+        i, j = np.nonzero(block)
+        found.append(np.stack([rows[i], j], axis=1))
+    return np.concatenate(found) if found else np.zeros((0, 2), np.int64)
+
+
+def _unit_rows(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows scaled to length 1 (unknown rows zero) and which rows are known."""
+    present = ~np.isnan(features).any(axis=1)
+    unit = np.where(present[:, None], features, 0).astype(np.float32)
+    norms = np.linalg.norm(unit, axis=1, keepdims=True)
+    return unit / np.maximum(norms, 1e-12), present & (norms[:, 0] > 0)
+
+
+def _components(
+    count: int, links: Mapping[str, np.ndarray]
+) -> tuple[dict[int, list[int]], dict[int, set[str]]]:
+    """The connected components of the links: members and link kinds by component."""
+    pairs = [p for p in links.values() if len(p)]
+    edges = np.concatenate(pairs) if pairs else np.zeros((0, 2), np.int64)
+    graph = coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(count, count))
+    _, labels = connected_components(graph, directed=False)
+    members: dict[int, list[int]] = {}
+    for index, label in enumerate(labels):
+        members.setdefault(int(label), []).append(index)
+    kinds: dict[int, set[str]] = {}
+    for kind, found in links.items():
+        for first in _firsts(found):
+            kinds.setdefault(int(labels[first]), set()).add(kind)
+    return members, kinds
+
+
+def _firsts(pairs: np.ndarray) -> Iterable[int]:
+    return (int(i) for i in np.unique(pairs[:, 0])) if len(pairs) else ()
