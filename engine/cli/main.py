@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from linnaeus.engine import __version__
+from linnaeus.engine.cli import duplicates as cli_duplicates
 from linnaeus.engine.cli import evaluate as cli_evaluate
 from linnaeus.engine.cli import predict as cli_predict
 from linnaeus.engine.cli import train as cli_train
@@ -114,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_train.add_commands(commands, _project_options)
     cli_evaluate.add_commands(commands, _project_options)
     cli_predict.add_commands(commands, _project_options)
+    cli_duplicates.add_commands(commands, _project_options)
 
     sub = command("gui", _run_gui, "Open the desktop application (optionally on a project).")
     sub.add_argument("--project", type=Path, help="open this project folder")
