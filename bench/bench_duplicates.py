@@ -9,8 +9,9 @@ Prints figures; asserts nothing.
    The folder is imported and `find_duplicates` run. Reported: the share of
    planted copies grouped with their original (by kind of copy), false groups
    (groups joining images of different originals) and seconds. In the same
-   run, the plain way: imagehash.phash of each full image, pairs at most
-   ``NEAR_HASH_BITS`` apart, and exact file hashes only (what import did before).
+   run, the plain way: imagehash.phash of each full image, pairs at most 10
+   bits apart (imagededup's default for pHash) joined transitively, and exact
+   file hashes only (what import did before).
    With ``--features``, the default model is trained first (it caches the
    backbone features of every image, as a user's first training does; a few
    minutes on a CPU) and the feature links join in.
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import random
 import shutil
 import tempfile
@@ -38,7 +40,6 @@ import imagehash
 import numpy as np
 from PIL import Image
 
-from linnaeus.engine.dataset.duplicates import NEAR_HASH_BITS
 from linnaeus.engine.dataset.duplicates import DuplicateReport
 from linnaeus.engine.dataset.duplicates import find_duplicates
 from linnaeus.engine.dataset.importer import import_images
@@ -48,6 +49,7 @@ from linnaeus.engine.project.store import ProjectStore
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SOURCES = ("potato", "malaria/train", "brain_mri", "wbc/test")
 SUFFIXES = {".png", ".jpg", ".jpeg"}
+PLAIN_BITS = 10  # imagededup's default max_distance_threshold for PHash
 
 
 def main() -> None:
@@ -90,7 +92,7 @@ def planted(temp: Path, count: int, seed: int, features: bool) -> None:
           f"{report.seconds:.2f} s for {report.images} images; "
           f"features: {report.features or 'none'}")  # fmt: skip
     _score("Linnaeus", _groups_of(report), kinds, family)
-    _score("plain imagehash.phash", _plain_phash(images, family), kinds, family)
+    _score("plain imagehash.phash", _plain_phash(images, sorted(family)), kinds, family)
     _score("exact file hash only", _exact(images, family), kinds, family)
     store.close()
 
@@ -118,6 +120,13 @@ def wbc(project: Path, features: bool) -> None:
           f"kinds {sorted({k for g in train for k in g.kinds})}")  # fmt: skip
     print(f"  train/test leak: {len(leaking)} groups join train/ and test/ images "
           f"({test_leaked} of 71 test images have a copy in train/)")  # fmt: skip
+    print(f"  groups joining images of different classes (surely false): "
+          f"{_across_classes(_groups_of(report))} of {len(report.groups)}")  # fmt: skip
+    paths = [image.path for image in store.images(status="ok")]
+    plain = _plain_phash(SHARED / "wbc", paths)
+    print(f"  plain imagehash.phash: {len(plain)} groups, {sum(map(len, plain))} images, "
+          f"largest {max(map(len, plain), default=0)}, joining different classes: "
+          f"{_across_classes(plain)}")  # fmt: skip
     store.close()
 
 
@@ -156,15 +165,18 @@ def _compute_features(store: ProjectStore) -> None:
     print(f"  first training (caches backbone features): {time.perf_counter() - started:.1f} s")
 
 
+def _across_classes(groups: list[set[str]]) -> int:
+    return sum(len({path.split("/")[1] for path in group}) > 1 for group in groups)
+
+
 def _groups_of(report: DuplicateReport) -> list[set[str]]:
     return [{image.path for image in group.images} for group in report.groups]
 
 
-def _plain_phash(images: Path, family: dict[str, int]) -> list[set[str]]:
-    """Pairs at most NEAR_HASH_BITS apart by imagehash.phash of each full image,
+def _plain_phash(images: Path, paths: Sequence[str]) -> list[set[str]]:
+    """Pairs at most PLAIN_BITS apart by imagehash.phash of each full image,
     joined transitively (as most dedup scripts do)."""
     started = time.perf_counter()
-    paths = sorted(family)
     hashes = [imagehash.phash(Image.open(images / path)) for path in paths]
     parent = list(range(len(paths)))
 
@@ -176,7 +188,7 @@ def _plain_phash(images: Path, family: dict[str, int]) -> list[set[str]]:
 
     for i in range(len(paths)):
         for j in range(i + 1, len(paths)):
-            if hashes[i] - hashes[j] <= NEAR_HASH_BITS:
+            if hashes[i] - hashes[j] <= PLAIN_BITS:
                 parent[root(i)] = root(j)
     print(f"  plain imagehash.phash: {time.perf_counter() - started:.1f} s")
     return _sets(paths, [root(i) for i in range(len(paths))])
@@ -209,7 +221,10 @@ def _score(
     where = sorted({p.split("/")[0] for group in false_groups for p in group})
     print(f"  {name}: planted copies grouped with their original {found_all}/{len(kinds)} "
           f"({found_all / len(kinds):.0%}): {'; '.join(parts)}; false groups {false} "
-          f"(groups joining different originals: in {', '.join(where) or '-'}) of {len(groups)}")  # fmt: skip
+          f"(joining different originals; in folders {', '.join(where) or '-'}) "
+          f"of {len(groups)}")  # fmt: skip
+    for group in false_groups if os.environ.get("SHOW_FALSE") else ():
+        print("    false group:", sorted(group))
 
 
 def _with_original(path: str, group: set[str], family: dict[str, int]) -> bool:

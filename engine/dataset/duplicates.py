@@ -1,7 +1,7 @@
 """Duplicate images, and the leaks they make between train, validation and test.
 
-Two images are linked when their files are identical (content hash), when their
-perceptual hashes differ in few bits (a resized or re-encoded copy;
+Two images are linked when their files are identical (content hash), when both
+their perceptual hashes differ in few bits (a resized or re-encoded copy;
 `engine.images.perceptual_hash`, stored at import), or when the backbone
 features a training cached for both point the same way (cosine; a cropped,
 shifted or augmented copy). Linked images form a group (connected components
@@ -10,13 +10,14 @@ model is validated or tested on copies of images it trained on, and its figures
 flatter it. Import keeps each group in one split from then on (`split_keys`);
 training and the model card warn of the leaks already there.
 
-Comparing every pair costs N² bit counts: about a second for 10,000 images.
+Comparing every pair costs N² bit counts: a few seconds for 10,000 images.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
@@ -33,7 +34,7 @@ from linnaeus.engine.images.array_cache import ArrayCache
 from linnaeus.engine.images.array_cache import features_folder
 from linnaeus.engine.images.imageio import read_image
 from linnaeus.engine.images.perceptual_hash import hash_distance
-from linnaeus.engine.images.perceptual_hash import perceptual_hash
+from linnaeus.engine.images.perceptual_hash import perceptual_hashes
 from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import Progress
 from linnaeus.engine.progress import ProgressCallback
@@ -46,12 +47,16 @@ from linnaeus.engine.project.store import ProjectStore
 
 log = logging.getLogger(__name__)
 
-# Perceptual hashes at most this many bits apart (of 64) are copies. Resized and
-# re-encoded copies differ by 0-6 bits; different photos rarely come within 8, but
-# small round cells on a plain background (malaria) do (bench/bench_duplicates.py).
-NEAR_HASH_BITS = 6
-# Backbone features at least this close (cosine) are copies.
-NEAR_COSINE = 0.95
+# Images whose pHash and dHash are each at most this many bits apart (of 64) are
+# copies. Resized (50-150%) and re-encoded (JPEG 60-90) copies differ by at most 6
+# bits in pHash and 4 in dHash, and most slightly cropped ones by at most 8; on
+# wbc's rotated cells, pHash alone links hundreds of unrelated images within 6
+# bits, pHash and dHash together none of another class (bench/bench_duplicates.py).
+NEAR_HASH_BITS = 8
+# Backbone features at least this close (cosine) are copies: on the planted
+# copies, 0.96 links no two different images that the hashes did not already
+# link; at 0.95, wbc's cells chain into groups of hundreds.
+NEAR_COSINE = 0.96
 LINK_KINDS = ("exact", "perceptual", "features")  # how two images were found alike
 _ROWS = 512  # hashes compared at once: 512 x N bit counts
 
@@ -166,11 +171,15 @@ def image_links(
     """Pairs of linked images (K x 2 index arrays, first < second) by kind of link."""
     links = {"exact": _exact_pairs([image.content_hash for image in images])}
     known = np.array([image.perceptual_hash is not None for image in images])
-    hashes = np.array([image.perceptual_hash or 0 for image in images], np.int64)
-    links["perceptual"] = _close_pairs(
-        lambda rows: hash_distance(hashes[rows, None], hashes[None, :]) <= NEAR_HASH_BITS,
-        known, cancel,
-    )  # fmt: skip
+    phash = np.array([image.perceptual_hash or 0 for image in images], np.int64)
+    dhash = np.array([image.difference_hash or 0 for image in images], np.int64)
+
+    def near(rows: np.ndarray) -> np.ndarray:
+        return (hash_distance(phash[rows, None], phash[None, :]) <= NEAR_HASH_BITS) & (
+            hash_distance(dhash[rows, None], dhash[None, :]) <= NEAR_HASH_BITS
+        )
+
+    links["perceptual"] = _close_pairs(near, known, cancel)
     if features is not None:
         unit, present = _unit_rows(features)
         links["features"] = _close_pairs(
@@ -230,7 +239,7 @@ def fill_perceptual_hashes(
     if not missing:
         return images
     root = store.image_root
-    found: dict[int, int] = {}
+    found: dict[int, tuple[int, int]] = {}
     with ThreadPoolExecutor(max_workers=4, thread_name_prefix="hash") as pool:
         for start in range(0, len(missing), 256):
             check_cancelled(cancel)
@@ -245,9 +254,9 @@ def fill_perceptual_hashes(
     return image_files.hashed_images(store)
 
 
-def _hash_file(root: Path, image: HashedImage) -> int | None:
+def _hash_file(root: Path, image: HashedImage) -> tuple[int, int] | None:
     try:
-        return perceptual_hash(read_image(root / image.path).pixels)
+        return perceptual_hashes(read_image(root / image.path).pixels)
     except (ImageReadError, OSError, MemoryError) as error:
         log.info("no perceptual hash for %s: %s", image.path, error)
         return None
@@ -267,7 +276,9 @@ def _exact_pairs(content_hashes: Sequence[str | None]) -> np.ndarray:
     return np.array([pair for pair in pairs if pair[0] != pair[1]], np.int64).reshape(-1, 2)
 
 
-def _close_pairs(close: object, usable: np.ndarray, cancel: CancelToken | None) -> np.ndarray:
+def _close_pairs(
+    close: Callable[[np.ndarray], np.ndarray], usable: np.ndarray, cancel: CancelToken | None
+) -> np.ndarray:
     """Pairs (i < j) of usable rows for which ``close(rows)`` (a block of rows
     against all) is true."""
     found: list[np.ndarray] = []
@@ -275,7 +286,7 @@ def _close_pairs(close: object, usable: np.ndarray, cancel: CancelToken | None) 
     for start in range(0, count, _ROWS):
         check_cancelled(cancel)
         rows = np.arange(start, min(start + _ROWS, count))
-        block = close(rows) & usable[None, :] & usable[rows, None]  # type: ignore[operator]
+        block = close(rows) & usable[None, :] & usable[rows, None]
         block &= np.arange(count)[None, :] > rows[:, None]
         i, j = np.nonzero(block)
         found.append(np.stack([rows[i], j], axis=1))

@@ -42,7 +42,7 @@ from linnaeus.engine.images.imageio import DEFAULT_MAX_PIXELS
 from linnaeus.engine.images.imageio import ImageInfo
 from linnaeus.engine.images.imageio import content_hash
 from linnaeus.engine.images.imageio import read_image
-from linnaeus.engine.images.perceptual_hash import perceptual_hash
+from linnaeus.engine.images.perceptual_hash import perceptual_hashes
 from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import Progress
 from linnaeus.engine.progress import ProgressCallback
@@ -78,7 +78,7 @@ class FileFacts:
     mtime_ns: int | None
     info: ImageInfo | None
     error: str | None
-    perceptual_hash: int | None = None
+    perceptual_hashes: tuple[int, int] | None = None  # pHash, dHash
 
     def record(self) -> FileRecord:
         """The facts as the project stores them."""
@@ -88,7 +88,7 @@ class FileFacts:
             info.width if info else None, info.height if info else None,
             info.channels if info else None, info.bit_depth if info else None,
             info.format if info else None, "ok" if info else "unreadable", self.error,
-            self.perceptual_hash,
+            *(self.perceptual_hashes or (None, None)),
         )  # fmt: skip
 
 
@@ -146,8 +146,8 @@ class ImportReport:
 
 
 def inspect_file(root: Path, relative: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> FileFacts:
-    """Read, hash and decode one file, and take its perceptual hash; never raises for
-    a bad file."""
+    """Read, hash and decode one file, and take its perceptual hashes; never raises
+    for a bad file."""
     full = root / relative
     try:
         status = full.stat()
@@ -163,7 +163,7 @@ def inspect_file(root: Path, relative: str, max_pixels: int = DEFAULT_MAX_PIXELS
     except MemoryError:
         message = "not enough memory to decode this image"
         return FileFacts(relative, digest, len(data), status.st_mtime_ns, None, message)
-    fingerprint = perceptual_hash(decoded.pixels)
+    fingerprint = perceptual_hashes(decoded.pixels)
     return FileFacts(
         relative, digest, len(data), status.st_mtime_ns, decoded.info, None, fingerprint
     )

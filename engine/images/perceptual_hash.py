@@ -1,10 +1,13 @@
-"""An image's perceptual hash: 64 bits that stay nearly the same when the image is
-resized, re-encoded (JPEG quality) or slightly brightened, and differ for other images.
+"""An image's perceptual hashes: 64 bits each that stay nearly the same when the
+image is resized or re-encoded (JPEG quality) and differ for other images.
 
-It is imagehash's pHash (the signs of the lowest 8 x 8 DCT frequencies of a
-32 x 32 gray image against their median). The image is first shrunk with
-OpenCV's area filter, so a 4,000-pixel X-ray costs milliseconds, not the
-fraction of a second imagehash's own resize of the full image would take.
+Two of imagehash's hashes, which fail differently: pHash (the signs of the
+lowest 8 x 8 DCT frequencies against their median) and dHash (whether each
+pixel of a 9 x 8 image is brighter than its right neighbour). Alone, pHash
+links unrelated images that share a strong layout (rotated photos with black
+corners, round cells on a plain background); requiring both to agree keeps
+the copies and drops those (bench/bench_duplicates.py). The image is first
+shrunk with OpenCV's area filter, so a 4,000-pixel X-ray costs milliseconds.
 Hashes are stored as SQLite's signed 64-bit integers; `hash_distance` counts
 the bits two hashes differ in.
 """
@@ -17,22 +20,25 @@ import numpy as np
 from PIL import Image
 
 HASH_BITS = 64
-_SIDE = 32  # imagehash.phash's 8 x 4: the DCT is taken of a 32 x 32 image
+_SIDE = 64  # shrunk to this first; imagehash then takes 32 x 32 (pHash) or 9 x 8 (dHash)
 
 
-def perceptual_hash(pixels: np.ndarray) -> int:
-    """The pHash of decoded ``pixels`` (H x W x C, uint8 or uint16, as `imageio`
-    reads them) as a signed 64-bit integer."""
-    gray = _gray(pixels)
-    small = cv2.resize(gray, (_SIDE, _SIDE), interpolation=cv2.INTER_AREA)
-    bits = imagehash.phash(Image.fromarray(small), hash_size=8).hash.ravel()
-    value = int("".join("1" if bit else "0" for bit in bits), 2)
-    return value - (1 << HASH_BITS) if value >= 1 << (HASH_BITS - 1) else value
+def perceptual_hashes(pixels: np.ndarray) -> tuple[int, int]:
+    """The pHash and dHash of decoded ``pixels`` (H x W x C, uint8 or uint16, as
+    `imageio` reads them), as signed 64-bit integers."""
+    shrunk = cv2.resize(_gray(pixels), (_SIDE, _SIDE), interpolation=cv2.INTER_AREA)
+    small = Image.fromarray(shrunk)
+    return _signed(imagehash.phash(small)), _signed(imagehash.dhash(small))
 
 
 def hash_distance(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     """How many of the 64 bits differ between hashes (int64 arrays that broadcast)."""
     return np.bitwise_count(np.bitwise_xor(first, second).view(np.uint64))
+
+
+def _signed(value: imagehash.ImageHash) -> int:
+    number = int("".join("1" if bit else "0" for bit in value.hash.ravel()), 2)
+    return number - (1 << HASH_BITS) if number >= 1 << (HASH_BITS - 1) else number
 
 
 def _gray(pixels: np.ndarray) -> np.ndarray:

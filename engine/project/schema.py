@@ -146,10 +146,12 @@ ALTER TABLE model_versions_v4 RENAME TO model_versions;
 """
 )
 
-# Each image's perceptual hash (engine.images.perceptual_hash, a signed 64-bit
-# integer), written at import, read to find near-duplicates (engine.dataset.duplicates).
+# Each image's perceptual hashes (engine.images.perceptual_hash: pHash and dHash,
+# signed 64-bit integers), written at import, read to find near-duplicates
+# (engine.dataset.duplicates).
 _V5 = """
 ALTER TABLE images ADD COLUMN perceptual_hash INTEGER;
+ALTER TABLE images ADD COLUMN difference_hash INTEGER;
 """
 
 MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
