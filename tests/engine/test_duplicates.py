@@ -1,0 +1,160 @@
+"""Duplicate images: planted copies are grouped, splits keep groups together, leaks are told."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from linnaeus.engine.cli.main import main
+from linnaeus.engine.dataset.duplicates import duplicate_groups
+from linnaeus.engine.dataset.duplicates import find_duplicates
+from linnaeus.engine.dataset.duplicates import leak_warning
+from linnaeus.engine.dataset.importer import ImportOptions
+from linnaeus.engine.dataset.importer import import_images
+from linnaeus.engine.images.array_cache import ArrayCache
+from linnaeus.engine.images.array_cache import features_folder
+from linnaeus.engine.images.perceptual_hash import hash_distance
+from linnaeus.engine.images.perceptual_hash import perceptual_hashes
+from linnaeus.engine.project import image_files
+from linnaeus.engine.project.store import ProjectStore
+
+ORIGINALS = 12
+
+
+def scene(seed: int, side: int = 96) -> np.ndarray:
+    """A smooth random picture (blobs of colour), different for every seed."""
+    coarse = np.random.default_rng(seed).integers(0, 256, (6, 6, 3), dtype=np.uint8)
+    image = Image.fromarray(coarse).resize((side, side), Image.Resampling.BICUBIC)
+    return np.asarray(image)
+
+
+def jpeg_copy(pixels: np.ndarray, scale: float, quality: int) -> bytes:
+    image = Image.fromarray(pixels)
+    image = image.resize((round(image.width * scale), round(image.height * scale)))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def planted(tmp_path: Path) -> Path:
+    """Originals in two class folders, each with a resized, re-encoded copy; one
+    exact copy of a file."""
+    root = tmp_path / "images"
+    for index in range(ORIGINALS):
+        folder = root / ("a" if index % 2 else "b")
+        folder.mkdir(parents=True, exist_ok=True)
+        pixels = scene(index)
+        Image.fromarray(pixels).save(folder / f"img{index:02d}.png")
+        scale, quality = (0.6, 65) if index % 3 else (1.4, 85)
+        (folder / f"img{index:02d}_copy.jpg").write_bytes(jpeg_copy(pixels, scale, quality))
+    (root / "b" / "img00_same.png").write_bytes((root / "b" / "img00.png").read_bytes())
+    return root
+
+
+def imported(root: Path, project: Path, **options: object) -> ProjectStore:
+    store = ProjectStore.create(project, root)
+    import_images(store, ImportOptions(**options))  # type: ignore[arg-type]
+    return store
+
+
+def family(path: str) -> str:
+    return path.split("/")[-1][:5]
+
+
+def test_perceptual_hashes_survive_resizing_and_jpeg_but_not_another_picture() -> None:
+    pixels = scene(1)
+    copy = np.asarray(Image.open(io.BytesIO(jpeg_copy(pixels, 0.5, 60))))
+    same = np.array(perceptual_hashes(pixels), np.int64)
+    other = np.array(perceptual_hashes(scene(2)), np.int64)
+    assert hash_distance(same, np.array(perceptual_hashes(copy), np.int64)).max() <= 8
+    assert hash_distance(same, other).max() > 8
+    sixteen = (pixels.astype(np.uint16) * 257)[..., :1]  # 16-bit gray takes the same path
+    assert all(isinstance(value, int) for value in perceptual_hashes(sixteen))
+
+
+def test_planted_copies_are_grouped_with_their_original(planted: Path, tmp_path: Path) -> None:
+    with imported(planted, tmp_path / "project") as store:
+        report = find_duplicates(store)
+    assert report.images == 2 * ORIGINALS + 1
+    assert len(report.groups) == ORIGINALS
+    for group in report.groups:
+        assert len({family(image.path) for image in group.images}) == 1  # no false links
+    biggest = report.groups[0]
+    assert len(biggest.images) == 3 and set(biggest.kinds) == {"exact", "perceptual"}
+
+
+def test_a_duplicate_group_lands_in_one_split(planted: Path, tmp_path: Path) -> None:
+    with imported(planted, tmp_path / "project", seed=3) as store:
+        report = find_duplicates(store)
+        splits = {image.split for image in store.images()}
+    assert len(splits) > 1  # the images were spread over the splits...
+    assert not report.leaking  # ...but never a group
+    assert leak_warning(report.groups) is None
+
+
+def test_a_new_copy_follows_the_split_of_its_original(planted: Path, tmp_path: Path) -> None:
+    store = imported(planted, tmp_path / "project", seed=1)
+    with store:
+        original = store.image_by_path("a/img05.png")
+        (planted / "a" / "img05_again.jpg").write_bytes(jpeg_copy(scene(5), 1.2, 75))
+        import_images(store)
+        assert store.image_by_path("a/img05_again.jpg").split == original.split
+
+
+def test_duplicates_across_splits_are_a_leak(planted: Path, tmp_path: Path, capsys) -> None:
+    project = tmp_path / "project"
+    with imported(planted, project) as store:
+        pair = [store.image_by_path(p).id for p in ("a/img01.png", "a/img01_copy.jpg")]
+        store.set_splits({pair[0]: "train", pair[1]: "test"}, "random")
+        report = find_duplicates(store)
+    assert [len(group.images) for group in report.leaking] == [2]
+    assert report.leaking[0].splits == ("train", "test")
+    assert "Leak: 1 groups of duplicate images (2 images)" in str(leak_warning(report.groups))
+    assert main(["duplicates", "--project", str(project)]) == 0
+    out = capsys.readouterr().out
+    assert "Warning: Leak" in out and "LEAK across train/test" in out
+
+
+def test_cli_json_names_each_path_and_split(planted: Path, tmp_path: Path, capsys) -> None:
+    project = tmp_path / "project"
+    imported(planted, project).close()
+    assert main(["duplicates", "--project", str(project), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["images"] == 2 * ORIGINALS + 1 and result["features"] is None
+    assert len(result["groups"]) == ORIGINALS and result["leaking_groups"] == 0
+    group = result["groups"][0]
+    assert set(group) == {"kinds", "splits", "leaks", "images"}
+    assert set(group["images"][0]) == {"id", "path", "split", "label"}
+    assert {image["path"] for image in group["images"]} == {
+        "b/img00.png", "b/img00_copy.jpg", "b/img00_same.png",
+    }  # fmt: skip
+
+
+def test_images_imported_before_hashes_were_kept_get_them(planted: Path, tmp_path: Path) -> None:
+    with imported(planted, tmp_path / "project") as store:
+        store.execute("UPDATE images SET perceptual_hash = NULL, difference_hash = NULL")
+        report = find_duplicates(store)
+        hashed = image_files.hashed_images(store)
+    assert len(report.groups) == ORIGINALS
+    assert all(image.perceptual_hash is not None for image in hashed)
+
+
+def test_cached_backbone_features_link_what_the_hashes_miss(store: ProjectStore) -> None:
+    root = store.image_root
+    for index in range(3):
+        Image.fromarray(scene(40 + index)).save(root / f"cell{index}.png")
+    import_images(store)
+    images = image_files.hashed_images(store)
+    assert duplicate_groups(images) == []
+    cache = ArrayCache(features_folder(store.project_dir) / "backbone-160", (4,), "float32")
+    vectors = [[1, 0, 0, 0], [0.99, 0.05, 0, 0], [0, 1, 0, 0]]
+    cache.put({i.content_hash: np.array(v) for i, v in zip(images, vectors, strict=True)})
+    report = find_duplicates(store)
+    assert report.features == "backbone-160"
+    assert [(len(g.images), g.kinds) for g in report.groups] == [(2, ("features",))]
