@@ -131,6 +131,7 @@ def training_done(result: TrainResult) -> TrainingDone:
         device=version.device,
         skipped=tuple(result.skipped),
         decoded=result.decoded,
+        warnings=result.warnings,
     )
 
 
@@ -154,6 +155,8 @@ def print_training(summary: Mapping[str, Any]) -> None:
         )
     if any(values.get("augmented_views") for values in done.metrics.values()):
         print(f"  {AUGMENTED_VIEWS_NOTE}")
+    for warning in done.warnings:
+        print(f"  Warning: {warning}")
     for path, reason in done.skipped:
         print(f"  skipped (unreadable): {path}: {reason}")
 

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -119,8 +120,26 @@ def leak_warning(groups: Sequence[DuplicateGroup]) -> str | None:
         f"Leak: {len(leaking):,} groups of duplicate images ({images:,} images) sit in more "
         "than one of train, validation and test, so the model is checked on copies of "
         "images it trained on and its validation and test figures flatter it. "
-        "`linnaeus duplicates --project ...` lists them."
+        "The Duplicates filter (or `linnaeus duplicates`) lists them."
     )
+
+
+def leaks_among(
+    store: ProjectStore, splits: Mapping[int, str], *, cancel: CancelToken | None = None
+) -> tuple[DuplicateGroup, ...]:
+    """The duplicate groups that leak among these images (image id -> the split a
+    model version used it in): what a training and its model card warn of."""
+    leaking = []
+    for group in find_duplicates(store, cancel=cancel).groups:
+        members = tuple(
+            replace(image, split=splits[image.image_id])
+            for image in group.images
+            if image.image_id in splits
+        )
+        kept = DuplicateGroup(members, group.kinds)
+        if kept.leaks:
+            leaking.append(kept)
+    return tuple(leaking)
 
 
 def find_duplicates(

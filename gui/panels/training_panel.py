@@ -88,6 +88,8 @@ def summary_text(done: TrainingDone) -> str:
             f" {len(done.skipped)} image{'' if one else 's'} could not be read and "
             f"{'was' if one else 'were'} left out."
         )
+    for warning in done.warnings:
+        text += f" {warning}"
     return text
 
 
@@ -376,7 +378,7 @@ class TrainingPanel(QWidget):
         self.progress.setRange(0, 1)
         self.progress.setValue(1)
         self.progress_label.setText("Finished.")
-        self.result.show_message("success", summary_text(done))
+        self.result.show_message("warning" if done.warnings else "success", summary_text(done))
         self._ended()
         self.training_finished.emit(done.model_version)
 

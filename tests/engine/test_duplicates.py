@@ -158,3 +158,27 @@ def test_cached_backbone_features_link_what_the_hashes_miss(store: ProjectStore)
     report = find_duplicates(store)
     assert report.features == "backbone-160"
     assert [(len(g.images), g.kinds) for g in report.groups] == [(2, ("features",))]
+
+
+def test_training_and_its_model_card_warn_of_a_leak(tmp_path: Path, capsys) -> None:
+    from linnaeus.engine.cli.train import print_training
+    from linnaeus.engine.cli.train import training_summary
+    from linnaeus.engine.report.model_card import write_report
+    from linnaeus.engine.training.train import train
+    from tests.training_factory import SEED_CNN
+    from tests.training_factory import make_shapes_project
+
+    store = make_shapes_project(tmp_path, {"disk": 6, "square": 6})
+    with store:
+        trained = store.images(split="train")[0]
+        copy = f"{trained.path.rsplit('.', 1)[0]}_copy.png"
+        (store.image_root / copy).write_bytes((store.image_root / trained.path).read_bytes())
+        import_images(store)
+        store.set_splits({store.image_by_path(copy).id: "test"}, "random")
+        result = train(store, SEED_CNN)
+        card = write_report(store, result.version, tmp_path / "card.html").read_text()
+    (warning,) = result.warnings
+    assert warning.startswith("Leak: 1 groups of duplicate images (2 images)")
+    print_training(training_summary(result))
+    assert f"Warning: {warning}" in capsys.readouterr().out
+    assert "Leak: 1 groups of duplicate images" in card
