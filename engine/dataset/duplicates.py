@@ -142,6 +142,18 @@ def leaks_among(
     return tuple(leaking)
 
 
+def find_project_duplicates(
+    project_dir: Path,
+    *,
+    on_progress: ProgressCallback = ignore_progress,
+    cancel: CancelToken | None = None,
+) -> DuplicateReport:
+    """`find_duplicates` over its own connection to the project, so it may run on a
+    worker thread (the window's duplicates filter)."""
+    with ProjectStore.open(project_dir) as store:
+        return find_duplicates(store, on_progress=on_progress, cancel=cancel)
+
+
 def find_duplicates(
     store: ProjectStore,
     *,
