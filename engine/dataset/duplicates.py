@@ -10,7 +10,8 @@ model is validated or tested on copies of images it trained on, and its figures
 flatter it. Import keeps each group in one split from then on (`split_keys`);
 training and the model card warn of the leaks already there.
 
-Comparing every pair costs N² bit counts: a few seconds for 10,000 images.
+Every pair is compared, block by block over the upper triangle: for 10,000 images
+about 1.5 s by their hashes and 9 s more by 1,280 features each (a shared 2-core CPU).
 """
 
 from __future__ import annotations
@@ -205,17 +206,22 @@ def image_links(
     phash = np.array([image.perceptual_hash or 0 for image in images], np.int64)
     dhash = np.array([image.difference_hash or 0 for image in images], np.int64)
 
-    def near(rows: np.ndarray) -> np.ndarray:
-        return (hash_distance(phash[rows, None], phash[None, :]) <= NEAR_HASH_BITS) & (
-            hash_distance(dhash[rows, None], dhash[None, :]) <= NEAR_HASH_BITS
-        )
+    def near(start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        close = hash_distance(phash[start:stop, None], phash[None, start:]) <= NEAR_HASH_BITS
+        i, j = np.nonzero(close)  # few: the dHash is compared for these alone
+        i, j = i + start, j + start
+        agree = hash_distance(dhash[i], dhash[j]) <= NEAR_HASH_BITS
+        return i[agree], j[agree]
 
     links["perceptual"] = _close_pairs(near, known, cancel)
     if features is not None:
         unit, present = _unit_rows(features)
-        links["features"] = _close_pairs(
-            lambda rows: unit[rows] @ unit.T >= NEAR_COSINE, present, cancel
-        )
+
+        def alike(start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+            i, j = np.nonzero(unit[start:stop] @ unit[start:].T >= NEAR_COSINE)
+            return i + start, j + start
+
+        links["features"] = _close_pairs(alike, present, cancel)
     return links
 
 
@@ -308,19 +314,20 @@ def _exact_pairs(content_hashes: Sequence[str | None]) -> np.ndarray:
 
 
 def _close_pairs(
-    close: Callable[[np.ndarray], np.ndarray], usable: np.ndarray, cancel: CancelToken | None
+    close: Callable[[int, int], tuple[np.ndarray, np.ndarray]],
+    usable: np.ndarray,
+    cancel: CancelToken | None,
 ) -> np.ndarray:
-    """Pairs (i < j) of usable rows for which ``close(rows)`` (a block of rows
-    against all) is true."""
+    """Pairs (i < j) of usable rows that ``close(start, stop)`` finds alike: it
+    compares rows start..stop with rows start..N (the upper triangle, block by
+    block) and returns the close pairs' indices."""
     found: list[np.ndarray] = []
     count = len(usable)
     for start in range(0, count, _ROWS):
         check_cancelled(cancel)
-        rows = np.arange(start, min(start + _ROWS, count))
-        block = close(rows) & usable[None, :] & usable[rows, None]
-        block &= np.arange(count)[None, :] > rows[:, None]
-        i, j = np.nonzero(block)
-        found.append(np.stack([rows[i], j], axis=1))
+        i, j = close(start, min(start + _ROWS, count))
+        keep = (j > i) & usable[i] & usable[j]
+        found.append(np.stack([i[keep], j[keep]], axis=1))
     return np.concatenate(found) if found else np.zeros((0, 2), np.int64)
 
 

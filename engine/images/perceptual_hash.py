@@ -26,8 +26,7 @@ _SIDE = 64  # shrunk to this first; imagehash then takes 32 x 32 (pHash) or 9 x 
 def perceptual_hashes(pixels: np.ndarray) -> tuple[int, int]:
     """The pHash and dHash of decoded ``pixels`` (H x W x C, uint8 or uint16, as
     `imageio` reads them), as signed 64-bit integers."""
-    shrunk = cv2.resize(_gray(pixels), (_SIDE, _SIDE), interpolation=cv2.INTER_AREA)
-    small = Image.fromarray(shrunk)
+    small = Image.fromarray(_gray(pixels))
     return _signed(imagehash.phash(small)), _signed(imagehash.dhash(small))
 
 
@@ -42,14 +41,15 @@ def _signed(value: imagehash.ImageHash) -> int:
 
 
 def _gray(pixels: np.ndarray) -> np.ndarray:
-    """The image as 8-bit gray (alpha dropped; 16-bit samples scaled to 8)."""
+    """The image shrunk to `_SIDE` x `_SIDE`, as 8-bit gray (alpha dropped; 16-bit
+    samples scaled to 8)."""
     image = pixels if pixels.ndim == 3 else pixels[..., None]
-    colour = image[..., :3] if image.shape[-1] >= 3 else image[..., :1]
-    if colour.shape[-1] == 3:
-        weights = np.array([0.299, 0.587, 0.114], np.float32)  # what PIL's "L" uses
-        gray = colour.astype(np.float32) @ weights
+    small = cv2.resize(image, (_SIDE, _SIDE), interpolation=cv2.INTER_AREA)
+    small = small if small.ndim == 3 else small[..., None]
+    if small.shape[-1] >= 3:
+        gray = cv2.cvtColor(np.ascontiguousarray(small[..., :3]), cv2.COLOR_RGB2GRAY)
     else:
-        gray = colour[..., 0].astype(np.float32)
-    if pixels.dtype == np.uint16:
-        gray /= 257.0
-    return np.clip(gray + 0.5, 0, 255).astype(np.uint8)
+        gray = small[..., 0]
+    if gray.dtype == np.uint16:
+        return ((gray.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    return gray
