@@ -9,6 +9,7 @@ from linnaeus.engine.cli.protocol import print_json
 from linnaeus.engine.dataset.duplicates import DuplicateGroup
 from linnaeus.engine.dataset.duplicates import DuplicateReport
 from linnaeus.engine.dataset.duplicates import find_duplicates
+from linnaeus.engine.dataset.duplicates import keep_groups_together
 from linnaeus.engine.dataset.duplicates import leak_warning
 from linnaeus.engine.project.database import display_path
 from linnaeus.engine.project.store import ProjectStore
@@ -23,6 +24,10 @@ def add_commands(commands: Any, project_options: Any) -> None:
     )
     sub.set_defaults(run=run_duplicates)
     project_options(sub)
+    sub.add_argument("--keep-together", action="store_true",
+                     help="first move the images of each group that leaks into one split "
+                     "(the split your folders or label table gave, else the one most of "
+                     "the group is in)")  # fmt: skip
     sub.add_argument("--limit", type=int, default=20,
                      help="how many groups to list, leaking ones first (default 20; "
                      "--json lists all)")  # fmt: skip
@@ -31,12 +36,27 @@ def add_commands(commands: Any, project_options: Any) -> None:
 def run_duplicates(args: argparse.Namespace) -> int:
     from linnaeus.engine.cli.output import ProgressBar
 
+    kept = None
     with ProjectStore.open(args.project) as store, ProgressBar(enabled=not args.json) as bar:
+        if args.keep_together:
+            kept = keep_groups_together(store, on_progress=bar.update)
         report = find_duplicates(store, on_progress=bar.update)
+        paths = {i: store.image(i).path for i in kept.moved} if kept else {}
     if args.json:
-        print_json(duplicates_json(report))
-    else:
-        print_duplicates(report, args.limit)
+        payload = duplicates_json(report)
+        if kept is not None:
+            payload["moved"] = [{"path": paths[i], "from": old, "to": new}
+                                for i, (old, new) in kept.moved.items()]  # fmt: skip
+            payload["unfixable_groups"] = kept.unfixable
+        print_json(payload)
+        return 0
+    if kept is not None:
+        print(f"Moved {len(kept.moved):,} images so that each group of duplicates sits in one "
+              "split.")  # fmt: skip
+        if kept.unfixable:
+            print(f"  {kept.unfixable:,} groups stay across splits: your folders or label table "
+                  "put their images there.")  # fmt: skip
+    print_duplicates(report, args.limit)
     return 0
 
 

@@ -43,6 +43,7 @@ from linnaeus.engine.progress import ProgressCallback
 from linnaeus.engine.progress import check_cancelled
 from linnaeus.engine.progress import ignore_progress
 from linnaeus.engine.project import image_files
+from linnaeus.engine.project import lock as project_lock
 from linnaeus.engine.project.image_files import HashedImage
 from linnaeus.engine.project.store import SPLITS
 from linnaeus.engine.project.store import ProjectStore
@@ -60,6 +61,7 @@ NEAR_HASH_BITS = 8
 # link; at 0.95, wbc's cells chain into groups of hundreds.
 NEAR_COSINE = 0.96
 LINK_KINDS = ("exact", "perceptual", "features")  # how two images were found alike
+_GIVEN = ("folder", "csv")  # split sources the user chose: never moved
 _ROWS = 512  # hashes compared at once: 512 x N bit counts
 
 
@@ -121,7 +123,8 @@ def leak_warning(groups: Sequence[DuplicateGroup]) -> str | None:
         f"Leak: {len(leaking):,} groups of duplicate images ({images:,} images) sit in more "
         "than one of train, validation and test, so the model is checked on copies of "
         "images it trained on and its validation and test figures flatter it. "
-        "The Duplicates filter (or `linnaeus duplicates`) lists them."
+        "Show duplicates (or `linnaeus duplicates`) lists them; `linnaeus duplicates "
+        "--keep-together` moves each group into one split."
     )
 
 
@@ -141,6 +144,40 @@ def leaks_among(
         if kept.leaks:
             leaking.append(kept)
     return tuple(leaking)
+
+
+@dataclass(frozen=True)
+class KeptTogether:
+    """What `keep_groups_together` changed."""
+
+    moved: dict[int, tuple[str | None, str]]  # image id -> (split before, split now)
+    unfixable: int  # leaking groups whose splits the user's folders or label table fixed
+
+
+@project_lock.holding_lock("moving duplicates into one split")
+def keep_groups_together(
+    store: ProjectStore,
+    *,
+    on_progress: ProgressCallback = ignore_progress,
+    cancel: CancelToken | None = None,
+) -> KeptTogether:
+    """Move the images of every leaking group into one split, holding the project's
+    lock: the split their folders or label table gave some of them, else the one
+    most of them are in (ties: training first, so validation and test only lose
+    images). A group whose given splits differ is left as it is, and counted."""
+    moved: dict[int, tuple[str | None, str]] = {}
+    unfixable = 0
+    for group in find_duplicates(store, on_progress=on_progress, cancel=cancel).leaking:
+        records = [store.image(image.image_id) for image in group.images]
+        given = {r.split for r in records if r.split_source in _GIVEN and r.split}
+        if len(given) > 1:
+            unfixable += 1
+            continue
+        counts = {split: sum(r.split == split for r in records) for split in group.splits}
+        target = given.pop() if given else max(group.splits, key=counts.__getitem__)
+        moved |= {r.id: (r.split, target) for r in records if r.split != target}
+    store.set_splits({image_id: split for image_id, (_, split) in moved.items()}, "random")
+    return KeptTogether(moved, unfixable)
 
 
 def find_project_duplicates(

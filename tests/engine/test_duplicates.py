@@ -182,3 +182,30 @@ def test_training_and_its_model_card_warn_of_a_leak(tmp_path: Path, capsys) -> N
     print_training(training_summary(result))
     assert f"Warning: {warning}" in capsys.readouterr().out
     assert "Leak: 1 groups of duplicate images" in card
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3, 4])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_every_decoded_kind_of_image_has_hashes(channels: int, dtype: type) -> None:
+    pixels = scene(3)[..., :1].repeat(channels, axis=2).astype(dtype)
+    if dtype == np.uint16:
+        pixels *= 257
+    eight = scene(3)[..., :1].repeat(max(channels, 1), axis=2)
+    assert perceptual_hashes(pixels) == perceptual_hashes(eight)
+    assert len(set(perceptual_hashes(np.zeros((1, 1, channels), dtype)))) >= 1
+
+
+def test_keep_together_moves_a_leaking_group_into_one_split(
+    planted: Path, tmp_path: Path, capsys
+) -> None:
+    project = tmp_path / "project"
+    with imported(planted, project) as store:
+        ids = [
+            store.image_by_path(f"a/img0{n}{s}").id for n in (1, 3) for s in (".png", "_copy.jpg")
+        ]
+        store.set_splits({ids[0]: "train", ids[1]: "test"}, "random")
+        store.set_splits({ids[2]: "train", ids[3]: "test"}, "folder")  # given by the user
+    assert main(["duplicates", "--project", str(project), "--keep-together", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["moved"] == [{"path": "a/img01_copy.jpg", "from": "test", "to": "train"}]
+    assert result["unfixable_groups"] == 1 and result["leaking_groups"] == 1
