@@ -146,15 +146,22 @@ ALTER TABLE model_versions_v4 RENAME TO model_versions;
 """
 )
 
+# A model version may carry a name the user gave it (shown beside "v3", which
+# stays its identifier in file names) and a free-text note.
+_V5 = """
+ALTER TABLE model_versions ADD COLUMN title TEXT;
+ALTER TABLE model_versions ADD COLUMN note TEXT;
+"""
+
 # Each image's perceptual hashes (engine.images.perceptual_hash: pHash and dHash,
 # signed 64-bit integers), written at import, read to find near-duplicates
 # (engine.dataset.duplicates).
-_V5 = """
+_V6 = """
 ALTER TABLE images ADD COLUMN perceptual_hash INTEGER;
 ALTER TABLE images ADD COLUMN difference_hash INTEGER;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
