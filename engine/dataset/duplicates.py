@@ -3,9 +3,9 @@
 Two images are linked when their files are identical (content hash), when both
 their perceptual hashes differ in few bits (a resized or re-encoded copy;
 `engine.images.perceptual_hash`, stored at import), or when the backbone
-features a training cached for both point the same way (cosine; a cropped,
-shifted or augmented copy). Linked images form a group (connected components
-over the links). A group whose images sit in more than one split is a leak: the
+features a training cached for both point the same way (cosine; a cropped or
+shifted copy, some augmented ones; rotated copies mostly escape all three).
+Linked images form a group (connected components over the links). A group whose images sit in more than one split is a leak: the
 model is validated or tested on copies of images it trained on, and its figures
 flatter it. Import keeps each group in one split from then on (`split_keys`);
 training and the model card warn of the leaks already there.
@@ -119,8 +119,10 @@ def leak_warning(groups: Sequence[DuplicateGroup]) -> str | None:
     if not leaking:
         return None
     images = sum(len(group.images) for group in leaking)
+    groups = f"{len(leaking):,} groups" if len(leaking) > 1 else "1 group"
     return (
-        f"Leak: {len(leaking):,} groups of duplicate images ({images:,} images) sit in more "
+        f"Leak: {groups} of duplicate images ({images:,} images) "
+        f"{'sit' if len(leaking) > 1 else 'sits'} in more "
         "than one of train, validation and test, so the model is checked on copies of "
         "images it trained on and its validation and test figures flatter it. "
         "Show duplicates (or `linnaeus duplicates`) lists them; `linnaeus duplicates "

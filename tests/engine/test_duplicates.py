@@ -115,7 +115,7 @@ def test_duplicates_across_splits_are_a_leak(planted: Path, tmp_path: Path, caps
         report = find_duplicates(store)
     assert [len(group.images) for group in report.leaking] == [2]
     assert report.leaking[0].splits == ("train", "test")
-    assert "Leak: 1 groups of duplicate images (2 images)" in str(leak_warning(report.groups))
+    assert "Leak: 1 group of duplicate images (2 images) sits" in str(leak_warning(report.groups))
     assert main(["duplicates", "--project", str(project)]) == 0
     out = capsys.readouterr().out
     assert "Warning: Leak" in out and "LEAK across train/test" in out
@@ -178,10 +178,10 @@ def test_training_and_its_model_card_warn_of_a_leak(tmp_path: Path, capsys) -> N
         result = train(store, SEED_CNN)
         card = write_report(store, result.version, tmp_path / "card.html").read_text()
     (warning,) = result.warnings
-    assert warning.startswith("Leak: 1 groups of duplicate images (2 images)")
+    assert warning.startswith("Leak: 1 group of duplicate images (2 images) sits")
     print_training(training_summary(result))
     assert f"Warning: {warning}" in capsys.readouterr().out
-    assert "Leak: 1 groups of duplicate images" in card
+    assert "Leak: 1 group of duplicate images" in card
 
 
 @pytest.mark.parametrize("channels", [1, 2, 3, 4])
