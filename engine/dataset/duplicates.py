@@ -5,9 +5,9 @@ their perceptual hashes differ in few bits (a resized or re-encoded copy;
 `engine.images.perceptual_hash`, stored at import), or when the backbone
 features a training cached for both point the same way (cosine; a cropped or
 shifted copy, some augmented ones; rotated copies mostly escape all three).
-Linked images form a group (connected components over the links). A group whose images sit in more than one split is a leak: the
-model is validated or tested on copies of images it trained on, and its figures
-flatter it. Import keeps each group in one split from then on (`split_keys`);
+Linked images form a group (connected components over the links). A group whose
+images sit in more than one split is a leak: the model is validated or tested on
+copies of images it trained on, and its figures flatter it. Import keeps each group in one split from then on (`split_keys`);
 training and the model card warn of the leaks already there.
 
 Every pair is compared, block by block over the upper triangle: for 10,000 images
