@@ -7,8 +7,9 @@ features a training cached for both point the same way (cosine; a cropped or
 shifted copy, some augmented ones; rotated copies mostly escape all three).
 Linked images form a group (connected components over the links). A group whose
 images sit in more than one split is a leak: the model is validated or tested on
-copies of images it trained on, and its figures flatter it. Import keeps each group in one split from then on (`split_keys`);
-training and the model card warn of the leaks already there.
+copies of images it trained on, and its figures flatter it. Import keeps each
+group in one split from then on (`split_keys`); training and the model card warn
+of the leaks already there, and `keep_groups_together` moves them into one split.
 
 Every pair is compared, block by block over the upper triangle: for 10,000 images
 about 1.5 s by their hashes and 9 s more by 1,280 features each (a shared 2-core CPU).
