@@ -1,10 +1,11 @@
 """Duplicate images, and the leaks they make between train, validation and test.
 
 Two images are linked when their files are identical (content hash), when both
-their perceptual hashes differ in few bits (a resized or re-encoded copy;
-`engine.images.perceptual_hash`, stored at import), or when the backbone
-features a training cached for both point the same way (cosine; a cropped or
-shifted copy, some augmented ones; rotated copies mostly escape all three).
+their perceptual hashes differ in few bits (a resized or re-encoded copy, also
+turned by quarter turns or mirrored; `engine.images.perceptual_hash`, stored at
+import), or when the backbone features a training cached for both point the
+same way (cosine; a cropped or shifted copy). Copies turned by other angles
+mostly escape all three.
 Linked images form a group (connected components over the links). A group whose
 images sit in more than one split is a leak: the model is validated or tested on
 copies of images it trained on, and its figures flatter it. Import keeps each
@@ -12,7 +13,8 @@ group in one split from then on (`split_keys`); training and the model card warn
 of the leaks already there, and `keep_groups_together` moves them into one split.
 
 Every pair is compared, block by block over the upper triangle: for 10,000 images
-about 1.5 s by their hashes and 9 s more by 1,280 features each (a shared 2-core CPU).
+about 4 s by their hashes (8 views each) and 9 s more by 1,280 features each (on
+a shared 2-core CPU).
 """
 
 from __future__ import annotations
@@ -36,7 +38,9 @@ from linnaeus.engine.errors import ImageReadError
 from linnaeus.engine.images.array_cache import ArrayCache
 from linnaeus.engine.images.array_cache import features_folder
 from linnaeus.engine.images.imageio import read_image
+from linnaeus.engine.images.perceptual_hash import VIEWS
 from linnaeus.engine.images.perceptual_hash import hash_distance
+from linnaeus.engine.images.perceptual_hash import hash_table
 from linnaeus.engine.images.perceptual_hash import perceptual_hashes
 from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import Progress
@@ -51,12 +55,15 @@ from linnaeus.engine.project.store import ProjectStore
 
 log = logging.getLogger(__name__)
 
-# Images whose pHash and dHash are each at most this many bits apart (of 64) are
-# copies. Resized (50-150%) and re-encoded (JPEG 60-90) copies differ by at most 6
-# bits in pHash and 4 in dHash, and most slightly cropped ones by at most 8; on
-# wbc's rotated cells, pHash alone links hundreds of unrelated images within 6
-# bits, pHash and dHash together none of another class (bench/bench_duplicates.py).
-NEAR_HASH_BITS = 8
+# Images whose pHash and dHash are each at most this many bits apart (of 64), the
+# one as it is and the other as it is, turned or mirrored, are copies. Resized
+# (50-150%) and re-encoded (JPEG 60-90) copies stay within 4 bits of both (200 of
+# 200 from four shared sets). Wider cuts find slightly cropped copies too, but link
+# different cells that share a plain round layout: at 8 bits, 1,279 of malaria's
+# 4,000 cells (pHash alone also links hundreds of wbc's rotated cells across
+# classes); at 4 bits, 10 (bench/bench_duplicates.py). Cropped copies are left to
+# the backbone features.
+NEAR_HASH_BITS = 4
 # Backbone features at least this close (cosine) are copies: on the planted
 # copies, 0.96 links no two different images that the hashes did not already
 # link; at 0.95, wbc's cells chain into groups of hundreds.
@@ -242,16 +249,21 @@ def image_links(
 ) -> dict[str, np.ndarray]:
     """Pairs of linked images (K x 2 index arrays, first < second) by kind of link."""
     links = {"exact": _exact_pairs([image.content_hash for image in images])}
-    known = np.array([image.perceptual_hash is not None for image in images])
-    phash = np.array([image.perceptual_hash or 0 for image in images], np.int64)
-    dhash = np.array([image.difference_hash or 0 for image in images], np.int64)
+    table, known = hash_table([image.perceptual_hashes for image in images])
+    phash, dhash = table[..., 0], table[..., 1]  # N x VIEWS
 
     def near(start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
-        close = hash_distance(phash[start:stop, None], phash[None, start:]) <= NEAR_HASH_BITS
-        i, j = np.nonzero(close)  # few: the dHash is compared for these alone
-        i, j = i + start, j + start
-        agree = hash_distance(dhash[i], dhash[j]) <= NEAR_HASH_BITS
-        return i[agree], j[agree]
+        """Pairs whose pHash and dHash agree, the first image as it is, the second
+        as it is or turned or mirrored."""
+        found_i, found_j = [], []
+        for view in range(VIEWS):
+            close = hash_distance(phash[start:stop, :1], phash[None, start:, view])
+            i, j = np.nonzero(close <= NEAR_HASH_BITS)  # few: dHash is compared for these
+            i, j = i + start, j + start
+            agree = hash_distance(dhash[i, 0], dhash[j, view]) <= NEAR_HASH_BITS
+            found_i.append(i[agree])
+            found_j.append(j[agree])
+        return np.concatenate(found_i), np.concatenate(found_j)
 
     links["perceptual"] = _close_pairs(near, known, cancel)
     if features is not None:
@@ -312,11 +324,11 @@ def fill_perceptual_hashes(
     """The readable images, after reading the files of those without a perceptual
     hash (imported before hashes were kept) and storing theirs."""
     images = image_files.hashed_images(store)
-    missing = [image for image in images if image.perceptual_hash is None]
+    missing = [image for image in images if image.perceptual_hashes is None]
     if not missing:
         return images
     root = store.image_root
-    found: dict[int, tuple[int, int]] = {}
+    found: dict[int, bytes] = {}
     with ThreadPoolExecutor(max_workers=4, thread_name_prefix="hash") as pool:
         for start in range(0, len(missing), 256):
             check_cancelled(cancel)
@@ -331,7 +343,7 @@ def fill_perceptual_hashes(
     return image_files.hashed_images(store)
 
 
-def _hash_file(root: Path, image: HashedImage) -> tuple[int, int] | None:
+def _hash_file(root: Path, image: HashedImage) -> bytes | None:
     try:
         return perceptual_hashes(read_image(root / image.path).pixels)
     except (ImageReadError, OSError, MemoryError) as error:

@@ -78,7 +78,7 @@ class FileFacts:
     mtime_ns: int | None
     info: ImageInfo | None
     error: str | None
-    perceptual_hashes: tuple[int, int] | None = None  # pHash, dHash
+    perceptual_hashes: bytes | None = None
 
     def record(self) -> FileRecord:
         """The facts as the project stores them."""
@@ -88,7 +88,7 @@ class FileFacts:
             info.width if info else None, info.height if info else None,
             info.channels if info else None, info.bit_depth if info else None,
             info.format if info else None, "ok" if info else "unreadable", self.error,
-            *(self.perceptual_hashes or (None, None)),
+            self.perceptual_hashes,
         )  # fmt: skip
 
 

@@ -45,8 +45,7 @@ class FileRecord:
     format: str | None
     status: str  # "ok" or "unreadable"
     error: str | None
-    perceptual_hash: int | None = None  # engine.images.perceptual_hash, of readable files
-    difference_hash: int | None = None
+    perceptual_hashes: bytes | None = None  # engine.images.perceptual_hash, of readable files
 
 
 def known_files(store: ProjectStore) -> dict[str, KnownFile]:
@@ -62,8 +61,8 @@ def add_file(store: ProjectStore, path: str, record: FileRecord, split: str | No
     """Add an image; ``split`` is the one its folder gives (None: none). Returns its id."""
     cursor = store.execute(
         "INSERT INTO images (content_hash, byte_size, mtime_ns, width, height, channels, "
-        "bit_depth, format, status, error, perceptual_hash, difference_hash, path, split, "
-        "split_source, added_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        "bit_depth, format, status, error, perceptual_hashes, path, split, split_source, "
+        "added_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         (*astuple(record), to_db_path(path), split, "folder" if split else None, utc_now()),
     )
     return int(cursor.lastrowid or 0)
@@ -74,7 +73,7 @@ def update_file(store: ProjectStore, image_id: int, record: FileRecord) -> None:
     store.execute(
         "UPDATE images SET content_hash = ?, byte_size = ?, mtime_ns = ?, width = ?, "
         "height = ?, channels = ?, bit_depth = ?, format = ?, status = ?, error = ?, "
-        "perceptual_hash = ?, difference_hash = ? WHERE id = ?",
+        "perceptual_hashes = ? WHERE id = ?",
         (*astuple(record), image_id),
     )
 
@@ -172,8 +171,7 @@ class HashedImage:
     image_id: int
     path: str
     content_hash: str | None
-    perceptual_hash: int | None  # None: not computed yet (imported before hashes were kept)
-    difference_hash: int | None
+    perceptual_hashes: bytes | None  # None: not yet (imported before hashes were kept)
     label: str | None
     split: str | None
     group_id: str | None
@@ -182,8 +180,8 @@ class HashedImage:
 def hashed_images(store: ProjectStore) -> list[HashedImage]:
     """Every readable image with its hashes, label, split and group, by id."""
     rows = store.execute(
-        "SELECT images.id, images.path, images.content_hash, images.perceptual_hash, "
-        "images.difference_hash, classes.name, images.split, images.group_id FROM images "
+        "SELECT images.id, images.path, images.content_hash, images.perceptual_hashes, "
+        "classes.name, images.split, images.group_id FROM images "
         "LEFT JOIN classes ON classes.id = images.label_id "
         "WHERE images.status = 'ok' ORDER BY images.id"
     ).fetchall()
@@ -193,10 +191,10 @@ def hashed_images(store: ProjectStore) -> list[HashedImage]:
     ]
 
 
-def set_perceptual_hashes(store: ProjectStore, hashes: Mapping[int, tuple[int, int]]) -> None:
-    """Record the perceptual hashes of images (image id -> pHash, dHash)."""
+def set_perceptual_hashes(store: ProjectStore, hashes: Mapping[int, bytes]) -> None:
+    """Record the perceptual hashes of images (image id -> hashes as stored)."""
     with store.transaction():
         store.execute_many(
-            "UPDATE images SET perceptual_hash = ?, difference_hash = ? WHERE id = ?",
-            [(int(p), int(d), int(image_id)) for image_id, (p, d) in hashes.items()],
+            "UPDATE images SET perceptual_hashes = ? WHERE id = ?",
+            [(value, int(image_id)) for image_id, value in hashes.items()],
         )

@@ -153,12 +153,11 @@ ALTER TABLE model_versions ADD COLUMN title TEXT;
 ALTER TABLE model_versions ADD COLUMN note TEXT;
 """
 
-# Each image's perceptual hashes (engine.images.perceptual_hash: pHash and dHash,
-# signed 64-bit integers), written at import, read to find near-duplicates
-# (engine.dataset.duplicates).
+# Each image's perceptual hashes (engine.images.perceptual_hash: pHash and dHash of
+# the image and its turned and mirrored views, 128 bytes), written at import, read
+# to find near-duplicates (engine.dataset.duplicates).
 _V6 = """
-ALTER TABLE images ADD COLUMN perceptual_hash INTEGER;
-ALTER TABLE images ADD COLUMN difference_hash INTEGER;
+ALTER TABLE images ADD COLUMN perceptual_hashes BLOB;
 """
 
 MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
