@@ -55,15 +55,17 @@ from linnaeus.engine.project.store import ProjectStore
 
 log = logging.getLogger(__name__)
 
-# Images whose pHash and dHash are each at most this many bits apart (of 64), the
-# one as it is and the other as it is, turned or mirrored, are copies. Resized
-# (50-150%) and re-encoded (JPEG 60-90) copies stay within 4 bits of both (200 of
-# 200 from four shared sets). Wider cuts find slightly cropped copies too, but link
-# different cells that share a plain round layout: at 8 bits, 1,279 of malaria's
-# 4,000 cells (pHash alone also links hundreds of wbc's rotated cells across
-# classes); at 4 bits, 10 (bench/bench_duplicates.py). Cropped copies are left to
-# the backbone features.
-NEAR_HASH_BITS = 4
+# Images whose pHash and dHash are each at most NEAR_HASH_BITS apart (of 64) are
+# copies; an image and a turned or mirrored view of another, at most
+# TURNED_HASH_BITS. Resized (50-150%) and re-encoded (JPEG 60-90) copies stay within
+# 4 bits of both (200 of 200 from four shared sets); slightly cropped ones drift
+# further. Wider cuts find more cropped copies but link different cells that share a
+# plain round layout: of malaria's 4,000 different cells, 8 bits linked 449 (1,279
+# with the views at 8 too), 6 bits 64, 4 bits 10; pHash alone also linked hundreds
+# of wbc's cells across classes (bench/bench_duplicates.py). The backbone features
+# find more of the cropped copies.
+NEAR_HASH_BITS = 6
+TURNED_HASH_BITS = 4
 # Backbone features at least this close (cosine) are copies: on the planted
 # copies, 0.96 links no two different images that the hashes did not already
 # link; at 0.95, wbc's cells chain into groups of hundreds.
@@ -257,10 +259,11 @@ def image_links(
         as it is or turned or mirrored."""
         found_i, found_j = [], []
         for view in range(VIEWS):
+            bits = NEAR_HASH_BITS if view == 0 else TURNED_HASH_BITS
             close = hash_distance(phash[start:stop, :1], phash[None, start:, view])
-            i, j = np.nonzero(close <= NEAR_HASH_BITS)  # few: dHash is compared for these
+            i, j = np.nonzero(close <= bits)  # few: dHash is compared for these alone
             i, j = i + start, j + start
-            agree = hash_distance(dhash[i, 0], dhash[j, view]) <= NEAR_HASH_BITS
+            agree = hash_distance(dhash[i, 0], dhash[j, view]) <= bits
             found_i.append(i[agree])
             found_j.append(j[agree])
         return np.concatenate(found_i), np.concatenate(found_j)
