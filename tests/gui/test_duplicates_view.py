@@ -67,7 +67,7 @@ def test_show_duplicates_lists_the_groups_leak_first(tmp_path, qtbot) -> None:
 
 def test_the_train_tab_says_when_a_training_leaked() -> None:
     from linnaeus.engine.cli.protocol import TrainingDone
-    from linnaeus.gui.panels.training_panel import summary_text
+    from linnaeus.gui.panels.training_texts import summary_text
 
     text = summary_text(TrainingDone("v2", warnings=("Leak: 3 groups of duplicate images.",)))
     assert text.endswith(" Leak: 3 groups of duplicate images.")
