@@ -68,6 +68,7 @@ def filter_from_controls(
     controls: FilterControls,
     image_ids: frozenset[int] | None = None,
     image_ids_title: str = "",
+    image_order: tuple[int, ...] = (),
 ) -> ImageFilter:
     """The `ImageFilter` the controls describe; "reverse" flips each sort's natural order."""
     low, high = sorted(controls.confidence_percent)
@@ -81,6 +82,7 @@ def filter_from_controls(
         search=controls.search.strip(),
         image_ids=image_ids,
         image_ids_title=image_ids_title,
+        image_order=image_order if image_ids is not None else (),
         sort=controls.sort,
         descending=DEFAULT_DESCENDING[controls.sort] != controls.reverse,
     )
@@ -90,11 +92,13 @@ class FilterBar(QWidget):
     """Search, class, split, prediction, confidence and sort controls."""
 
     filter_changed = Signal(object)  # ImageFilter
+    duplicates_requested = Signal()  # "Show duplicates" pressed: the view finds them
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._image_ids: frozenset[int] | None = None
         self._image_ids_title = ""
+        self._image_order: tuple[int, ...] = ()
         self._search_timer = QTimer(self, singleShot=True, interval=_SEARCH_DELAY_MS)
         self._search_timer.timeout.connect(self._emit)
 
@@ -119,6 +123,11 @@ class FilterBar(QWidget):
                 at = self.sort.count() - 1
                 self.sort.setItemData(at, SORT_TIPS[key], Qt.ItemDataRole.ToolTipRole)
         self.reverse = QCheckBox("Reverse order")
+        self.duplicates = QPushButton("Show duplicates")
+        self.duplicates.setToolTip(
+            "Identical, resized or re-encoded copies (and, after a training, cropped ones), "
+            "group by group; groups that sit in more than one split come first: they leak"
+        )
         self.reset = QPushButton("Show all images")
         self.reset.setToolTip("Clear every filter")
         self.chosen = QLabel(wordWrap=True)
@@ -135,6 +144,7 @@ class FilterBar(QWidget):
         for spin in (self.confidence_low, self.confidence_high):
             spin.valueChanged.connect(self._emit)
         self.reset.clicked.connect(self.clear)
+        self.duplicates.clicked.connect(self.duplicates_requested)
 
     def _lay_out(self) -> None:
         confidence = QHBoxLayout()
@@ -158,6 +168,7 @@ class FilterBar(QWidget):
         layout.addWidget(self.reverse)
         layout.addWidget(self.misclassified)
         layout.addWidget(self.unreadable)
+        layout.addWidget(self.duplicates)
         layout.addWidget(self.reset)
 
     # -- state --------------------------------------------------------------
@@ -176,7 +187,9 @@ class FilterBar(QWidget):
         )
 
     def current_filter(self) -> ImageFilter:
-        return filter_from_controls(self.controls(), self._image_ids, self._image_ids_title)
+        return filter_from_controls(
+            self.controls(), self._image_ids, self._image_ids_title, self._image_order
+        )
 
     def set_classes(self, classes: Sequence[ClassInfo], *, has_predictions: bool) -> None:
         """Fill the class lists, keeping the chosen classes when they still exist."""
@@ -210,13 +223,18 @@ class FilterBar(QWidget):
         if index < 0 and chosen not in (None, _ANY):
             self._emit()  # the chosen class is gone
 
-    def show_only(self, image_ids: frozenset[int] | None, title: str = "") -> None:
-        """Limit the grid to these images (None: no such limit)."""
+    def show_only(
+        self, image_ids: frozenset[int] | None, title: str = "", order: tuple[int, ...] = ()
+    ) -> None:
+        """Limit the grid to these images (None: no such limit), in ``order`` when
+        sorted by name and one is given."""
         self._image_ids = image_ids
         self._image_ids_title = title
+        self._image_order = order if image_ids is not None else ()
         self.chosen.setVisible(image_ids is not None)
         if image_ids is not None:
             self.chosen.setText(f"<b>{len(image_ids)} images</b> {title}".strip())
+            self.chosen.updateGeometry()  # a longer title wraps onto more lines
         self._emit()
 
     def clear(self) -> None:
@@ -241,7 +259,7 @@ class FilterBar(QWidget):
         self.reverse.setChecked(f.descending != DEFAULT_DESCENDING[f.sort])
         for widget in widgets:
             widget.blockSignals(False)
-        self.show_only(f.image_ids, f.image_ids_title)
+        self.show_only(f.image_ids, f.image_ids_title, f.image_order)
 
     def _controls(self) -> tuple[QWidget, ...]:
         return (

@@ -44,7 +44,8 @@ class ImageFilter:
     `UNLABELLED`); ``confidence`` bounds the confidence of the prediction and,
     when narrower than 0..1, leaves out images without one. ``search`` matches
     any part of the path, ignoring case. ``image_ids`` limits the grid to
-    images chosen elsewhere (a confusion-matrix cell, a relabel queue).
+    images chosen elsewhere (a confusion-matrix cell, a relabel queue, duplicate
+    groups), shown in ``image_order`` when sorted by name and one is given.
     Readable images are shown unless ``unreadable`` asks for the unreadable
     and missing files instead.
     """
@@ -58,6 +59,7 @@ class ImageFilter:
     search: str = ""
     image_ids: frozenset[int] | None = None
     image_ids_title: str = ""
+    image_order: tuple[int, ...] = ()  # with image_ids: their order by name (e.g. duplicates)
     sort: str = "name"
     descending: bool = False
 
@@ -248,6 +250,11 @@ def select_images(table: ImageTable, image_filter: ImageFilter) -> np.ndarray:
         keys = table.search_keys()
         mask &= np.fromiter((query in key for key in keys), bool, count=len(keys))
     positions = np.flatnonzero(mask)
+    if f.image_order and f.sort == "name":
+        rank = {image_id: n for n, image_id in enumerate(f.image_order)}
+        ranks = np.array([rank.get(int(i), len(rank)) for i in table.ids[positions]], np.int64)
+        positions = positions[np.argsort(ranks, kind="stable")]
+        return positions[::-1] if f.descending else positions
     return _sorted(table, positions, f.sort, f.descending)
 
 

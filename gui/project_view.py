@@ -28,7 +28,10 @@ from PySide6.QtWidgets import QTabWidget
 from PySide6.QtWidgets import QVBoxLayout
 from PySide6.QtWidgets import QWidget
 
+from linnaeus.engine.dataset.duplicates import DuplicateReport
+from linnaeus.engine.dataset.duplicates import find_project_duplicates
 from linnaeus.gui.class_bar import ClassBar
+from linnaeus.gui.duplicate_groups import shown_duplicates
 from linnaeus.gui.filter_bar import FilterBar
 from linnaeus.gui.image_table import ImageFilter
 from linnaeus.gui.image_viewer import ImageViewer
@@ -37,6 +40,7 @@ from linnaeus.gui.status_bar import StatusBar
 from linnaeus.gui.thumbnail_grid import ThumbnailGrid
 from linnaeus.gui.view_memory import ViewMemory
 from linnaeus.gui.view_memory import select_images
+from linnaeus.gui.workers import Worker
 
 VIEWER_DELAY_MS = 40  # holding an arrow key decodes only the image it stops on
 
@@ -52,6 +56,7 @@ class ProjectView(QWidget):
         self._status_bar = status_bar
         self._pending_layout: tuple[QByteArray, QByteArray] | None = None
         self._laid_out = False
+        self._duplicates_worker: Worker | None = None
         self._pending_selection: ViewMemory | None = None  # given back once images are read
         self.filter_bar = FilterBar()
         self.grid = ThumbnailGrid()
@@ -95,6 +100,7 @@ class ProjectView(QWidget):
 
     def _connect(self) -> None:
         self.filter_bar.filter_changed.connect(self._on_filter_bar_filter_changed)
+        self.filter_bar.duplicates_requested.connect(self._on_filter_bar_duplicates_requested)
         self.grid.current_image_changed.connect(lambda _id: self._viewer_timer.start())
         self.grid.selection_count_changed.connect(self._status_bar.set_selection)
         self.grid.customContextMenuRequested.connect(self._on_grid_context_menu_requested)
@@ -219,6 +225,33 @@ class ProjectView(QWidget):
     def _on_filter_bar_filter_changed(self, image_filter: ImageFilter) -> None:
         if self.session is not None:
             self.session.model.set_filter(image_filter)
+
+    def _on_filter_bar_duplicates_requested(self) -> None:
+        if self.session is None or self._duplicates_worker is not None:
+            return
+        button = self.filter_bar.duplicates
+        button.setEnabled(False)
+        button.setText("Looking for duplicates…")
+        worker = Worker(find_project_duplicates, self.session.project_dir)
+        worker.finished.connect(self._on_duplicates_worker_finished)
+        worker.failed.connect(self._on_duplicates_worker_failed)
+        worker.cancelled.connect(self._duplicates_search_ended)
+        self._duplicates_worker = worker.start(owner=self)
+
+    def _on_duplicates_worker_finished(self, report: DuplicateReport) -> None:
+        self._duplicates_search_ended()
+        shown = shown_duplicates(report)
+        self.filter_bar.show_only(shown.image_ids, shown.title, shown.order)
+        self.message.emit(f"{report.duplicate_images:,} images have copies in the project.")
+
+    def _on_duplicates_worker_failed(self, message: str) -> None:
+        self._duplicates_search_ended()
+        self.message.emit(f"Could not look for duplicates: {message}")
+
+    def _duplicates_search_ended(self) -> None:
+        self._duplicates_worker = None
+        self.filter_bar.duplicates.setEnabled(True)
+        self.filter_bar.duplicates.setText("Show duplicates")
 
     def show_images(self, image_ids: Iterable[int] | None, title: str = "") -> None:
         """Limit the grid to these images (None: lift the limit)."""

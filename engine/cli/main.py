@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from linnaeus.engine import __version__
+from linnaeus.engine.cli import duplicates as cli_duplicates
 from linnaeus.engine.cli import evaluate as cli_evaluate
 from linnaeus.engine.cli import label_issues as cli_label_issues
 from linnaeus.engine.cli import label_next as cli_label_next
@@ -117,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_train.add_commands(commands, _project_options)
     cli_evaluate.add_commands(commands, _project_options)
     cli_predict.add_commands(commands, _project_options)
+    cli_duplicates.add_commands(commands, _project_options)
     cli_versions.add_commands(commands, _project_options)
 
     sub = command("gui", _run_gui, "Open the desktop application (optionally on a project).")

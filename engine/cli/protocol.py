@@ -199,6 +199,7 @@ class TrainingDone:
     device: str = ""
     skipped: tuple[tuple[str, str], ...] = ()  # unreadable images: (path, reason)
     decoded: int = 0  # images decoded this run (the rest came from the cache)
+    warnings: tuple[str, ...] = ()  # what the user should know of the figures (leaks)
     note: str = ""  # what the anytime training did after the quick model, in words
 
 
@@ -237,6 +238,7 @@ def encode(event: Progress | TrainingEnd) -> dict[str, Any]:
     line |= asdict(event)
     if isinstance(event, TrainingDone):
         line["classes"] = list(event.classes)
+        line["warnings"] = list(event.warnings)
         line["metrics"] = {split: dict(figures) for split, figures in event.metrics.items()}
         line["skipped"] = [{"path": path, "reason": reason} for path, reason in event.skipped]
     return line
@@ -253,6 +255,7 @@ def decode(line: Mapping[str, Any]) -> TrainingEvent | None:
         values = {"stage": phase, "done": 0, "total": 0} | values
     elif kind is TrainingDone:
         values["classes"] = tuple(values.get("classes") or ())
+        values["warnings"] = tuple(str(text) for text in values.get("warnings") or ())
         values["skipped"] = tuple(
             (str(item.get("path", "")), str(item.get("reason", "")))
             for item in values.get("skipped") or ()

@@ -139,6 +139,7 @@ def training_done(result: TrainResult, note: str = "") -> TrainingDone:
         device=version.device,
         skipped=tuple(result.skipped),
         decoded=result.decoded,
+        warnings=result.warnings,
         note=note,
     )
 
@@ -163,6 +164,8 @@ def print_training(summary: Mapping[str, Any]) -> None:
         )
     if any(values.get("augmented_views") for values in done.metrics.values()):
         print(f"  {AUGMENTED_VIEWS_NOTE}")
+    for warning in done.warnings:
+        print(f"  Warning: {warning}")
     for path, reason in done.skipped:
         print(f"  skipped (unreadable): {path}: {reason}")
     if done.note:

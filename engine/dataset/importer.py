@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
 
+from linnaeus.engine.dataset.duplicates import cached_features
+from linnaeus.engine.dataset.duplicates import split_keys
 from linnaeus.engine.dataset.labels_csv import CsvLabel
 from linnaeus.engine.dataset.labels_csv import TableProblem
 from linnaeus.engine.dataset.labels_csv import find_label_csv
@@ -40,6 +42,7 @@ from linnaeus.engine.images.imageio import DEFAULT_MAX_PIXELS
 from linnaeus.engine.images.imageio import ImageInfo
 from linnaeus.engine.images.imageio import content_hash
 from linnaeus.engine.images.imageio import read_image
+from linnaeus.engine.images.perceptual_hash import perceptual_hashes
 from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import Progress
 from linnaeus.engine.progress import ProgressCallback
@@ -75,6 +78,7 @@ class FileFacts:
     mtime_ns: int | None
     info: ImageInfo | None
     error: str | None
+    perceptual_hashes: bytes | None = None
 
     def record(self) -> FileRecord:
         """The facts as the project stores them."""
@@ -84,6 +88,7 @@ class FileFacts:
             info.width if info else None, info.height if info else None,
             info.channels if info else None, info.bit_depth if info else None,
             info.format if info else None, "ok" if info else "unreadable", self.error,
+            self.perceptual_hashes,
         )  # fmt: skip
 
 
@@ -141,7 +146,8 @@ class ImportReport:
 
 
 def inspect_file(root: Path, relative: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> FileFacts:
-    """Read, hash and decode one file; never raises for a bad file."""
+    """Read, hash and decode one file, and take its perceptual hashes; never raises
+    for a bad file."""
     full = root / relative
     try:
         status = full.stat()
@@ -151,13 +157,16 @@ def inspect_file(root: Path, relative: str, max_pixels: int = DEFAULT_MAX_PIXELS
         return FileFacts(relative, None, None, None, None, f"cannot read file: {reason}")
     digest = content_hash(data)
     try:
-        info = read_image(full, data=data, max_pixels=max_pixels).info
+        decoded = read_image(full, data=data, max_pixels=max_pixels)
     except ImageReadError as error:
         return FileFacts(relative, digest, len(data), status.st_mtime_ns, None, str(error))
     except MemoryError:
         message = "not enough memory to decode this image"
         return FileFacts(relative, digest, len(data), status.st_mtime_ns, None, message)
-    return FileFacts(relative, digest, len(data), status.st_mtime_ns, info, None)
+    fingerprint = perceptual_hashes(decoded.pixels)
+    return FileFacts(
+        relative, digest, len(data), status.st_mtime_ns, decoded.info, None, fingerprint
+    )
 
 
 @project_lock.holding_lock("importing images")
@@ -358,17 +367,19 @@ def _apply_groups(
 
 
 def _apply_splits(store: ProjectStore, rows: dict[str, CsvLabel], options: ImportOptions) -> None:
-    """Give every readable image without a split one; splits already set stay."""
+    """Give every readable image without a split one; splits already set stay.
+    Images of one patient group, and duplicates, go to one split together."""
     items: list[SplitItem] = []
     sources: dict[int, str] = {}
-    for image in sorted(store.images(status="ok"), key=lambda i: i.id):
+    images = image_files.hashed_images(store)
+    features, _ = cached_features(store, [image.content_hash for image in images])
+    for image, key in zip(images, split_keys(images, features), strict=True):
         row = rows.get(image.path)
         table_split = _canonical_split(row.split) if row else None
         split = image.split
         if split is None and table_split:
-            split, sources[image.id] = table_split, "csv"
-        key = f"group:{image.group_id}" if image.group_id else f"content:{image.content_hash}"
-        items.append(SplitItem(image.id, image.label, key, split))
+            split, sources[image.image_id] = table_split, "csv"
+        items.append(SplitItem(image.image_id, image.label, key, split))
     assigned = assign_splits(items, options.fractions, options.seed)
     current = {item.image_id: item.fixed for item in items}
     changed = {i: s for i, s in assigned.items() if s != current[i] or i in sources}

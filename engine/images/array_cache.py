@@ -31,6 +31,12 @@ from linnaeus.engine.progress import ignore_progress
 _CHUNK = 256
 
 
+def features_folder(project_dir: Path) -> Path:
+    """Where a project caches backbone features: one `ArrayCache` per backbone and
+    input format (`engine.training.features` writes them; the duplicate search reads)."""
+    return project_dir / "cache" / "embeddings"
+
+
 @dataclass(frozen=True)
 class CacheFill:
     """Where the rows asked for are in `ArrayCache.view`, and which failed."""
@@ -51,6 +57,16 @@ class ArrayCache:
         self._index_file = folder / "index.json"
         self._lock = threading.Lock()
         self._index = self._read_index()
+
+    @classmethod
+    def existing(cls, folder: Path) -> ArrayCache | None:
+        """The cache a writer left in ``folder``, with the shape and type it wrote;
+        None if there is none (or its index cannot be read)."""
+        try:
+            saved = json.loads((folder / "index.json").read_text())
+            return cls(folder, saved["shape"], saved["dtype"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
 
     @property
     def row_bytes(self) -> int:

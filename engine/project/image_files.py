@@ -45,6 +45,7 @@ class FileRecord:
     format: str | None
     status: str  # "ok" or "unreadable"
     error: str | None
+    perceptual_hashes: bytes | None = None  # engine.images.perceptual_hash, of readable files
 
 
 def known_files(store: ProjectStore) -> dict[str, KnownFile]:
@@ -60,8 +61,8 @@ def add_file(store: ProjectStore, path: str, record: FileRecord, split: str | No
     """Add an image; ``split`` is the one its folder gives (None: none). Returns its id."""
     cursor = store.execute(
         "INSERT INTO images (content_hash, byte_size, mtime_ns, width, height, channels, "
-        "bit_depth, format, status, error, path, split, split_source, added_at) "
-        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        "bit_depth, format, status, error, perceptual_hashes, path, split, split_source, "
+        "added_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         (*astuple(record), to_db_path(path), split, "folder" if split else None, utc_now()),
     )
     return int(cursor.lastrowid or 0)
@@ -71,8 +72,8 @@ def update_file(store: ProjectStore, image_id: int, record: FileRecord) -> None:
     """Record what reading the image's file found this time."""
     store.execute(
         "UPDATE images SET content_hash = ?, byte_size = ?, mtime_ns = ?, width = ?, "
-        "height = ?, channels = ?, bit_depth = ?, format = ?, status = ?, error = ? "
-        "WHERE id = ?",
+        "height = ?, channels = ?, bit_depth = ?, format = ?, status = ?, error = ?, "
+        "perceptual_hashes = ? WHERE id = ?",
         (*astuple(record), image_id),
     )
 
@@ -160,4 +161,40 @@ def mark_unreadable(store: ProjectStore, reasons: Mapping[int, str]) -> None:
         store.execute_many(
             "UPDATE images SET status = 'unreadable', error = ? WHERE id = ?",
             [(reason, int(image_id)) for image_id, reason in reasons.items()],
+        )
+
+
+@dataclass(frozen=True)
+class HashedImage:
+    """A readable image as the duplicate search reads it."""
+
+    image_id: int
+    path: str
+    content_hash: str | None
+    perceptual_hashes: bytes | None  # None: not yet (imported before hashes were kept)
+    label: str | None
+    split: str | None
+    group_id: str | None
+
+
+def hashed_images(store: ProjectStore) -> list[HashedImage]:
+    """Every readable image with its hashes, label, split and group, by id."""
+    rows = store.execute(
+        "SELECT images.id, images.path, images.content_hash, images.perceptual_hashes, "
+        "classes.name, images.split, images.group_id FROM images "
+        "LEFT JOIN classes ON classes.id = images.label_id "
+        "WHERE images.status = 'ok' ORDER BY images.id"
+    ).fetchall()
+    return [
+        HashedImage(int(row[0]), from_db_path(row[1]), *row[2:])  # type: ignore[arg-type]
+        for row in rows
+    ]
+
+
+def set_perceptual_hashes(store: ProjectStore, hashes: Mapping[int, bytes]) -> None:
+    """Record the perceptual hashes of images (image id -> hashes as stored)."""
+    with store.transaction():
+        store.execute_many(
+            "UPDATE images SET perceptual_hashes = ? WHERE id = ?",
+            [(value, int(image_id)) for image_id, value in hashes.items()],
         )

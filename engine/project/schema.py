@@ -153,7 +153,14 @@ ALTER TABLE model_versions ADD COLUMN title TEXT;
 ALTER TABLE model_versions ADD COLUMN note TEXT;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
+# Each image's perceptual hashes (engine.images.perceptual_hash: pHash and dHash of
+# the image and its turned and mirrored views, 128 bytes), written at import, read
+# to find near-duplicates (engine.dataset.duplicates).
+_V6 = """
+ALTER TABLE images ADD COLUMN perceptual_hashes BLOB;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

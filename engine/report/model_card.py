@@ -17,6 +17,8 @@ import numpy as np
 
 from linnaeus.engine import __version__
 from linnaeus.engine.atomic import atomic_write_bytes
+from linnaeus.engine.dataset.duplicates import leak_warning
+from linnaeus.engine.dataset.duplicates import leaks_among
 from linnaeus.engine.evaluation.intervals import few_images_note
 from linnaeus.engine.evaluation.metrics import AUGMENTED_VIEWS_NOTE
 from linnaeus.engine.evaluation.metrics import CALIBRATION_MIN_IMAGES
@@ -51,7 +53,7 @@ table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #ccc;padding
 text-align:right}th{background:#f4f4f4}table.facts td{text-align:left}
 .charts{display:flex;flex-wrap:wrap;gap:1em}
 .examples{display:flex;flex-wrap:wrap;gap:.8em}.examples figure{margin:0;width:330px}
-figcaption{font-size:.85em}.note{color:#555;font-size:.9em}
+figcaption{font-size:.85em}.note{color:#555;font-size:.9em}.warning{color:#a33}
 .user-note{white-space:pre-wrap;border-left:3px solid #0072B2;padding:.2em .8em;background:#f4f8fb}
 """
 
@@ -133,6 +135,9 @@ def _data_section(store: ProjectStore, version: ModelVersion) -> str:
     views = ""
     if version.metrics.get("val", {}).get("augmented_views"):
         views = f'<p class="note">{html.escape(AUGMENTED_VIEWS_NOTE)}</p>'
+    leaks = leak_warning(leaks_among(store, {i: split for i, (_, split) in snapshot.items()}))
+    if leaks:
+        views += f'<p class="warning"><strong>{html.escape(leaks)}</strong></p>'
     return (
         f"<p>Images in <code>{html.escape(str(store.image_root))}</code>: "
         f"{sum(statuses.values())} files, {statuses.get('unreadable', 0)} unreadable, "

@@ -27,6 +27,7 @@ import onnx
 from linnaeus.engine.atomic import atomic_write_bytes
 from linnaeus.engine.atomic import remove_stale_temporaries
 from linnaeus.engine.images.array_cache import ArrayCache
+from linnaeus.engine.images.array_cache import features_folder
 from linnaeus.engine.images.preprocess import InputFormat
 from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import ProgressCallback
@@ -54,7 +55,7 @@ def feature_cache(
     store: ProjectStore, backbone: str, fmt: InputFormat, dimension: int
 ) -> ArrayCache:
     """The project's cache of ``backbone``'s features of images prepared in ``fmt``."""
-    folder = store.project_dir / "cache" / "embeddings" / f"{backbone}-{fmt.key}"
+    folder = features_folder(store.project_dir) / f"{backbone}-{fmt.key}"
     return ArrayCache(folder, (dimension,), "float32")
 
 

@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 
 from linnaeus.engine.atomic import temporary_path
+from linnaeus.engine.dataset.duplicates import leak_warning
+from linnaeus.engine.dataset.duplicates import leaks_among
 from linnaeus.engine.disk_space import RESERVE_BYTES
 from linnaeus.engine.disk_space import check_free_space
 from linnaeus.engine.disk_space import disk_full_as_error
@@ -85,6 +87,7 @@ class TrainResult:
     version: ModelVersion
     skipped: list[tuple[str, str]]  # images that turned out unreadable: (path, reason)
     decoded: int  # images decoded this run (the rest came from the cache)
+    warnings: tuple[str, ...] = ()  # what the user should know of its figures (leaks)
 
 
 @project_lock.holding_lock("training")
@@ -179,7 +182,26 @@ def train(
     reserve.unlink()
     if activate:
         versions.set_active(store, version.id)
-    return TrainResult(version, loaded.skipped, loaded.decoded)
+    warning = _leak_warning(store, loaded.examples, cancel)
+    return TrainResult(version, loaded.skipped, loaded.decoded, (warning,) if warning else ())
+
+
+def _leak_warning(
+    store: ProjectStore, examples: Examples, cancel: CancelToken | None
+) -> str | None:
+    """Duplicates of the images trained on in validation or test, in words (found
+    after the run, when its backbone features are cached too)."""
+    splits = {
+        int(image_id): str(split)
+        for image_id, split, image_hash in zip(
+            examples.image_ids, examples.splits, examples.hashes, strict=True
+        )
+        if not is_view(image_hash)
+    }
+    warning = leak_warning(leaks_among(store, splits, cancel=cancel))
+    if warning:  # the final report carries it to the user (CLI, JSON, the Train tab)
+        log.info("%s", warning)
+    return warning
 
 
 def bytes_needed(store: ProjectStore, config: TrainConfig, examples: Examples) -> int:

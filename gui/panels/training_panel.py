@@ -395,7 +395,7 @@ class TrainingPanel(QWidget):
         self.progress.setRange(0, 1)
         self.progress.setValue(1)
         self.progress_label.setText("Finished.")
-        self.result.show_message("success", summary_text(done))
+        self.result.show_message("warning" if done.warnings else "success", summary_text(done))
         self._ended()
         self.training_finished.emit(done.model_version)
 

@@ -65,4 +65,6 @@ def summary_text(done: TrainingDone) -> str:
         )
     if done.note:
         text += f" {done.note}"
+    for warning in done.warnings:
+        text += f" {warning}"
     return text
