@@ -11,6 +11,7 @@ are vectorised and take milliseconds, where a QSortFilterProxyModel would call P
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from linnaeus.engine.project.store import SPLITS
 from linnaeus.engine.project.store import ProjectStore
 from linnaeus.engine.project.versions import active_version
 
+_DIGITS = re.compile(r"(\d+)")
 NO_CLASS = -1  # label / predicted class id of an image without one
 UNLABELLED = -1  # `ImageFilter.label` value meaning "only unlabelled images"
 
@@ -119,6 +121,7 @@ class ImageTable:
     status: np.ndarray
     errors: list[str | None]
     _search_keys: list[str] | None = field(default=None, init=False, repr=False)
+    _name_rank: np.ndarray | None = field(default=None, init=False, repr=False)
     _order: np.ndarray | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -174,6 +177,14 @@ class ImageTable:
         if self._search_keys is None:
             self._search_keys = [path.lower() for path in self.paths]
         return self._search_keys
+
+    def name_rank(self) -> np.ndarray:
+        """Each image's place when the paths are in natural order (`natural_key`)."""
+        if self._name_rank is None:
+            order = sorted(range(len(self.paths)), key=lambda i: natural_key(self.paths[i]))
+            self._name_rank = np.empty(len(self.paths), np.int64)
+            self._name_rank[order] = np.arange(len(order))
+        return self._name_rank
 
     def disagrees(self) -> np.ndarray:
         """Labelled images whose predicted class is not their label."""
@@ -249,16 +260,25 @@ DEFAULT_DESCENDING = {"name": False, "confidence": False, "loss": True, "uncerta
 
 def _sorted(table: ImageTable, positions: np.ndarray, key: str, descending: bool) -> np.ndarray:
     """Sort by ``key``; images without a value (no prediction) always come last."""
+    rank = table.name_rank()[positions]
     if key == "name":
-        return positions[::-1] if descending else positions
+        ordered = positions[np.argsort(rank, kind="stable")]
+        return ordered[::-1] if descending else ordered
     values = {"confidence": table.confidence, "uncertainty": table.uncertainty}.get(key)
     if values is None:
         values = table.loss()
     chosen = values[positions].astype(np.float64)
     missing = np.isnan(chosen)
     chosen = np.where(missing, 0.0, -chosen if descending else chosen)
-    # lexsort: last key is primary; ties keep path order
-    return positions[np.lexsort((positions, chosen, missing))]
+    # lexsort: last key is primary; ties keep the names' natural order
+    return positions[np.lexsort((rank, chosen, missing))]
+
+
+def natural_key(text: str) -> tuple[tuple[str | int, ...], str]:
+    """Sort key that reads numbers as numbers, as people do: "img2" before "img10",
+    letters without regard to case; equal keys fall back to the text itself."""
+    parts = _DIGITS.split(text)
+    return tuple(int(p) if i % 2 else p.casefold() for i, p in enumerate(parts)), text
 
 
 def _normalised_entropy(p: np.ndarray) -> np.ndarray:
@@ -284,8 +304,7 @@ def read_image_table(
         on_progress(Progress("load", 0, 1, "Reading the images"))
         columns = store.image_columns(first)
     check_cancelled(cancel)
-    on_progress(Progress("load", 1, 1, "Done"))
-    return ImageTable(
+    table = ImageTable(
         ids=columns.ids,
         paths=columns.paths,
         hashes=columns.hashes,
@@ -294,6 +313,9 @@ def read_image_table(
         status=columns.status,
         errors=columns.errors,
     )
+    table.name_rank()  # here, on the worker thread: the grid's first sort is by name
+    on_progress(Progress("load", 1, 1, "Done"))
+    return table
 
 
 def read_predictions(

@@ -1,8 +1,9 @@
 """The thumbnail grid: a virtualised list view of tiles, and the delegate that paints them.
 
 A tile shows the thumbnail (a placeholder while it loads), a bar in the
-colour of the image's label, the label's name, the model's prediction and
-confidence, and the file name. Where model and label disagree the tile gets
+colour of the image's label, the label's name with the model's opinion and
+confidence beside it, and under them the file name, always (`tile_texts`).
+Where model and label disagree the tile gets
 a vermillion frame and a corner mark with "≠" (shape and colour, so it reads
 without colour vision too).
 
@@ -15,6 +16,8 @@ at 100,000 images; IconMode takes 0.2 ms.)
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from PySide6.QtCore import QItemSelection
 from PySide6.QtCore import QItemSelectionModel
@@ -169,9 +172,9 @@ class TileDelegate(QStyledItemDelegate):
         tile: Tile,
         selected: bool,
     ) -> None:
-        """Line 1: the label, and "✓ 97%" when the model agrees. Line 2: the
-        model's other opinion ("≠ dividing 91%", or a suggestion for an
-        unlabelled image), else the file name."""
+        """Line 1: the label, and on its right the model's opinion (`tile_texts`);
+        line 2: the file name, always."""
+        texts = tile_texts(tile)
         palette = option.palette
         role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
         normal = palette.color(role)
@@ -185,39 +188,63 @@ class TileDelegate(QStyledItemDelegate):
         second = first.translated(0, line)
         left, right = Qt.AlignmentFlag.AlignLeft, Qt.AlignmentFlag.AlignRight
         centre = Qt.AlignmentFlag.AlignVCenter
-        agreement = ""
-        if tile.confidence is not None and tile.label is not None and not tile.disagrees:
-            agreement = f"✓ {tile.confidence:.0%}"
         room = area.width()
-        if agreement:
-            painter.setFont(plain)
-            painter.setPen(dim)
-            painter.drawText(first, right | centre, agreement)
-            room -= QFontMetrics(plain).horizontalAdvance(agreement) + 6
+        if texts.opinion:
+            font, colour = {
+                "agrees": (plain, dim),
+                "disagrees": (bold, normal if selected else DISAGREE_COLOUR),
+                "suggests": (italic, dim),
+            }[texts.opinion_kind]
+            metrics = QFontMetrics(font)
+            before, name, after = texts.opinion
+            fixed = metrics.horizontalAdvance(before + after)
+            # The opinion may take up to two thirds of the line; the label the rest.
+            short = metrics.elidedText(
+                name, Qt.TextElideMode.ElideRight, max(0, area.width() * 2 // 3 - fixed)
+            )
+            opinion = before + short + after
+            painter.setFont(font)
+            painter.setPen(colour)
+            painter.drawText(first, right | centre, opinion)
+            room -= metrics.horizontalAdvance(opinion) + 6
         label_font = bold if tile.label else italic
         painter.setFont(label_font)
         painter.setPen(normal if tile.label else dim)
-        label = QFontMetrics(label_font).elidedText(
-            tile.label or "unlabelled", Qt.TextElideMode.ElideRight, room
-        )
+        elide = Qt.TextElideMode.ElideRight
+        label = QFontMetrics(label_font).elidedText(texts.label, elide, room)
         painter.drawText(first, left | centre, label)
-        font, colour = plain, dim
-        metrics = QFontMetrics(plain)
-        opinion = metrics.elidedText(tile.name, Qt.TextElideMode.ElideMiddle, area.width())
-        if tile.predicted and tile.confidence is not None and (tile.disagrees or not tile.label):
-            percent = f"{tile.confidence:.0%}"
-            if tile.disagrees:  # "≠ dividing 91%", the class name shortened if it must be
-                before, after, font = "≠ ", f" {percent}", bold
-                colour = normal if selected else DISAGREE_COLOUR
-            else:  # a suggestion for an unlabelled image: "dividing? 91%"
-                before, after, font = "", f"? {percent}", italic
-            metrics = QFontMetrics(font)
-            room = area.width() - metrics.horizontalAdvance(before + after)
-            name = metrics.elidedText(tile.predicted, Qt.TextElideMode.ElideRight, room)
-            opinion = before + name + after
-        painter.setFont(font)
-        painter.setPen(colour)
-        painter.drawText(second, left | centre, opinion)
+        painter.setFont(plain)
+        painter.setPen(dim)
+        name = QFontMetrics(plain).elidedText(
+            texts.name, Qt.TextElideMode.ElideMiddle, area.width()
+        )
+        painter.drawText(second, left | centre, name)
+
+
+@dataclass(frozen=True)
+class TileTexts:
+    """The words on a tile: its label, the model's opinion as (before, class, after),
+    so that only the class name is shortened, and the file name."""
+
+    label: str
+    opinion: tuple[str, str, str] | None
+    opinion_kind: str  # "agrees", "disagrees", "suggests" or "" (no opinion)
+    name: str
+
+
+def tile_texts(tile: Tile) -> TileTexts:
+    """What a tile says: "✓ 97%" where the model agrees with the label, "≠ no 54%"
+    where it disagrees, "no? 54%" as a suggestion for an unlabelled image; the file
+    name is always there."""
+    label = tile.label or "unlabelled"
+    if tile.predicted is None or tile.confidence is None:
+        return TileTexts(label, None, "", tile.name)
+    percent = f"{tile.confidence:.0%}"
+    if tile.label is not None and not tile.disagrees:
+        return TileTexts(label, ("✓ ", "", percent), "agrees", tile.name)
+    if tile.disagrees:
+        return TileTexts(label, ("≠ ", tile.predicted, f" {percent}"), "disagrees", tile.name)
+    return TileTexts(label, ("", tile.predicted, f"? {percent}"), "suggests", tile.name)
 
 
 class ThumbnailGrid(QListView):
