@@ -30,7 +30,8 @@ from linnaeus.engine.project.store import SPLITS
 from linnaeus.engine.project.store import ProjectStore
 from linnaeus.engine.project.versions import active_version
 
-_DIGITS = re.compile(r"(\d+)")
+_DIGITS = re.compile(r"\d+")
+_NUMBER_WIDTH = 24  # numbers in names are compared as if this many digits long
 NO_CLASS = -1  # label / predicted class id of an image without one
 UNLABELLED = -1  # `ImageFilter.label` value meaning "only unlabelled images"
 
@@ -274,11 +275,12 @@ def _sorted(table: ImageTable, positions: np.ndarray, key: str, descending: bool
     return positions[np.lexsort((rank, chosen, missing))]
 
 
-def natural_key(text: str) -> tuple[tuple[str | int, ...], str]:
+def natural_key(text: str) -> str:
     """Sort key that reads numbers as numbers, as people do: "img2" before "img10",
-    letters without regard to case; equal keys fall back to the text itself."""
-    parts = _DIGITS.split(text)
-    return tuple(int(p) if i % 2 else p.casefold() for i, p in enumerate(parts)), text
+    letters without regard to case; equal keys fall back to the text itself. A
+    string, so that Qt's sort models can compare it too."""
+    padded = _DIGITS.sub(lambda number: number.group().rjust(_NUMBER_WIDTH, "0"), text)
+    return f"{padded.casefold()}\0{text}"
 
 
 def _normalised_entropy(p: np.ndarray) -> np.ndarray:

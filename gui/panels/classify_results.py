@@ -15,6 +15,7 @@ from PySide6.QtCore import Qt
 from linnaeus.engine.onnx.classify import ClassifyResult
 from linnaeus.engine.onnx.results import Prediction
 from linnaeus.engine.onnx.results import shown_label
+from linnaeus.gui.image_table import natural_key
 from linnaeus.gui.widgets.formatting import format_duration
 from linnaeus.gui.widgets.formatting import format_percent
 from linnaeus.gui.widgets.row_table import RowTableModel
@@ -84,6 +85,8 @@ class PredictionsModel(RowTableModel):
         if role == SORT_ROLE:
             if column == 2:
                 return -1.0 if prediction.confidence is None else prediction.confidence
+            if column == 0:
+                return natural_key(prediction.path)  # 1, 2, 10 rather than 1, 10, 2
             return self.data(index, _DISPLAY)
         if role == Qt.ItemDataRole.ToolTipRole and column in (0, 3):
             return prediction.error or prediction.path

@@ -57,14 +57,36 @@ def _note(text: str, parent: QWidget) -> QLabel:
     return label
 
 
-def _fit_height(view: QTableView, most_rows: int = 8) -> None:
-    """Make ``view`` exactly as tall as its rows (at most ``most_rows``) and a horizontal
-    scroll bar: the space left goes to the confusion matrix, never the per-class rows."""
-    rows = min(view.model().rowCount(), most_rows)
-    height = view.horizontalHeader().sizeHint().height() + 2 * view.frameWidth()
-    height += view.horizontalScrollBar().sizeHint().height()
-    height += sum(view.rowHeight(row) for row in range(rows))
+def _fit_table(view: QTableView, most_rows: int = 8) -> None:
+    """Make ``view`` exactly as tall as its rows (at most ``most_rows``, then it
+    scrolls) and at least as wide as its columns: every figure and every row shows,
+    whatever the window's size; the space left goes to the confusion matrix."""
+    rows = view.model().rowCount()
+    header = view.horizontalHeader()
+    row_height = view.verticalHeader().defaultSectionSize()
+    height = header.sizeHint().height() + 2 * view.frameWidth()
+    height += row_height * min(rows, most_rows)
     view.setFixedHeight(height)
+    width = 2 * view.frameWidth() + sum(
+        max(header.sectionSizeHint(c), view.sizeHintForColumn(c)) for c in range(header.count())
+    )
+    if rows > most_rows:
+        width += view.verticalScrollBar().sizeHint().width()
+    view.setMinimumWidth(width)
+
+
+def _keep_names_readable(view: QTableView, names_column: int, characters: int = 14) -> None:
+    """Keep ``view`` wide enough that its stretched file-name column shows about
+    ``characters`` characters beside the other columns ("Ima…" was all it showed)."""
+    header = view.horizontalHeader()
+    others = sum(
+        max(header.sectionSizeHint(c), view.sizeHintForColumn(c))
+        for c in range(header.count())
+        if c != names_column
+    )
+    names = view.fontMetrics().averageCharWidth() * characters
+    scroll = view.verticalScrollBar().sizeHint().width()
+    view.setMinimumWidth(others + names + scroll + 2 * view.frameWidth())
 
 
 def _table(parent: QWidget, model: Any) -> QTableView:
@@ -115,6 +137,8 @@ class EvaluationPanel(QWidget):
         self._shown: Evaluation | None = None  # at the slider's threshold
         self.version_choice = QComboBox(self)
         self.version_choice.setToolTip("The model version to evaluate.")
+        # As wide as its longest entry, whenever entries change ("v2 (activ" was cut).
+        self.version_choice.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.split_choice = QComboBox(self)
         for split, label in SPLITS:
             self.split_choice.addItem(label, split)
@@ -153,7 +177,12 @@ class EvaluationPanel(QWidget):
         self.confusion_view.clicked.connect(self._on_confusion_view_clicked)
         self.per_class_model = PerClassModel(self)
         self.per_class_view = _table(self, self.per_class_model)
-        self.per_class_view.horizontalHeader().setStretchLastSection(True)  # names never elided
+        # The class names take the room left; the table is never narrower than its
+        # columns (`_fit_table`), so no name and no figure is cut.
+        self.per_class_view.horizontalHeader().setSectionResizeMode(
+            0, QHeaderView.ResizeMode.Stretch
+        )
+        self.per_class_view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.queue_model = RelabelQueueModel(self)
         self.queue_view = _table(self, self.queue_model)
         self.queue_view.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
@@ -377,8 +406,9 @@ class EvaluationPanel(QWidget):
         self._data = data
         evaluation = data.evaluation
         self._show_figures(evaluation)
-        _fit_height(self.per_class_view)
+        _fit_table(self.per_class_view)
         self.queue_model.set_entries(data.queue)
+        _keep_names_readable(self.queue_view, 1)
         wrong = sum(entry.misclassified for entry in data.queue)
         self.tabs.setTabText(0, f"Check labels ({wrong})" if wrong else "Check labels")
         binary = evaluation.operating_point is not None

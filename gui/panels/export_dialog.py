@@ -56,11 +56,12 @@ def int8_advice(change: float | None, int8_file: Path, float_file: Path, float_e
             f"Within {INT8_LOSS_POINTS:g} point of the float model: classify with "
             f"{int8_file.name} (smaller, often faster)."
         )
+    shown = float_file.name if float_file.parent == int8_file.parent else str(float_file)
     make = "" if float_exists else " (export again without int8 to write it)"
     return (
-        f"That is {-points:.1f} points less accurate than the float model: classify with "
-        f"the float model, {float_file.name}{make}; keep {int8_file.name} for computers "
-        "where size or speed matters more than those points."
+        f"Advice: int8 is {-points:.1f} points less accurate, so classify with the float "
+        f"model, {shown}{make}. Keep {int8_file.name} only for computers where size or "
+        "speed matters more than those points."
     )
 
 
@@ -83,7 +84,7 @@ def export_summary(result: dict[str, Any], advice: str = "") -> str:
         text += " Quantised to int8" + (
             f": accuracy change {change * 100:+.1f} points." if change is not None else "."
         )
-    return f"{text} {advice}" if advice else text
+    return f"{text}\n{advice}" if advice else text
 
 
 def _right(button: QPushButton) -> QHBoxLayout:

@@ -74,7 +74,7 @@ def test_the_int8_check_box_text_is_not_cut_in_a_narrow_dialog(qtbot, store):
 def test_a_big_int8_loss_says_to_classify_with_the_float_model(tmp_path) -> None:
     int8_file, float_file = tmp_path / "p-v2-int8.onnx", tmp_path / "p-v2.onnx"
     advice = int8_advice(-0.04, int8_file, float_file, float_exists=False)
-    assert "4.0 points less accurate" in advice and "p-v2.onnx" in advice
+    assert "int8 is 4.0 points less accurate" in advice and "float model, p-v2.onnx" in advice
     assert "export again without int8" in advice
     assert "export again" not in int8_advice(-0.04, int8_file, float_file, float_exists=True)
     small = int8_advice(-0.004, int8_file, float_file, float_exists=False)
@@ -83,5 +83,7 @@ def test_a_big_int8_loss_says_to_classify_with_the_float_model(tmp_path) -> None
     result = {"model_version": "v2", "onnx": str(int8_file), "int8": True,
               "int8_accuracy_change": -0.04, "size_bytes": 1000, "seconds": 3}  # fmt: skip
     text = export_summary(result, advice)
-    assert "accuracy change -4.0 points." in text and text.endswith(advice)
+    assert "accuracy change -4.0 points.\n" in text and text.endswith(advice)
+    elsewhere = int8_advice(-0.04, tmp_path / "usb" / "m.onnx", float_file, float_exists=True)
+    assert str(float_file) in elsewhere  # another folder: the whole path
     assert Path(result["onnx"]).name in text

@@ -175,3 +175,26 @@ def test_classes_too_small_to_split_are_evaluated_on_augmented_views(qtbot, tmp_
     assert AUGMENTED_VIEWS_NOTE in panel.summary.text()
     assert panel.confusion_model.index(0, 1).data() == "1"
     store.close()
+
+
+@pytest.mark.parametrize("width", [560, 1000])
+def test_every_figure_and_row_shows_in_a_narrow_or_wide_panel(qtbot, store, width) -> None:
+    """At 1366 x 768, even maximised, the per-class table showed one row with its
+    last column cut, the queue's "Image" column read "Ima…" and the model box
+    "v2 (activ" (issue 16)."""
+    panel = shown_panel(qtbot, store)
+    panel.resize(width, 700)
+    qtbot.wait(50)
+    table = panel.per_class_view
+    header = table.horizontalHeader()
+    assert table.viewport().height() >= 2 * table.verticalHeader().defaultSectionSize()
+    assert table.viewport().width() >= header.length()  # every column, none cut
+    for column in range(header.count()):
+        assert header.sectionSize(column) >= table.sizeHintForColumn(column)
+    queue = panel.queue_view
+    title = queue.fontMetrics().horizontalAdvance("Image")
+    assert queue.horizontalHeader().sectionSize(1) > title
+    choice = panel.version_choice
+    choice.addItem("v12 (active, the longest name yet)", -1)
+    qtbot.wait(20)
+    assert choice.width() >= choice.sizeHint().width()
