@@ -302,7 +302,7 @@ def read_image_table(
     """Read every image of the project (or only the ``first`` by path), ordered by
     path, without predictions (see `read_predictions`). Opens its own connection,
     so it may run on a worker thread."""
-    with ProjectStore.open(project_dir) as store:
+    with ProjectStore.open(project_dir, tidy=False) as store:  # the session tidied
         on_progress(Progress("load", 0, 1, "Reading the images"))
         columns = store.image_columns(first)
     check_cancelled(cancel)
@@ -329,7 +329,7 @@ def read_predictions(
     """The active version's stored predictions, calibrated and decided as its exported
     model does (`version_predictions`), or None if the project has no active
     model. Opens its own connection, so it may run on a worker thread."""
-    with ProjectStore.open(project_dir) as store:
+    with ProjectStore.open(project_dir, tidy=False) as store:  # the session tidied
         version = active_version(store)
         if version is None:
             return None

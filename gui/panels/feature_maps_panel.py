@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import QEvent
+from PySide6.QtCore import QObject
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QPalette
 from PySide6.QtGui import QPixmap
-from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QComboBox
 from PySide6.QtWidgets import QHBoxLayout
 from PySide6.QtWidgets import QLabel
@@ -55,6 +56,7 @@ class FeatureMapsPanel(QWidget):
         self.picture.setAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
         self.picture.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
         self.picture.setMinimumSize(1, 1)
+        self.picture.installEventFilter(self)
         top = QHBoxLayout()
         top.addWidget(QLabel("Depth"))
         top.addWidget(self.block_choice, 1)
@@ -140,9 +142,12 @@ class FeatureMapsPanel(QWidget):
         scaled.setDevicePixelRatio(self.devicePixelRatioF())
         self.picture.setPixmap(scaled)
 
-    def resizeEvent(self, event: QResizeEvent) -> None:
-        super().resizeEvent(event)
-        self._fit()
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """The picture was resized (after this panel's own resize, once the layout
+        placed it): fit the grid to its new size, never wider than it."""
+        if watched is self.picture and event.type() == QEvent.Type.Resize:
+            self._fit()
+        return super().eventFilter(watched, event)
 
 
 def _prediction_text(explanation: ImageExplanation) -> str:

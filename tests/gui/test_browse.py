@@ -282,3 +282,18 @@ def test_loader_reports_unreadable_images(tmp_path, qtbot) -> None:
     assert loader.error("cd" * 16) and loader.image("cd" * 16, bad) is None  # not retried
     qtbot.waitUntil(loader.is_idle)
     loader.shutdown()
+
+
+def test_the_grids_readers_never_make_the_project_look_busy(make_window, monkeypatch) -> None:
+    """Worker threads reading the grid opened the project with its tidy-up, which takes
+    the project's lock: the training panel, opening at that moment, said "another
+    Linnaeus process is writing to it" (seen in the screenshots, issue 16)."""
+    from linnaeus.engine.project import leftovers
+    from linnaeus.gui.image_table import read_image_table
+    from linnaeus.gui.image_table import read_predictions
+
+    window = make_window(predictions=True)
+    project = window.session.store.project_dir
+    monkeypatch.setattr(leftovers, "tidy", lambda store: pytest.fail("a reader tidied up"))
+    assert len(read_image_table(project)) > 0
+    assert read_predictions(project) is not None
