@@ -1,8 +1,9 @@
 """The thumbnail grid: a virtualised list view of tiles, and the delegate that paints them.
 
 A tile shows the thumbnail (a placeholder while it loads), a bar in the
-colour of the image's label, the label's name with the model's opinion and
-confidence beside it, and under them the file name, always (`tile_texts`).
+colour of the image's label, the label's name (with "✓ 97%" where the model
+agrees), the file name, always, and the model's other opinion where it has
+one (`tile_texts`).
 Where model and label disagree the tile gets
 a vermillion frame and a corner mark with "≠" (shape and colour, so it reads
 without colour vision too).
@@ -55,6 +56,7 @@ DEFAULT_TILE = 136
 MIN_TILE, MAX_TILE = 72, 256
 _PAD = 4
 _BAR = 5
+_TEXT_LINES = 3  # label (and "✓ 97%"), file name, the model's other opinion
 
 
 class TileDelegate(QStyledItemDelegate):
@@ -66,7 +68,8 @@ class TileDelegate(QStyledItemDelegate):
 
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
         line = QFontMetrics(option.font).height()
-        return QSize(self.image_size + 2 * _PAD, self.image_size + _BAR + 2 * line + 3 * _PAD)
+        height = self.image_size + _BAR + _TEXT_LINES * line + 3 * _PAD
+        return QSize(self.image_size + 2 * _PAD, height)
 
     def paint(
         self,
@@ -172,8 +175,9 @@ class TileDelegate(QStyledItemDelegate):
         tile: Tile,
         selected: bool,
     ) -> None:
-        """Line 1: the label, and on its right the model's opinion (`tile_texts`);
-        line 2: the file name, always."""
+        """Line 1: the label, and "✓ 97%" on its right where the model agrees; line 2:
+        the file name, always; line 3: the model's other opinion ("≠ no 54%", or
+        "no? 61%" for an unlabelled image), each line the tile's whole width."""
         texts = tile_texts(tile)
         palette = option.palette
         role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
@@ -185,40 +189,50 @@ class TileDelegate(QStyledItemDelegate):
         italic.setItalic(True)
         line = QFontMetrics(plain).height()
         first = QRect(area.left(), area.top(), area.width(), line)
-        second = first.translated(0, line)
         left, right = Qt.AlignmentFlag.AlignLeft, Qt.AlignmentFlag.AlignRight
         centre = Qt.AlignmentFlag.AlignVCenter
         room = area.width()
-        if texts.opinion:
-            font, colour = {
-                "agrees": (plain, dim),
-                "disagrees": (bold, normal if selected else DISAGREE_COLOUR),
-                "suggests": (italic, dim),
-            }[texts.opinion_kind]
-            metrics = QFontMetrics(font)
-            before, name, after = texts.opinion
-            fixed = metrics.horizontalAdvance(before + after)
-            # The opinion may take up to two thirds of the line; the label the rest.
-            short = metrics.elidedText(
-                name, Qt.TextElideMode.ElideRight, max(0, area.width() * 2 // 3 - fixed)
-            )
-            opinion = before + short + after
-            painter.setFont(font)
-            painter.setPen(colour)
-            painter.drawText(first, right | centre, opinion)
-            room -= metrics.horizontalAdvance(opinion) + 6
+        if texts.opinion_kind == "agrees":
+            agreement = "".join(texts.opinion or ())
+            painter.setFont(plain)
+            painter.setPen(dim)
+            painter.drawText(first, right | centre, agreement)
+            room -= QFontMetrics(plain).horizontalAdvance(agreement) + 6
         label_font = bold if tile.label else italic
-        painter.setFont(label_font)
-        painter.setPen(normal if tile.label else dim)
-        elide = Qt.TextElideMode.ElideRight
-        label = QFontMetrics(label_font).elidedText(texts.label, elide, room)
-        painter.drawText(first, left | centre, label)
-        painter.setFont(plain)
-        painter.setPen(dim)
-        name = QFontMetrics(plain).elidedText(
-            texts.name, Qt.TextElideMode.ElideMiddle, area.width()
+        _draw_elided(painter, first, label_font, normal if tile.label else dim, texts.label, room)
+        name = first.translated(0, line)
+        _draw_elided(
+            painter, name, plain, dim, texts.name, area.width(), Qt.TextElideMode.ElideMiddle
         )
-        painter.drawText(second, left | centre, name)
+        if texts.opinion is None or texts.opinion_kind == "agrees":
+            return
+        font, colour = {
+            "disagrees": (bold, normal if selected else DISAGREE_COLOUR),
+            "suggests": (italic, dim),
+        }[texts.opinion_kind]
+        before, predicted, after = texts.opinion
+        metrics = QFontMetrics(font)
+        room = area.width() - metrics.horizontalAdvance(before + after)
+        short = metrics.elidedText(predicted, Qt.TextElideMode.ElideRight, max(0, room))
+        painter.setFont(font)
+        painter.setPen(colour)
+        painter.drawText(name.translated(0, line), left | centre, before + short + after)
+
+
+def _draw_elided(
+    painter: QPainter,
+    rect: QRect,
+    font: QFont,
+    colour: QColor,
+    text: str,
+    room: int,
+    mode: Qt.TextElideMode = Qt.TextElideMode.ElideRight,
+) -> None:
+    """``text`` on the left of ``rect``, shortened with "…" to fit ``room`` pixels."""
+    painter.setFont(font)
+    painter.setPen(colour)
+    shown = QFontMetrics(font).elidedText(text, mode, room)
+    painter.drawText(rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, shown)
 
 
 @dataclass(frozen=True)
@@ -383,7 +397,7 @@ class ThumbnailGrid(QListView):
         """Cells as wide as the columns that fit, so the spare width is shared out."""
         line = QFontMetrics(self.font()).height()
         size = self._delegate.image_size
-        tile = QSize(size + 2 * _PAD + 4, size + _BAR + 2 * line + 3 * _PAD + 4)
+        tile = QSize(size + 2 * _PAD + 4, size + _BAR + _TEXT_LINES * line + 3 * _PAD + 4)
         width = self.viewport().width() - 1  # the scroll bar is always there: no feedback
         columns = max(1, width // tile.width())
         cell = QSize(max(tile.width(), width // columns), tile.height())

@@ -229,7 +229,8 @@ def test_sort_by_loss_puts_the_disagreement_first(make_window) -> None:
     assert model.index(1).data(ImageRole.DISAGREES) is False
 
 
-def _vermillion_pixels(grid, row: int) -> int:
+def _vermillion_pixels(grid, row: int, below: int = 0) -> int:
+    """Vermillion pixels of the painted tile at ``row``, in its rows from ``below`` on."""
     delegate = grid.itemDelegate()
     option = QStyleOptionViewItem()
     grid.initViewItemOption(option)
@@ -244,7 +245,7 @@ def _vermillion_pixels(grid, row: int) -> int:
     pixels = np.array(image.constBits(), np.uint8).reshape(image.height(), image.width(), 4)
     red, green, blue = DISAGREE_COLOUR.red(), DISAGREE_COLOUR.green(), DISAGREE_COLOUR.blue()
     match = (pixels[..., 2] == red) & (pixels[..., 1] == green) & (pixels[..., 0] == blue)
-    return int(match.sum())
+    return int(match[below:].sum())
 
 
 def test_disagreement_is_marked_on_the_tile(make_window) -> None:
@@ -255,6 +256,9 @@ def test_disagreement_is_marked_on_the_tile(make_window) -> None:
     assert model.index(wrong).data(ImageRole.TILE).disagrees
     assert _vermillion_pixels(grid, wrong) > 200  # frame and corner mark
     assert _vermillion_pixels(grid, right) == 0
+    # The opinion has a line of its own under the file name: "≠ square 91%" in vermillion.
+    text_top = grid.itemDelegate().image_size + 12 + 2 * grid.fontMetrics().height()
+    assert _vermillion_pixels(grid, wrong, below=text_top) > 20
 
 
 def test_thumbnails_arrive_from_the_loader_and_the_disk_cache(make_window, qtbot) -> None:
