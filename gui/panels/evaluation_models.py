@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QApplication
 from linnaeus.engine.evaluation.metrics import Evaluation
 from linnaeus.gui.panels.evaluation_data import QueueEntry
 from linnaeus.gui.widgets.formatting import format_percent
+from linnaeus.gui.widgets.formatting import short_class_names
 from linnaeus.gui.widgets.plots import BLUE
 from linnaeus.gui.widgets.plots import VERMILION
 from linnaeus.gui.widgets.row_table import RowTableModel
@@ -62,6 +63,8 @@ class ConfusionModel(QAbstractTableModel):
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = _DISPLAY) -> Any:
         if role == _DISPLAY and 0 <= section < len(self.classes):
+            if orientation == Qt.Orientation.Horizontal:  # narrow columns: the short names
+                return short_class_names(self.classes)[section]
             return self.classes[section]
         if role == Qt.ItemDataRole.ToolTipRole and 0 <= section < len(self.classes):
             kind = "labelled" if orientation == Qt.Orientation.Vertical else "predicted"
@@ -114,13 +117,16 @@ class PerClassModel(QAbstractTableModel):
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
         self._rows: list[tuple[str, float, float, float, float | None, int]] = []
+        self._short: list[str] = []  # the class names as shown
 
     def set_evaluation(self, evaluation: Evaluation | None) -> None:
         self.beginResetModel()
+        per_class = evaluation.per_class if evaluation else {}
         self._rows = [
             (name, m.precision, m.recall, m.f1, evaluation.auc.get(name), m.support)
-            for name, m in (evaluation.per_class.items() if evaluation else [])
+            for name, m in per_class.items()
         ]
+        self._short = short_class_names([row[0] for row in self._rows])
         self.endResetModel()
 
     def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
@@ -145,7 +151,7 @@ class PerClassModel(QAbstractTableModel):
         if role == _DISPLAY:
             value = row[column]
             if column == 0:
-                return value
+                return self._short[index.row()]
             if column == 4:
                 return "—" if value is None else f"{value:.3f}"
             if column == 5:
@@ -153,6 +159,8 @@ class PerClassModel(QAbstractTableModel):
             return f"{value:.3f}"
         if role == Qt.ItemDataRole.TextAlignmentRole and column > 0:
             return _RIGHT
+        if role == Qt.ItemDataRole.ToolTipRole and column == 0:
+            return row[0]
         return None
 
 
@@ -161,11 +169,22 @@ class RelabelQueueModel(RowTableModel):
 
     COLUMNS = ("", "Image", "Label → model", "Confidence")
 
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self._short: dict[str, str] = {}  # class name -> as shown (`set_entries`)
+
+    def _name(self, name: str) -> str:
+        return self._short.get(name, name)
+
     @property
     def entries(self) -> list[QueueEntry]:
         return self.rows
 
-    def set_entries(self, entries: list[QueueEntry]) -> None:
+    def set_entries(self, entries: list[QueueEntry], classes: list[str] | None = None) -> None:
+        """Show ``entries``; ``classes`` (all the model's) let long class names be
+        shown without the prefix they share (`short_class_names`)."""
+        names = list(classes or [])
+        self._short = dict(zip(names, short_class_names(names), strict=True))
         self.set_rows(entries)
 
     def data(self, index: _Index, role: int = _DISPLAY) -> Any:
@@ -176,9 +195,9 @@ class RelabelQueueModel(RowTableModel):
             values = (
                 "✗" if entry.misclassified else "",
                 PurePosixPath(entry.path).name,
-                entry.label
+                self._name(entry.label)
                 if entry.label == entry.predicted
-                else f"{entry.label} → {entry.predicted}",
+                else f"{self._name(entry.label)} → {self._name(entry.predicted)}",
                 format_percent(entry.confidence, 0),
             )
             return values[column]

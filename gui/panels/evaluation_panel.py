@@ -174,6 +174,7 @@ class EvaluationPanel(QWidget):
         ):
             header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
             header.setDefaultAlignment(Qt.AlignmentFlag.AlignCenter)
+            header.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.confusion_view.clicked.connect(self._on_confusion_view_clicked)
         self.per_class_model = PerClassModel(self)
         self.per_class_view = _table(self, self.per_class_model)
@@ -407,7 +408,7 @@ class EvaluationPanel(QWidget):
         evaluation = data.evaluation
         self._show_figures(evaluation)
         _fit_table(self.per_class_view)
-        self.queue_model.set_entries(data.queue)
+        self.queue_model.set_entries(data.queue, list(evaluation.classes))
         _keep_names_readable(self.queue_view, 1)
         wrong = sum(entry.misclassified for entry in data.queue)
         self.tabs.setTabText(0, f"Check labels ({wrong})" if wrong else "Check labels")

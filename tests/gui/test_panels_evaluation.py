@@ -10,6 +10,7 @@ from linnaeus.engine.evaluation.metrics import AUGMENTED_VIEWS_NOTE
 from linnaeus.engine.project import predictions
 from linnaeus.engine.project import versions
 from linnaeus.gui.panels.evaluation_panel import EvaluationPanel
+from linnaeus.gui.widgets.formatting import short_class_names
 from tests.gui.fake_trainer import add_trained_version
 from tests.training_factory import make_shapes_project
 from tests.training_factory import make_structures_project
@@ -198,3 +199,21 @@ def test_every_figure_and_row_shows_in_a_narrow_or_wide_panel(qtbot, store, widt
     choice.addItem("v12 (active, the longest name yet)", -1)
     qtbot.wait(20)
     assert choice.width() >= choice.sizeHint().width()
+
+
+@pytest.mark.parametrize(
+    ("names", "shown"),
+    [
+        (["Potato___Early_blight", "Potato___Late_blight", "Potato___healthy"],
+         ["Early_blight", "Late_blight", "healthy"]),
+        (["a_b_cat", "a_b_cow"], ["cat", "cow"]),
+        (["class_1", "class_2"], ["class_1", "class_2"]),  # "1" and "2" say too little
+        (["cat", "dog"], ["cat", "dog"]),
+        (["Parasitized", "Uninfected"], ["Parasitized", "Uninfected"]),
+        (["only_one"], ["only_one"]),
+    ],
+)  # fmt: skip
+def test_long_class_names_lose_their_shared_prefix_in_narrow_places(names, shown) -> None:
+    """Folder names like "Potato___Early_blight" were cut to "to___Early_b" in the
+    confusion matrix's columns (seen in the screenshots, issue 16)."""
+    assert short_class_names(names) == shown
