@@ -63,9 +63,7 @@ class ConfusionModel(QAbstractTableModel):
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = _DISPLAY) -> Any:
         if role == _DISPLAY and 0 <= section < len(self.classes):
-            if orientation == Qt.Orientation.Horizontal:  # narrow columns: the short names
-                return short_class_names(self.classes)[section]
-            return self.classes[section]
+            return short_class_names(self.classes)[section]  # the full names: tooltips
         if role == Qt.ItemDataRole.ToolTipRole and 0 <= section < len(self.classes):
             kind = "labelled" if orientation == Qt.Orientation.Vertical else "predicted"
             return f"Images {kind} {self.classes[section]}"

@@ -45,6 +45,8 @@ from linnaeus.gui.panels.evaluation_plots import plot_roc
 from linnaeus.gui.widgets.message_line import MessageLine
 from linnaeus.gui.widgets.plots import VERMILION
 from linnaeus.gui.widgets.plots import make_plot
+from linnaeus.gui.widgets.table_fit import fit_table
+from linnaeus.gui.widgets.table_fit import keep_names_readable
 from linnaeus.gui.workers import Worker
 
 SLIDER_STEPS = 1000  # threshold resolution 0.001; 0 and 1 themselves are no thresholds
@@ -55,38 +57,6 @@ def _note(text: str, parent: QWidget) -> QLabel:
     label = QLabel(text, parent)
     label.setWordWrap(True)
     return label
-
-
-def _fit_table(view: QTableView, most_rows: int = 8) -> None:
-    """Make ``view`` exactly as tall as its rows (at most ``most_rows``, then it
-    scrolls) and at least as wide as its columns: every figure and every row shows,
-    whatever the window's size; the space left goes to the confusion matrix."""
-    rows = view.model().rowCount()
-    header = view.horizontalHeader()
-    row_height = view.verticalHeader().defaultSectionSize()
-    height = header.sizeHint().height() + 2 * view.frameWidth()
-    height += row_height * min(rows, most_rows)
-    view.setFixedHeight(height)
-    width = 2 * view.frameWidth() + sum(
-        max(header.sectionSizeHint(c), view.sizeHintForColumn(c)) for c in range(header.count())
-    )
-    if rows > most_rows:
-        width += view.verticalScrollBar().sizeHint().width()
-    view.setMinimumWidth(width)
-
-
-def _keep_names_readable(view: QTableView, names_column: int, characters: int = 14) -> None:
-    """Keep ``view`` wide enough that its stretched file-name column shows about
-    ``characters`` characters beside the other columns ("Ima…" was all it showed)."""
-    header = view.horizontalHeader()
-    others = sum(
-        max(header.sectionSizeHint(c), view.sizeHintForColumn(c))
-        for c in range(header.count())
-        if c != names_column
-    )
-    names = view.fontMetrics().averageCharWidth() * characters
-    scroll = view.verticalScrollBar().sizeHint().width()
-    view.setMinimumWidth(others + names + scroll + 2 * view.frameWidth())
 
 
 def _table(parent: QWidget, model: Any) -> QTableView:
@@ -179,7 +149,7 @@ class EvaluationPanel(QWidget):
         self.per_class_model = PerClassModel(self)
         self.per_class_view = _table(self, self.per_class_model)
         # The class names take the room left; the table is never narrower than its
-        # columns (`_fit_table`), so no name and no figure is cut.
+        # columns (`fit_table`), so no name and no figure is cut.
         self.per_class_view.horizontalHeader().setSectionResizeMode(
             0, QHeaderView.ResizeMode.Stretch
         )
@@ -407,9 +377,9 @@ class EvaluationPanel(QWidget):
         self._data = data
         evaluation = data.evaluation
         self._show_figures(evaluation)
-        _fit_table(self.per_class_view)
+        fit_table(self.per_class_view)
         self.queue_model.set_entries(data.queue, list(evaluation.classes))
-        _keep_names_readable(self.queue_view, 1)
+        keep_names_readable(self.queue_view, 1)
         wrong = sum(entry.misclassified for entry in data.queue)
         self.tabs.setTabText(0, f"Check labels ({wrong})" if wrong else "Check labels")
         binary = evaluation.operating_point is not None
