@@ -38,6 +38,7 @@ from PySide6.QtWidgets import QToolButton
 from PySide6.QtWidgets import QVBoxLayout
 from PySide6.QtWidgets import QWidget
 
+from linnaeus.engine.images.heatmaps import heatmap_alpha
 from linnaeus.engine.images.heatmaps import heatmap_colours
 from linnaeus.engine.images.heatmaps import resize_heatmap
 from linnaeus.engine.images.imageio import DecodedImage
@@ -50,7 +51,7 @@ from linnaeus.gui.image_details import details_html
 from linnaeus.gui.widgets.heatmap_legend import HeatmapLegend
 from linnaeus.gui.workers import Worker
 
-DEFAULT_OPACITY = 0.5
+DEFAULT_OPACITY = 0.7
 _ZOOM_STEP = 1.25
 _DRAG_SENSITIVITY = 1 / 300  # fraction of the value range per pixel of right-drag
 _OVERLAY_PIXELS = 1024  # the heatmap is drawn at most this many pixels wide or high
@@ -477,7 +478,7 @@ def _heatmap_lut() -> np.ndarray:
     (as the model card's `overlay` draws it)."""
     lut = np.empty((256, 4), np.uint8)
     lut[:, :3] = heatmap_colours()
-    lut[:, 3] = np.arange(256)
+    lut[:, 3] = heatmap_alpha()
     return lut
 
 

@@ -25,6 +25,9 @@ from linnaeus.engine.images.preprocess import pad_box
 # such a map is shown as no evidence rather than stretched to full colour.
 EVIDENCE_FLOOR = 1e-3
 LEGEND_TEXT = ("low", "high", "contribution to")  # the legend's ends and its title
+# A value's colour covers the image by value ** ALPHA_POWER (times the opacity): weak
+# evidence stays a faint tint, so the places that decided stand out.
+ALPHA_POWER = 2.0
 
 
 def heatmap_to_image(
@@ -94,13 +97,19 @@ def heatmap_colours() -> np.ndarray:
     return cv2.applyColorMap(ramp, cv2.COLORMAP_INFERNO)[:, 0, ::-1].copy()
 
 
-def overlay(rgb: np.ndarray, heatmap: np.ndarray, opacity: float = 0.6) -> np.ndarray:
+def heatmap_alpha() -> np.ndarray:
+    """How much each of the 256 colours covers the image (0-255), low to high."""
+    return np.round(np.linspace(0, 1, 256) ** ALPHA_POWER * 255).astype(np.uint8)
+
+
+def overlay(rgb: np.ndarray, heatmap: np.ndarray, opacity: float = 0.7) -> np.ndarray:
     """``rgb`` (H x W x 3 uint8) with a [0, 1] heatmap of the same size laid on top,
-    as the window draws it: the colour's opacity grows with the value, so places
-    without evidence keep the image as it is."""
+    as the window draws it: the colour's opacity grows with the value
+    (`heatmap_alpha`), so places without evidence keep the image as it is."""
     values = np.clip(np.nan_to_num(heatmap), 0, 1).astype(np.float32)
-    coloured = heatmap_colours()[np.round(values * 255).astype(np.uint8)]
-    alpha = (opacity * values)[..., np.newaxis]
+    levels = np.round(values * 255).astype(np.uint8)
+    coloured = heatmap_colours()[levels]
+    alpha = (opacity * heatmap_alpha()[levels] / 255)[..., np.newaxis]
     blended = (1 - alpha) * rgb.astype(np.float32) + alpha * coloured
     return np.clip(np.round(blended), 0, 255).astype(np.uint8)
 

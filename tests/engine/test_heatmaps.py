@@ -9,6 +9,7 @@ import pytest
 from linnaeus.engine.images.heatmaps import cam_to_square
 from linnaeus.engine.images.heatmaps import evidence_note
 from linnaeus.engine.images.heatmaps import has_evidence
+from linnaeus.engine.images.heatmaps import heatmap_alpha
 from linnaeus.engine.images.heatmaps import heatmap_colours
 from linnaeus.engine.images.heatmaps import heatmap_to_image
 from linnaeus.engine.images.heatmaps import legend_strip
@@ -77,3 +78,5 @@ def test_colours_run_dark_to_light_and_the_overlay_keeps_places_without_evidence
     heat[0, 0] = 1.0
     shown = overlay(rgb, heat)
     assert (shown[1:, :] == 128).all() and (shown[0, 0] != 128).any()
+    alpha = heatmap_alpha()  # weak evidence a faint tint, not a haze over the whole image
+    assert alpha[0] == 0 and alpha[77] < 30 and alpha[255] == 255 and (np.diff(alpha) >= 0).all()
