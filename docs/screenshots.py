@@ -25,8 +25,9 @@ to a temporary folder, Classify and Export write into a temporary folder
 window does).
 
 Views from other parts of the window register in `EXTRA_VIEWS`: a function
-that takes the `Shots` and saves its view(s) with ``shots.save(name, widget)``
-(the user guide and the settings dialog belong there).
+that takes the `Shots` and saves its view(s) with ``shots.save(name, widget)``;
+`register_extra_views` adds docs/window_manage_views.py's (the user guide,
+Settings, the versions' menu, Export labels).
 """
 
 from __future__ import annotations
@@ -93,8 +94,18 @@ class Shots:
         print(path, flush=True)
 
 
-# Other helpers' views: functions taking the `Shots` (e.g. the user guide, the settings).
+# More views: functions taking the `Shots` (the user guide, the settings, ...).
 EXTRA_VIEWS: list[Callable[[Shots], None]] = []
+
+
+def register_extra_views() -> None:
+    """The views other modules of docs/ photograph (docs/ is on sys.path when this
+    script runs): `window_manage_views` (user guide, settings, versions' menu,
+    export labels)."""
+    from window_manage_views import photograph_manage_views
+
+    if photograph_manage_views not in EXTRA_VIEWS:
+        EXTRA_VIEWS.append(photograph_manage_views)
 
 
 def browse_and_explain(shots: Shots) -> None:
@@ -214,8 +225,9 @@ def photograph(args: argparse.Namespace, size: str, suffix: str) -> int:
     panels(shots)
     if not args.readme:
         dialogs(shots, args.images)
-    for extra in EXTRA_VIEWS:
-        extra(shots)
+    if not args.readme:
+        for extra in EXTRA_VIEWS:
+            extra(shots)
     window.close()
     window.deleteLater()
     wait_until(lambda: True, settle=0.5)
@@ -234,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     args.images = args.images.resolve() if args.images is not None else None
     sizes = args.size or [f"{README_WIDTH}x768"]
     args.out.mkdir(parents=True, exist_ok=True)
+    register_extra_views()
     create_application([sys.argv[0]], theme=args.theme)
     for size in sizes:
         status = photograph(args, size, f"-{size}" if len(sizes) > 1 else "")

@@ -123,6 +123,14 @@ class ProjectSession(QObject):
     def delete_class(self, name: str) -> None:
         self._push(DeleteClassCommand(self.store, name, self._events))
 
+    def reload_after_import(self) -> None:
+        """Show what an import (a rescan of the image folder) changed: images, labels,
+        classes. Undo history ends here: the import is not undone from the window."""
+        self.undo_stack.clear()
+        self.model.reload()
+        self.classes_changed.emit()
+        self.labels_changed.emit([])
+
     # -- model versions -----------------------------------------------------
 
     def set_threshold(self, version_id: int, threshold: float) -> None:

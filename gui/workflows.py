@@ -2,7 +2,8 @@
 main window: composition only, no domain logic.
 
 `Workflows` adds the panels as tabs beside the image viewer, a Model menu with
-the classify and export dialogs, and connects them: the open project goes to
+the classify and export dialogs and the model versions' rename, note and
+delete, and connects them: the open project goes to
 every panel, a finished training refreshes the grid's predictions, a
 confusion-matrix cell filters the grid, the relabel queue selects images, a
 threshold chosen in the Evaluate tab is saved undoably and every view follows, the
@@ -63,6 +64,8 @@ class Workflows(QObject):
         self.export_action.setShortcut(QKeySequence("Ctrl+E"))
         menu = QMenu("&Model", window)
         menu.addActions([self.classify_action, self.export_action])
+        menu.addSeparator()
+        menu.addActions(self.training.version_actions.actions)  # the Train tab's selection
         window.menuBar().insertMenu(window.menuBar().actions()[-1], menu)  # before Help
         self.dialog: ClassifyDialog | ExportDialog | None = None
         self._connect()
@@ -73,6 +76,7 @@ class Workflows(QObject):
         window.project_changed.connect(self._on_project_changed)
         self.training.training_finished.connect(self._on_model_changed)
         self.training.active_model_changed.connect(self._on_model_changed)
+        self.training.version_actions.versions_changed.connect(self.evaluation.refresh)
         self.evaluation.filter_requested.connect(self._on_evaluation_filter_requested)
         self.evaluation.open_image_requested.connect(self.open_image)
         self.evaluation.threshold_chosen.connect(self._on_evaluation_threshold_chosen)

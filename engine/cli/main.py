@@ -26,6 +26,7 @@ from linnaeus.engine import __version__
 from linnaeus.engine.cli import evaluate as cli_evaluate
 from linnaeus.engine.cli import predict as cli_predict
 from linnaeus.engine.cli import train as cli_train
+from linnaeus.engine.cli import versions as cli_versions
 from linnaeus.engine.cli.output import ProgressBar
 from linnaeus.engine.cli.output import print_counts
 from linnaeus.engine.cli.output import print_import_report
@@ -114,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_train.add_commands(commands, _project_options)
     cli_evaluate.add_commands(commands, _project_options)
     cli_predict.add_commands(commands, _project_options)
+    cli_versions.add_commands(commands, _project_options)
 
     sub = command("gui", _run_gui, "Open the desktop application (optionally on a project).")
     sub.add_argument("--project", type=Path, help="open this project folder")
