@@ -46,6 +46,7 @@ from PySide6.QtWidgets import QVBoxLayout
 from PySide6.QtWidgets import QWidget
 
 from linnaeus.engine.project.store import ClassInfo
+from linnaeus.gui.widgets.formatting import short_class_names
 from linnaeus.gui.widgets.headings import heading
 
 RESERVED_KEYS = frozenset({"h"})  # the heatmap key
@@ -143,11 +144,12 @@ class ClassBar(QWidget):
             action.deleteLater()
         self._class_actions = []
         self._count_labels = []
+        shown = short_class_names([info.name for info in self._classes])  # full: tooltips
         for row, info in enumerate(self._classes):
             action = self._make_action(info)
             self._class_actions.append(action)
             key = class_key(info)
-            text = f"{key.upper() if key else '  '}    {info.name}"
+            text = f"{key.upper() if key else '  '}    {shown[row]}"
             button = _wide_button(text, action.toolTip(), elided=True)
             button.setIcon(action.icon())
             button.setObjectName(f"class-{info.name}")

@@ -8,6 +8,7 @@ from PySide6.QtCore import QItemSelectionModel
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QPushButton
 
 from linnaeus.engine.project.store import ProjectStore
 from linnaeus.gui.class_bar import class_key
@@ -186,3 +187,6 @@ def test_long_class_names_leave_room_for_the_counts(qtbot) -> None:
     for label in bar._count_labels:
         assert label.isVisible() and label.width() >= label.sizeHint().width()
         assert label.geometry().right() <= bar.width()
+    early = bar.findChild(QPushButton, "class-Potato___Early_blight")
+    assert early.text().strip().startswith("Early") and "Potato" not in early.text()
+    assert "Potato___Early_blight" in early.toolTip()
