@@ -8,7 +8,8 @@ workers) and saves each view as a PNG once everything on it has loaded:
 the start page, the open-folder dialog, browsing with predictions, the
 heatmap with its legend (the predicted class, then another class), the
 feature maps, training, the evaluation's "Check labels" list, ROC and
-calibration, augmentation, the Classify dialog after classifying, and the
+calibration, Check labels again with its first image opened (a double-click),
+augmentation, the Classify dialog after classifying, and the
 Export dialog after an int8 export. With several ``--size`` values each
 file is named ``VIEW-WIDTHxHEIGHT.png``; with one, ``VIEW.png`` (``--readme``
 keeps only the views the README shows, at a size that keeps docs/ small).
@@ -145,7 +146,7 @@ def browse_and_explain(shots: Shots) -> None:
 
 
 def panels(shots: Shots) -> None:
-    """Training, the evaluation's three tabs, augmentation."""
+    """Training, the evaluation's three tabs and Check labels opening an image, augmentation."""
     view, workflows = shots.window.project_view, shots.workflows
     view.panels.setCurrentWidget(workflows.training)
     wait_until(lambda: True)
@@ -159,6 +160,8 @@ def panels(shots: Shots) -> None:
         wait_until(lambda: True)
         shots.save(name)
     evaluation.tabs.setCurrentIndex(0)
+    if has_model:
+        check_labels(shots)
     view.panels.setCurrentWidget(workflows.augment)
     workflows.augment.set_image(view.viewer.pixels)
     wait_until(lambda: bool(workflows.augment.samples), settle=1.0)
@@ -253,6 +256,28 @@ def main(argv: list[str] | None = None) -> int:
         if status:
             return status
     return 0
+
+
+def check_labels(shots: Shots) -> None:
+    """The Check labels list, then its first image opened by a double-click: the Image
+    view with the heatmap of the suggested class."""
+    workflows = shots.workflows
+    evaluation, viewer = workflows.evaluation, workflows.window.project_view.viewer
+    evaluation.tabs.setCurrentWidget(evaluation.label_check)
+    wait_until(lambda: True)
+    shots.save("check-labels")
+    if not evaluation.queue_model.entries:
+        return
+    first = evaluation.queue_model.entries[0].image_id
+    evaluation.queue_view.selectRow(0)
+    evaluation.queue_view.activated.emit(evaluation.queue_model.index(0, 1))
+    wait_until(
+        lambda: (
+            viewer.image_id == first and viewer.heatmap_visible and not workflows.heatmaps.is_busy
+        ),
+        timeout=600,
+    )
+    shots.save("check-labels-opened")
 
 
 if __name__ == "__main__":

@@ -83,12 +83,14 @@ class ProjectSession(QObject):
 
     # -- labels -------------------------------------------------------------
 
-    def label_images(self, image_ids: Sequence[int], class_name: str | None) -> None:
-        """Label these images as ``class_name`` (None: remove their labels), undoably."""
+    def label_images(
+        self, image_ids: Sequence[int], class_name: str | None, *, source: str = "user"
+    ) -> None:
+        """Label these images as ``class_name`` (None: remove their labels), undoably;
+        ``source`` goes into the label history ("model-suggestion": a suggestion accepted)."""
         if image_ids:
-            self._push(
-                LabelImagesCommand(self.store, dict.fromkeys(image_ids, class_name), self._events)
-            )
+            labels = dict.fromkeys(image_ids, class_name)
+            self._push(LabelImagesCommand(self.store, labels, self._events, source=source))
 
     def accept_suggestions(self, image_ids: Sequence[int]) -> int:
         """Label each image with the active model's prediction; returns how many had one."""

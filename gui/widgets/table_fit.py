@@ -1,5 +1,4 @@
-"""Tables sized to what they hold: every row and column of a small table shown, a
-file-name column never squeezed to its first letters."""
+"""Tables sized to what they hold: every row and column of a small table shown."""
 
 from __future__ import annotations
 
@@ -22,17 +21,3 @@ def fit_table(view: QTableView, most_rows: int = 8) -> None:
     if rows > most_rows:
         width += view.verticalScrollBar().sizeHint().width()
     view.setMinimumWidth(width)
-
-
-def keep_names_readable(view: QTableView, names_column: int, characters: int = 14) -> None:
-    """Keep ``view`` wide enough that its stretched file-name column shows about
-    ``characters`` characters beside the other columns ("Ima…" was all it showed)."""
-    header = view.horizontalHeader()
-    others = sum(
-        max(header.sectionSizeHint(c), view.sizeHintForColumn(c))
-        for c in range(header.count())
-        if c != names_column
-    )
-    names = view.fontMetrics().averageCharWidth() * characters
-    scroll = view.verticalScrollBar().sizeHint().width()
-    view.setMinimumWidth(others + names + scroll + 2 * view.frameWidth())
