@@ -52,12 +52,12 @@ IN_SAMPLE_NOTE = (
 
 def entry_tooltip(entry: QueueEntry, held_out: bool) -> str:
     """What a row means, in words."""
-    judge = "Models that never saw this image" if held_out else "The model"
+    judge, s = ("Models that never saw this image", "") if held_out else ("The model", "s")
     if entry.suggested == entry.label:
-        return f"{judge} agree with {entry.label} ({format_percent(1 - entry.score, 0)})."
+        return f"{judge} agree{s} with {entry.label} ({format_percent(1 - entry.score, 0)})."
     return (
-        f"Labelled {entry.label}; {judge.lower()} say {entry.suggested} "
-        f"({format_percent(entry.suggested_probability, 0)}) and give {entry.label} "
+        f"Labelled {entry.label}; {judge.lower()} say{s} {entry.suggested} "
+        f"({format_percent(entry.suggested_probability, 0)}) and give{s} {entry.label} "
         f"{format_percent(1 - entry.score, 0)}. Double-click to see it, A to relabel it "
         f"{entry.suggested}."
     )

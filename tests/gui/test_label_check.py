@@ -95,6 +95,7 @@ def test_accepting_a_label_the_model_agrees_with_changes_nothing(qtbot) -> None:
     with qtbot.assertNotEmitted(view.suggestion_accepted):
         view.accept_current()
     assert "agree with disk (95%)" in entry_tooltip(agree, True)
+    assert "The model agrees with disk" in entry_tooltip(agree, False)  # one model: agrees
 
 
 def test_the_selected_row_is_said_in_words_below_the_list(qtbot) -> None:
