@@ -60,6 +60,8 @@ from linnaeus.engine.onnx.format import output_names
 from linnaeus.engine.onnx.graph import compare_int8
 from linnaeus.engine.onnx.graph import probabilities_of
 from linnaeus.engine.onnx.graph import quantise
+from linnaeus.engine.onnx.unfamiliar import BANK_SIZE
+from linnaeus.engine.onnx.unfamiliar import familiarise
 from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import Progress
 from linnaeus.engine.progress import ProgressCallback
@@ -133,11 +135,9 @@ def export_onnx(
     on_progress: ProgressCallback = ignore_progress,
     cancel: CancelToken | None = None,
 ) -> ExportReport:
-    """Write ``version`` as an ONNX model to ``destination`` (a ``.onnx`` path), after
-    checking the ONNX model against the Keras one on up to ``parity_images`` of the
-    images the version was trained on. ``keras_copy`` also copies the version's
-    Keras model beside it (``.keras``); by default nothing but the ``.onnx`` file
-    is written (the Keras model stays in the project's version folder).
+    """Write ``version`` as an ONNX model to ``destination`` (``.onnx``; its Keras model
+    beside it only with ``keras_copy``), after checking it against the Keras one on up
+    to ``parity_images`` of the images the version was trained on.
 
     ``int8`` writes a model quantised on up to 100 of those images instead of
     the float one, compared with the float one on up to `INT8_CHECK_IMAGES`
@@ -158,8 +158,8 @@ def export_onnx(
     fmt = TrainConfig.from_dict(version.config).input_format
 
     checked = export_images(
-        store, version, fmt, parity_images=parity_images, int8=int8, on_progress=on_progress,
-        cancel=cancel,
+        store, version, fmt, parity_images=parity_images, int8=int8, familiar=BANK_SIZE,
+        on_progress=on_progress, cancel=cancel,
     )  # fmt: skip
     check_cancelled(cancel)
     model = _load_keras(version.model_file)
@@ -179,8 +179,9 @@ def export_onnx(
         calibration_images=checked.calibration,
         int8_images=checked.int8_images,
         int8_labels=checked.int8_labels,
+        familiar_images=checked.familiar,
+        held_out_images=checked.held_out,
         keras_file=version.model_file if keras_copy else None,
-        keras_copy=keras_copy,
         on_progress=on_progress,
         cancel=cancel,
     )
@@ -196,8 +197,9 @@ def export_model(
     calibration_images: np.ndarray | None = None,
     int8_images: np.ndarray | None = None,
     int8_labels: np.ndarray | None = None,
+    familiar_images: np.ndarray | None = None,
+    held_out_images: np.ndarray | None = None,
     keras_file: Path | None = None,
-    keras_copy: bool = False,
     optimize: bool = True,
     on_progress: ProgressCallback = ignore_progress,
     cancel: CancelToken | None = None,
@@ -208,11 +210,12 @@ def export_model(
 
     ``images`` (prepared uint8, N x S x S x C) are the parity check's images
     (default: 8 random images); ``calibration_images`` calibrate int8 (default:
-    ``images``); int8 is compared with float on ``int8_images`` (default:
-    ``images`` and ``labels``), whose ``int8_labels`` (class indices) give
-    each one's accuracy.
-    ``keras_copy`` also writes the Keras model beside the ONNX file (copied from
-    ``keras_file``, or saved). ``optimize=False`` keeps tf2onnx's graph as converted (benchmarks).
+    ``images``); int8 is compared with float on ``int8_images`` (default: ``images``
+    and ``labels``), whose ``int8_labels`` (class indices) give each one's accuracy.
+    ``familiar_images`` (training images) give it its "ood_score", cut on
+    ``held_out_images`` (`engine.onnx.unfamiliar`). A ``keras_file`` is copied beside
+    the ONNX file (None: no copy); ``optimize=False`` keeps tf2onnx's graph as
+    converted (benchmarks).
     """
     started = time.monotonic()
     destination = Path(destination)
@@ -224,14 +227,13 @@ def export_model(
         fmt, images, labels, int8_images, int8_labels
     )
     int8 = bool(metadata.int8)
-    steps = 4 if int8 else 3
-    step = _Steps(on_progress, steps)
+    step = _Steps(on_progress, steps := 4 if int8 else 3)
 
-    step("Converting the model to ONNX")
+    step("Converting the model to ONNX" + (", with its training images' features" if
+         familiar_images is not None else ""))  # fmt: skip
     check_cancelled(cancel)
-    float_model, metadata = _convert(model, metadata, optimize=optimize)
+    float_model, metadata = _convert(model, metadata, optimize, familiar_images, held_out_images)
     float_bytes = float_model.SerializeToString()
-
     step(f"Checking the ONNX model against the Keras model on {len(images)} images")
     check_cancelled(cancel)
     difference = _parity_difference(model, float_bytes, images, metadata.temperature)
@@ -249,10 +251,7 @@ def export_model(
             )
         step(f"Writing {destination.name}")
         check_cancelled(cancel)
-        if keras_copy and keras_file is None:
-            keras_file = workdir / "model.keras"
-            model.save(keras_file)
-        keras_path = _write(destination, data, Path(keras_file) if keras_copy else None)
+        keras_path = _write(destination, data, None if keras_file is None else Path(keras_file))
     step("Done", done=steps)
     return ExportReport(
         path=destination,
@@ -271,9 +270,14 @@ def export_model(
 
 
 def _convert(
-    model: keras.Model, metadata: OnnxMetadata, *, optimize: bool
+    model: keras.Model,
+    metadata: OnnxMetadata,
+    optimize: bool,
+    familiar: np.ndarray | None,
+    held_out: np.ndarray | None,
 ) -> tuple[onnx.ModelProto, OnnxMetadata]:
-    """The float ONNX model, and ``metadata`` with the model's feature outputs filled in."""
+    """The float ONNX model, and ``metadata`` with the model's feature outputs filled in;
+    with ``familiar`` (training images), its "ood_score" output too."""
     layers = feature_layer_names(model)
     metadata = dataclasses.replace(
         metadata,
@@ -282,6 +286,24 @@ def _convert(
         int8=False,
     )
     float_model = convert(model, metadata.temperature, len(layers), optimize=optimize)
+    set_metadata(float_model, metadata)
+    check_signature(float_model, metadata)
+    if familiar is not None:
+        return _familiarise(float_model, metadata, familiar, held_out)
+    return float_model, metadata
+
+
+def _familiarise(
+    float_model: onnx.ModelProto,
+    metadata: OnnxMetadata,
+    training: np.ndarray,
+    held_out: np.ndarray | None,
+) -> tuple[onnx.ModelProto, OnnxMetadata]:
+    """The float model with its "ood_score" output, and ``metadata`` with its cut."""
+    fmt = InputFormat.from_dict(metadata.input_format)
+    training = _check_images(training, fmt, "training images")
+    familiarity = familiarise(float_model, metadata.feature_outputs[-1], training, held_out)
+    metadata = dataclasses.replace(metadata, unfamiliar=familiarity.to_dict())
     set_metadata(float_model, metadata)
     check_signature(float_model, metadata)
     return float_model, metadata
@@ -432,15 +454,13 @@ def _load_keras(path: Path) -> keras.Model:
 
 
 def _write(destination: Path, data: bytes, keras_source: Path | None) -> Path | None:
-    """Write the ONNX bytes and (given ``keras_source``) a copy of the Keras model
-    beside them, each atomically; the copy's path, or None."""
+    """Write the ONNX bytes and any ``keras_source`` copied beside them, atomically."""
     keras_path = destination.with_suffix(".keras")
     for path in (keras_path, destination):  # what a killed export left
         remove_stale_temporaries(path.parent, path.name)
     try:
         with contextlib.ExitStack() as both:  # the copy is kept only if the model is written
-            if keras_source is not None:
-                keras_copy = both.enter_context(atomic_open(keras_path))
+            if keras_source and (keras_copy := both.enter_context(atomic_open(keras_path))):
                 _readable_by_all(keras_copy)
                 if keras_source.resolve() != keras_path.resolve():
                     with keras_source.open("rb") as source:
