@@ -31,6 +31,7 @@ from PySide6.QtGui import QIcon
 from PySide6.QtGui import QKeySequence
 from PySide6.QtGui import QPalette
 from PySide6.QtGui import QPixmap
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QColorDialog
 from PySide6.QtWidgets import QFrame
 from PySide6.QtWidgets import QGridLayout
@@ -39,11 +40,13 @@ from PySide6.QtWidgets import QLabel
 from PySide6.QtWidgets import QMenu
 from PySide6.QtWidgets import QPushButton
 from PySide6.QtWidgets import QScrollArea
+from PySide6.QtWidgets import QSizePolicy
 from PySide6.QtWidgets import QToolButton
 from PySide6.QtWidgets import QVBoxLayout
 from PySide6.QtWidgets import QWidget
 
 from linnaeus.engine.project.store import ClassInfo
+from linnaeus.gui.widgets.formatting import short_class_names
 from linnaeus.gui.widgets.headings import heading
 
 RESERVED_KEYS = frozenset({"h"})  # the heatmap key
@@ -141,12 +144,13 @@ class ClassBar(QWidget):
             action.deleteLater()
         self._class_actions = []
         self._count_labels = []
+        shown = short_class_names([info.name for info in self._classes])  # full: tooltips
         for row, info in enumerate(self._classes):
             action = self._make_action(info)
             self._class_actions.append(action)
             key = class_key(info)
-            text = f"{key.upper() if key else '  '}    {info.name}"
-            button = _wide_button(text, action.toolTip())
+            text = f"{key.upper() if key else '  '}    {shown[row]}"
+            button = _wide_button(text, action.toolTip(), elided=True)
             button.setIcon(action.icon())
             button.setObjectName(f"class-{info.name}")
             button.clicked.connect(action.trigger)
@@ -286,8 +290,26 @@ def _swatch(colour: str) -> QIcon:
     return QIcon(pixmap)
 
 
-def _wide_button(text: str, tip: str) -> QPushButton:
-    button = QPushButton(text)
+class _ElidedButton(QPushButton):
+    """A class button whose long name is shortened with "…" to the width it gets, so
+    that the image count beside it always shows (the full name is in its tooltip)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self._full = text
+        self.setMinimumWidth(self.fontMetrics().horizontalAdvance("9   Mmmm…") + 24)
+        policy = self.sizePolicy()
+        policy.setHorizontalPolicy(QSizePolicy.Policy.Ignored)
+        self.setSizePolicy(policy)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        room = self.width() - 16 - (self.iconSize().width() + 8 if not self.icon().isNull() else 0)
+        self.setText(self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight, room))
+
+
+def _wide_button(text: str, tip: str, *, elided: bool = False) -> QPushButton:
+    button = _ElidedButton(text) if elided else QPushButton(text)
     button.setToolTip(tip)
     button.setStyleSheet("text-align: left; padding: 3px 8px;")
     button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # keys go on working in the grid

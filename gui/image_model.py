@@ -44,6 +44,7 @@ from linnaeus.gui.image_table import read_image_table
 from linnaeus.gui.image_table import read_predictions
 from linnaeus.gui.image_table import select_images
 from linnaeus.gui.thumbnail_loader import ThumbnailLoader
+from linnaeus.gui.widgets.formatting import short_class_names
 from linnaeus.gui.workers import Worker
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,7 @@ class ImageListModel(QAbstractListModel):
         self._shown = np.zeros(0, np.int64)
         self._row_of = np.zeros(0, np.int64)
         self._classes: dict[int, ClassInfo] = {}
+        self._short_names: tuple[tuple[str, ...], dict[str, str]] = ((), {})
         self._colours: dict[int, QColor] = {}
         self._waiting: OrderedDict[str, list[int]] = OrderedDict()
         self._worker: Worker | None = None
@@ -361,6 +363,17 @@ class ImageListModel(QAbstractListModel):
         info = self._classes.get(class_id)
         return info.name if info else None
 
+    def _short_name(self, name: str | None) -> str | None:
+        """A class name as a tile shows it: without the prefix every class shares
+        ("Potato___Early_blight" → "Early_blight"; `short_class_names`)."""
+        if name is None:
+            return None
+        names = tuple(info.name for info in self._classes.values())
+        if names != self._short_names[0]:
+            short = short_class_names(list(names))
+            self._short_names = (names, dict(zip(names, short, strict=True)))
+        return self._short_names[1].get(name, name)
+
     def _predicted_name(self, position: int) -> str | None:
         index = int(self._table.predicted[position])
         if index < 0:
@@ -407,9 +420,9 @@ class ImageListModel(QAbstractListModel):
         label = int(self._table.label[position])
         return Tile(
             name=self._table.paths[position].rsplit("/", 1)[-1],
-            label=self._class_name(label),
+            label=self._short_name(self._class_name(label)),
             colour=self._colours.get(label),
-            predicted=self._predicted_name(position),
+            predicted=self._short_name(self._predicted_name(position)),
             confidence=None if np.isnan(confidence) else confidence,
             disagrees=self._disagrees(position),
             thumbnail=self._thumbnail(position),

@@ -11,6 +11,7 @@ are vectorised and take milliseconds, where a QSortFilterProxyModel would call P
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ from linnaeus.engine.project.store import SPLITS
 from linnaeus.engine.project.store import ProjectStore
 from linnaeus.engine.project.versions import active_version
 
+_DIGITS = re.compile(r"\d+")
+_NUMBER_WIDTH = 24  # numbers in names are compared as if this many digits long
 NO_CLASS = -1  # label / predicted class id of an image without one
 UNLABELLED = -1  # `ImageFilter.label` value meaning "only unlabelled images"
 
@@ -124,6 +127,7 @@ class ImageTable:
     status: np.ndarray
     errors: list[str | None]
     _search_keys: list[str] | None = field(default=None, init=False, repr=False)
+    _name_rank: np.ndarray | None = field(default=None, init=False, repr=False)
     _order: np.ndarray | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -183,6 +187,14 @@ class ImageTable:
         if self._search_keys is None:
             self._search_keys = [path.lower() for path in self.paths]
         return self._search_keys
+
+    def name_rank(self) -> np.ndarray:
+        """Each image's place when the paths are in natural order (`natural_key`)."""
+        if self._name_rank is None:
+            order = sorted(range(len(self.paths)), key=lambda i: natural_key(self.paths[i]))
+            self._name_rank = np.empty(len(self.paths), np.int64)
+            self._name_rank[order] = np.arange(len(order))
+        return self._name_rank
 
     def disagrees(self) -> np.ndarray:
         """Labelled images whose predicted class is not their label."""
@@ -265,8 +277,10 @@ DEFAULT_DESCENDING = {
 
 def _sorted(table: ImageTable, positions: np.ndarray, key: str, descending: bool) -> np.ndarray:
     """Sort by ``key``; images without a value (no prediction) always come last."""
+    rank = table.name_rank()[positions]
     if key == "name":
-        return positions[::-1] if descending else positions
+        ordered = positions[np.argsort(rank, kind="stable")]
+        return ordered[::-1] if descending else ordered
     values = {
         "confidence": table.confidence,
         "uncertainty": table.uncertainty,
@@ -277,8 +291,16 @@ def _sorted(table: ImageTable, positions: np.ndarray, key: str, descending: bool
     chosen = values[positions].astype(np.float64)
     missing = np.isnan(chosen)
     chosen = np.where(missing, 0.0, -chosen if descending else chosen)
-    # lexsort: last key is primary; ties keep path order
-    return positions[np.lexsort((positions, chosen, missing))]
+    # lexsort: last key is primary; ties keep the names' natural order
+    return positions[np.lexsort((rank, chosen, missing))]
+
+
+def natural_key(text: str) -> str:
+    """Sort key that reads numbers as numbers, as people do: "img2" before "img10",
+    letters without regard to case; equal keys fall back to the text itself. A
+    string, so that Qt's sort models can compare it too."""
+    padded = _DIGITS.sub(lambda number: number.group().rjust(_NUMBER_WIDTH, "0"), text)
+    return f"{padded.casefold()}\0{text}"
 
 
 def _normalised_entropy(p: np.ndarray) -> np.ndarray:
@@ -300,12 +322,11 @@ def read_image_table(
     """Read every image of the project (or only the ``first`` by path), ordered by
     path, without predictions (see `read_predictions`). Opens its own connection,
     so it may run on a worker thread."""
-    with ProjectStore.open(project_dir) as store:
+    with ProjectStore.open(project_dir, tidy=False) as store:  # the session tidied
         on_progress(Progress("load", 0, 1, "Reading the images"))
         columns = store.image_columns(first)
     check_cancelled(cancel)
-    on_progress(Progress("load", 1, 1, "Done"))
-    return ImageTable(
+    table = ImageTable(
         ids=columns.ids,
         paths=columns.paths,
         hashes=columns.hashes,
@@ -314,6 +335,9 @@ def read_image_table(
         status=columns.status,
         errors=columns.errors,
     )
+    table.name_rank()  # here, on the worker thread: the grid's first sort is by name
+    on_progress(Progress("load", 1, 1, "Done"))
+    return table
 
 
 def read_predictions(
@@ -325,7 +349,7 @@ def read_predictions(
     """The active version's stored predictions, calibrated and decided as its exported
     model does (`version_predictions`), or None if the project has no active
     model. Opens its own connection, so it may run on a worker thread."""
-    with ProjectStore.open(project_dir) as store:
+    with ProjectStore.open(project_dir, tidy=False) as store:  # the session tidied
         version = active_version(store)
         if version is None:
             return None

@@ -21,7 +21,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF
@@ -39,6 +38,9 @@ from PySide6.QtWidgets import QToolButton
 from PySide6.QtWidgets import QVBoxLayout
 from PySide6.QtWidgets import QWidget
 
+from linnaeus.engine.images.heatmaps import heatmap_alpha
+from linnaeus.engine.images.heatmaps import heatmap_colours
+from linnaeus.engine.images.heatmaps import resize_heatmap
 from linnaeus.engine.images.imageio import DecodedImage
 from linnaeus.engine.images.imageio import read_image
 from linnaeus.engine.progress import CancelToken
@@ -46,10 +48,10 @@ from linnaeus.engine.progress import ProgressCallback
 from linnaeus.engine.project.label_edits import HistoryEntry
 from linnaeus.engine.project.store import ImageRecord
 from linnaeus.gui.image_details import details_html
+from linnaeus.gui.widgets.heatmap_legend import HeatmapLegend
 from linnaeus.gui.workers import Worker
 
-HEATMAP_COLOURS = "inferno"
-DEFAULT_OPACITY = 0.5
+DEFAULT_OPACITY = 0.7
 _ZOOM_STEP = 1.25
 _DRAG_SENSITIVITY = 1 / 300  # fraction of the value range per pixel of right-drag
 _OVERLAY_PIXELS = 1024  # the heatmap is drawn at most this many pixels wide or high
@@ -158,6 +160,8 @@ class ImageViewer(QWidget):
         self._message = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
         self._message.setStyleSheet("color: #bbb; background: #101010;")
         self._message.setWordWrap(True)
+        self.legend = HeatmapLegend()
+        self.legend.hide()
 
         self.window_slider = QSlider(Qt.Orientation.Horizontal)
         self.level_slider = QSlider(Qt.Orientation.Horizontal)
@@ -219,6 +223,7 @@ class ImageViewer(QWidget):
         picture_layout.setSpacing(0)
         picture_layout.addWidget(self._view, 1)
         picture_layout.addWidget(self._message, 1)
+        picture_layout.addWidget(self.legend)
         picture_layout.addLayout(tools)
         picture_layout.addWidget(self._window_text)
         self._window_text.setContentsMargins(6, 0, 6, 0)
@@ -404,28 +409,39 @@ class ImageViewer(QWidget):
         """The class index the heatmap should explain; None for the predicted class."""
         return self.class_choice.currentData()
 
-    def set_overlay(self, heatmap: np.ndarray | None, opacity: float | None = None) -> None:
-        """Lay ``heatmap`` (2-D, any size, higher = more important) over the image,
-        smoothly stretched to it; None removes it. It shows while heatmaps are
-        wanted (H). Showing another image removes it, so call this after `show_image`."""
+    def set_overlay(
+        self,
+        heatmap: np.ndarray | None,
+        opacity: float | None = None,
+        *,
+        class_name: str | None = None,
+    ) -> None:
+        """Lay ``heatmap`` (2-D in [0, 1], any size, higher = more evidence for
+        ``class_name``) over the image, smoothly stretched to it; None removes it. It
+        shows while heatmaps are wanted (H), with its legend (or the sentence saying
+        the class has no evidence here). Showing another image removes it, so call
+        this after `show_image`."""
         self._overlay = None if heatmap is None else np.asarray(heatmap, dtype=np.float32)
         if opacity is not None:
             self.opacity_slider.setValue(round(opacity * 100))
         if self._overlay is None:
             self._overlay_item.clear()
         self._overlay_item.setVisible(self._overlay is not None and self.heatmap_wanted)
+        self.legend.show_class(self._overlay, class_name or "the predicted class")
+        self.legend.setVisible(self._overlay is not None and self.heatmap_wanted)
         self._place_overlay()
 
     def _place_overlay(self) -> None:
-        """Scale the heatmap to the shown image (a class activation map is coarse:
-        7 x 7 cells drawn as blocks would hide what they point at)."""
+        """Scale the heatmap to the shown image, at most `_OVERLAY_PIXELS` a side
+        (the picture stretches it the rest of the way)."""
         if self._overlay is None or self._pixels is None:
             return
         height, width = self._pixels.shape[:2]
         scale = min(1.0, _OVERLAY_PIXELS / max(height, width))
-        size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        smooth = cv2.resize(np.nan_to_num(self._overlay), size, interpolation=cv2.INTER_LINEAR)
-        self._overlay_item.setImage(smooth, autoLevels=False, levels=(0.0, 1.0))
+        shown = resize_heatmap(
+            self._overlay, max(1, round(height * scale)), max(1, round(width * scale))
+        )
+        self._overlay_item.setImage(shown, autoLevels=False, levels=(0.0, 1.0))
         self._overlay_item.setRect(QRectF(0, 0, width, height))
 
     @property
@@ -436,6 +452,7 @@ class ImageViewer(QWidget):
         self.opacity_slider.setVisible(wanted)
         self.class_choice.setVisible(wanted)
         self._overlay_item.setVisible(wanted and self._overlay is not None)
+        self.legend.setVisible(wanted and self._overlay is not None)
         if wanted:
             self._ask_for_explanation()
 
@@ -464,9 +481,11 @@ class ImageViewer(QWidget):
 
 
 def _heatmap_lut() -> np.ndarray:
-    """RGBA lookup table: the colour map, transparent where the heatmap is low."""
-    lut = pg.colormap.get(HEATMAP_COLOURS).getLookupTable(0.0, 1.0, 256, alpha=True)
-    lut[:, 3] = np.linspace(0, 255, 256).clip(0, 255).astype(np.uint8)
+    """RGBA lookup table: the heatmap colours, transparent where the heatmap is low
+    (as the model card's `overlay` draws it)."""
+    lut = np.empty((256, 4), np.uint8)
+    lut[:, :3] = heatmap_colours()
+    lut[:, 3] = heatmap_alpha()
     return lut
 
 

@@ -184,7 +184,8 @@ class Workflows(QObject):
     def _on_heatmaps_explained(self, image_id: int, explanation: ImageExplanation) -> None:
         viewer = self.window.project_view.viewer
         if image_id == viewer.image_id:
-            viewer.set_overlay(explanation.heatmap)
+            explained = explanation.classes[explanation.explained]
+            viewer.set_overlay(explanation.heatmap, class_name=explained)
             self.features.set_explanation(explanation)
 
     def _on_heatmaps_failed(self, image_id: int, message: str) -> None:

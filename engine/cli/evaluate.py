@@ -34,6 +34,9 @@ def add_commands(commands: Any, project_options: Any) -> None:
                      "instead (smaller, faster on CPUs); it is compared with the float model "
                      "on held-out images and the accuracy change is reported and stored in "
                      "the file")  # fmt: skip
+    sub.add_argument("--keras", action="store_true", help="also copy the Keras model beside "
+                     "the .onnx file, for Keras users (otherwise it stays in the "
+                     "project)")  # fmt: skip
 
 
 def chosen_version(store: Any, text: str | None) -> Any:
@@ -150,10 +153,12 @@ def run_export(args: argparse.Namespace) -> int:
             from linnaeus.engine.onnx.export import export_version
 
             report = export_version(
-                store, version, args.out, int8=args.int8, on_progress=bar.update
-            )
+                store, version, args.out, int8=args.int8, keras_copy=args.keras,
+                on_progress=bar.update,
+            )  # fmt: skip
+    keras = report.keras_path or version.model_file
     payload = {
-        "model_version": version.name, "onnx": str(report.path), "keras": str(report.keras_path),
+        "model_version": version.name, "onnx": str(report.path), "keras": str(keras),
         "max_abs_difference": report.max_abs_difference, "images_checked": report.images_checked,
         "int8": report.int8, "int8_accuracy_change": report.int8_accuracy_change,
         "int8_check": report.int8_check.to_dict() if report.int8_check else None,
@@ -163,7 +168,7 @@ def run_export(args: argparse.Namespace) -> int:
         print_json(payload)
         return 0
     print(f"Exported {version.name} to {report.path} ({report.size_bytes / 1e6:.1f} MB) in "
-          f"{report.seconds:.0f} s; the Keras model is at {report.keras_path}.")  # fmt: skip
+          f"{report.seconds:.0f} s; the Keras model is at {keras}.")  # fmt: skip
     print(f"Checked on {report.images_checked} project images: largest difference from the "
           f"trained model {report.max_abs_difference:.1e}.")  # fmt: skip
     if report.int8_check:

@@ -146,6 +146,40 @@ def classify(
     )  # fmt: skip
 
 
+@dataclass(frozen=True)
+class DefaultDestinations:
+    """Where a folder's results go unless the user says otherwise: beside the folder."""
+
+    csv: Path
+    sorted_copies: Path
+
+
+def default_destinations(folder_text: str) -> DefaultDestinations | None:
+    """The results CSV and the sorted copies' folder proposed for the folder typed as
+    ``folder_text``: ``NAME_predictions.csv`` and ``NAME_sorted`` beside it. None
+    until the text names an existing folder (half-typed text proposes nothing) and
+    whenever "beside it" would be the file-system root (``/data`` would put the
+    copies in ``/``): the user then chooses."""
+    text = folder_text.strip()
+    if not text:
+        return None
+    folder = Path(text).expanduser()
+    if not folder.is_absolute() or not folder.name:
+        return None
+    try:
+        if not folder.is_dir():
+            return None
+    except OSError:
+        return None
+    parent = folder.parent
+    if parent == Path(parent.anchor):
+        return None
+    return DefaultDestinations(
+        csv=parent / f"{folder.name}_predictions.csv",
+        sorted_copies=parent / f"{folder.name}_sorted",
+    )
+
+
 def check_destinations(folder: Path, csv_path: Path, sort_into: Path | None = None) -> None:
     """Refuse to classify ``folder`` into ``csv_path`` (and copies into ``sort_into``)
     unless ``folder`` is a folder, the CSV can be a new or replaced file in an

@@ -4,7 +4,8 @@
 one image and returns its class probabilities, the class activation map of a
 chosen class laid over the image, and the feature maps of each convolutional
 block ("what the model sees"). `feature_grid` tiles one block's maps into a
-single picture, each map stretched to its own range so weak maps stay visible.
+single picture, each map stretched to its own range so weak maps stay visible;
+`block_depths` names the blocks by depth, as a user reads them.
 """
 
 from __future__ import annotations
@@ -74,22 +75,58 @@ def explain_file(
     )
 
 
-def feature_grid(maps: np.ndarray, limit: int = MAX_GRID_MAPS, gap: int = 1) -> np.ndarray:
+DEPTHS = (
+    ("early", "edges and colours"),
+    ("middle", "textures and patterns"),
+    ("late", "parts and shapes"),
+)
+
+
+def block_depths(count: int) -> list[str]:
+    """What each of ``count`` blocks (input to output) responds to, by its depth in
+    the model, in a user's words: "early: edges and colours" for the first third,
+    "middle: textures and patterns", "late: parts and shapes" for the last."""
+    names = []
+    for index in range(count):
+        share = index / (count - 1) if count > 1 else 1.0
+        depth, sees = DEPTHS[min(len(DEPTHS) - 1, int(share * len(DEPTHS)))]
+        names.append(f"{depth}: {sees}")
+    return names
+
+
+@dataclass(frozen=True)
+class FeatureGrid:
+    """One block's maps tiled into one picture."""
+
+    pixels: np.ndarray  # uint8, each map stretched to 0-255
+    gaps: np.ndarray  # bool, same shape: True between the maps (drawn in another colour)
+    shown: int  # how many maps it holds
+
+
+def feature_grid(
+    maps: np.ndarray, limit: int = MAX_GRID_MAPS, gap: int | None = None
+) -> FeatureGrid:
     """One block's feature maps (h x w x C) tiled row by row into a uint8 picture,
-    ``gap`` pixels apart; each map is stretched from its own lowest to highest value
-    (a constant map is black). At most ``limit`` maps are shown."""
+    ``gap`` pixels apart (default: a tenth of a map, at least one pixel, so that
+    small maps stay apart when enlarged);
+    each map is stretched from its own lowest to highest value (a constant map is
+    black). At most ``limit`` maps are shown."""
     maps = np.asarray(maps, np.float32)
     if maps.ndim != 3:
         raise ValueError(f"expected feature maps shaped h x w x channels, got {maps.shape}")
     height, width, channels = maps.shape
+    gap = max(1, math.ceil(max(height, width) / 10)) if gap is None else gap
     count = min(channels, limit)
     columns = math.ceil(math.sqrt(count))
     rows = math.ceil(count / columns) if count else 0
-    grid = np.zeros((rows * (height + gap) - gap, columns * (width + gap) - gap), np.uint8)
+    shape = (max(0, rows * (height + gap) - gap), max(0, columns * (width + gap) - gap))
+    grid = np.zeros(shape, np.uint8)
+    gaps = np.ones(shape, bool)
     for index in range(count):
         channel = maps[:, :, index]
         low, high = float(channel.min()), float(channel.max())
         scaled = (channel - low) / (high - low) * 255 if high > low else np.zeros_like(channel)
         top, left = (index // columns) * (height + gap), (index % columns) * (width + gap)
         grid[top : top + height, left : left + width] = np.round(scaled).astype(np.uint8)
-    return grid
+        gaps[top : top + height, left : left + width] = False
+    return FeatureGrid(grid, gaps, count)

@@ -21,6 +21,7 @@ only the CLI and GUI export paths import this module, lazily.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -83,7 +84,7 @@ class ExportReport:
     """What `export_onnx` wrote and how closely the ONNX model matches the Keras one."""
 
     path: Path
-    keras_path: Path
+    keras_path: Path | None  # the Keras copy beside it; None unless asked for (keras_copy)
     max_abs_difference: float  # largest |probability difference| ONNX (float) vs Keras
     images_checked: int
     int8: bool
@@ -102,6 +103,7 @@ def export_version(
     destination: Path,
     *,
     int8: bool = False,
+    keras_copy: bool = False,
     on_progress: ProgressCallback = ignore_progress,
     cancel: CancelToken | None = None,
 ) -> ExportReport:
@@ -114,8 +116,8 @@ def export_version(
         return export_onnx(
             store, version, destination, int8=int8, threshold=calibration.get("threshold"),
             positive_class=calibration.get("positive_class"),
-            temperature=calibration.get("temperature", 1.0), on_progress=on_progress,
-            cancel=cancel,
+            temperature=calibration.get("temperature", 1.0), keras_copy=keras_copy,
+            on_progress=on_progress, cancel=cancel,
         )  # fmt: skip
 
 
@@ -129,12 +131,13 @@ def export_onnx(
     positive_class: str | None = None,
     temperature: float = 1.0,
     parity_images: int = 64,
+    keras_copy: bool = False,
     on_progress: ProgressCallback = ignore_progress,
     cancel: CancelToken | None = None,
 ) -> ExportReport:
-    """Write ``version`` as an ONNX model to ``destination`` (a ``.onnx`` path) and its
-    Keras model beside it (``.keras``), after checking the ONNX model against the
-    Keras one on up to ``parity_images`` of the images the version was trained on.
+    """Write ``version`` as an ONNX model to ``destination`` (``.onnx``; its Keras model
+    beside it only with ``keras_copy``), after checking it against the Keras one on up
+    to ``parity_images`` of the images the version was trained on.
 
     ``int8`` writes a model quantised on up to 100 of those images instead of
     the float one, compared with the float one on up to `INT8_CHECK_IMAGES`
@@ -178,7 +181,7 @@ def export_onnx(
         int8_labels=checked.int8_labels,
         familiar_images=checked.familiar,
         held_out_images=checked.held_out,
-        keras_file=version.model_file,
+        keras_file=version.model_file if keras_copy else None,
         on_progress=on_progress,
         cancel=cancel,
     )
@@ -210,9 +213,9 @@ def export_model(
     ``images``); int8 is compared with float on ``int8_images`` (default: ``images``
     and ``labels``), whose ``int8_labels`` (class indices) give each one's accuracy.
     ``familiar_images`` (training images) give it its "ood_score", cut on
-    ``held_out_images`` (`engine.onnx.unfamiliar`). The Keras model is copied from
-    ``keras_file`` (or saved) beside the ONNX file; ``optimize=False`` keeps
-    tf2onnx's graph as converted (benchmarks).
+    ``held_out_images`` (`engine.onnx.unfamiliar`). A ``keras_file`` is copied beside
+    the ONNX file (None: no copy); ``optimize=False`` keeps tf2onnx's graph as
+    converted (benchmarks).
     """
     started = time.monotonic()
     destination = Path(destination)
@@ -248,10 +251,7 @@ def export_model(
             )
         step(f"Writing {destination.name}")
         check_cancelled(cancel)
-        if keras_file is None:
-            keras_file = workdir / "model.keras"
-            model.save(keras_file)
-        keras_path = _write(destination, data, Path(keras_file))
+        keras_path = _write(destination, data, None if keras_file is None else Path(keras_file))
     step("Done", done=steps)
     return ExportReport(
         path=destination,
@@ -453,30 +453,31 @@ def _load_keras(path: Path) -> keras.Model:
 # --- writing -------------------------------------------------------------------------
 
 
-def _write(destination: Path, data: bytes, keras_source: Path) -> Path:
-    """Write the ONNX bytes and a copy of the Keras model, each atomically."""
+def _write(destination: Path, data: bytes, keras_source: Path | None) -> Path | None:
+    """Write the ONNX bytes and any ``keras_source`` copied beside them, atomically."""
     keras_path = destination.with_suffix(".keras")
     for path in (keras_path, destination):  # what a killed export left
         remove_stale_temporaries(path.parent, path.name)
     try:
-        with atomic_open(keras_path) as keras_copy:
-            _readable_by_all(keras_copy)
-            if keras_source.resolve() != keras_path.resolve():
-                with keras_source.open("rb") as source:
-                    shutil.copyfileobj(source, keras_copy)
-            else:  # exporting next to the version's own model file: keep it as it is
-                keras_copy.write(keras_source.read_bytes())
+        with contextlib.ExitStack() as both:  # the copy is kept only if the model is written
+            if keras_source and (keras_copy := both.enter_context(atomic_open(keras_path))):
+                _readable_by_all(keras_copy)
+                if keras_source.resolve() != keras_path.resolve():
+                    with keras_source.open("rb") as source:
+                        shutil.copyfileobj(source, keras_copy)
+                else:  # exporting next to the version's own model file: keep it as it is
+                    keras_copy.write(keras_source.read_bytes())
             with atomic_open(destination) as onnx_file:
                 _readable_by_all(onnx_file)
                 onnx_file.write(data)
     except OSError as error:
         if is_disk_full(error):
-            needed = len(data) + keras_source.stat().st_size
-            raise disk_full_error(destination.parent, needed) from error
+            copy = keras_source.stat().st_size if keras_source is not None else 0
+            raise disk_full_error(destination.parent, len(data) + copy) from error
         raise ExportError(
             f"Could not write {destination}: {error.strerror or error}. Is the folder read-only?"
         ) from None
-    return keras_path
+    return keras_path if keras_source is not None else None
 
 
 def _readable_by_all(handle: IO[bytes]) -> None:

@@ -160,12 +160,17 @@ class ProjectStore:
         return value
 
     @classmethod
-    def open(cls, project_dir: Path | str, *, image_root: Path | str | None = None) -> ProjectStore:
+    def open(
+        cls, project_dir: Path | str, *, image_root: Path | str | None = None, tidy: bool = True
+    ) -> ProjectStore:
         """Open an existing project; with ``image_root``, point it at the image
         folder's new place (to re-import from there).
 
         A project whose folder and image folder overlap is refused; what a process
-        that ended abruptly left in it is settled (`leftovers.tidy`).
+        that ended abruptly left in it is settled (`leftovers.tidy`), unless
+        ``tidy`` is False: a second connection that only reads, beside one that
+        opened the project already (the window's worker threads), takes no lock,
+        so that it never makes the project look busy to the window itself.
         """
         project_dir = Path(project_dir).absolute()
         if not (project_dir / DATABASE_NAME).is_file():
@@ -175,22 +180,25 @@ class ProjectStore:
             )
         store = cls._connect(project_dir)
         try:
-            store._check_opened(None if image_root is None else Path(image_root).absolute())
+            store._check_opened(
+                None if image_root is None else Path(image_root).absolute(), tidy=tidy
+            )
         except BaseException:
             store.close()
             raise
         return store
 
-    def _check_opened(self, image_root: Path | None) -> None:
+    def _check_opened(self, image_root: Path | None, *, tidy: bool = True) -> None:
         if image_root is not None:
             check_new_image_root(self.project_dir, image_root)
             if image_root != self.image_root:
                 self.set_meta("image_root", str(image_root))
         elif self.meta("image_root"):
             check_existing_project(self.project_dir, self.image_root)
-        from linnaeus.engine.project import leftovers  # it reads versions, which import this
+        if tidy:
+            from linnaeus.engine.project import leftovers  # it reads versions, which import this
 
-        leftovers.tidy(self)
+            leftovers.tidy(self)
 
     @classmethod
     def _connect(cls, project_dir: Path) -> ProjectStore:

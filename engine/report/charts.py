@@ -108,10 +108,3 @@ def image_tag(pixels: np.ndarray, *, alt: str, width: int = 160) -> str:
         return ""
     data = base64.b64encode(encoded.tobytes()).decode("ascii")
     return f'<img src="data:image/png;base64,{data}" width="{width}" alt="{html.escape(alt)}">'
-
-
-def overlay(rgb: np.ndarray, heatmap: np.ndarray, opacity: float = 0.45) -> np.ndarray:
-    """``rgb`` (H x W x 3 uint8) with a 0..1 heatmap of the same size blended on top."""
-    coloured = cv2.applyColorMap((np.clip(heatmap, 0, 1) * 255).astype(np.uint8), cv2.COLORMAP_JET)
-    blended = (1 - opacity) * rgb + opacity * coloured[..., ::-1]
-    return np.clip(blended, 0, 255).astype(np.uint8)

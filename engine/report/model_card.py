@@ -25,6 +25,10 @@ from linnaeus.engine.evaluation.metrics import CALIBRATION_MIN_IMAGES
 from linnaeus.engine.evaluation.metrics import calibration_note
 from linnaeus.engine.evaluation.version import evaluate_version
 from linnaeus.engine.evaluation.version import version_relabel_queue
+from linnaeus.engine.images.heatmaps import LEGEND_TEXT
+from linnaeus.engine.images.heatmaps import evidence_note
+from linnaeus.engine.images.heatmaps import legend_strip
+from linnaeus.engine.images.heatmaps import overlay
 from linnaeus.engine.images.imageio import read_image
 from linnaeus.engine.images.imageio import to_rgb_uint8
 from linnaeus.engine.images.preprocess import InputFormat
@@ -41,7 +45,6 @@ from linnaeus.engine.project.versions import ModelVersion
 from linnaeus.engine.report.charts import confusion_table
 from linnaeus.engine.report.charts import image_tag
 from linnaeus.engine.report.charts import line_chart
-from linnaeus.engine.report.charts import overlay
 
 EXAMPLES = 12
 PACKAGES = ("numpy", "opencv-python-headless", "tensorflow-cpu", "tensorflow", "keras",
@@ -285,20 +288,28 @@ def _examples(store: ProjectStore, version: ModelVersion, cancel: CancelToken | 
     for (item, record, pixels), heat in zip(images, heatmaps, strict=True):
         check_cancelled(cancel)
         rgb = to_rgb_uint8(pixels)
+        decided = version.classes[item.predicted]
+        note = evidence_note(heat, decided) if heat is not None else None
         shown = overlay(rgb, heat) if heat is not None else rgb
         verdict = "misclassified" if item.misclassified else "correct, low confidence"
         caption = (
             f"{display_path(record.path)}<br>label <b>{html.escape(version.classes[item.label])}"
-            f"</b>, decided <b>{html.escape(version.classes[item.predicted])}</b> "
+            f"</b>, decided <b>{html.escape(decided)}</b> "
             f"({item.confidence:.0%}); {verdict}"
-        )
+        ) + (f'<br><span class="note">{html.escape(note)}</span>' if note else "")
         figures.append(
             f"<figure>{image_tag(rgb, alt='image')}{image_tag(shown, alt='heatmap')}"
             f"<figcaption>{caption}</figcaption></figure>"
         )
+    low, high, title = LEGEND_TEXT
+    legend = (
+        f'<p class="note">{low} {image_tag(legend_strip(160, 10), alt="colour scale", width=160)}'
+        f" {high} {title} the decided class</p>"
+    )
     return (
         '<p class="note">Heatmaps show where the model found evidence for the class it '
-        'predicted (class activation maps).</p><div class="examples">' + "".join(figures) + "</div>"
+        "decided (class activation maps); where nothing is coloured, nothing spoke for it."
+        f'</p>{legend}<div class="examples">' + "".join(figures) + "</div>"
     )
 
 

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import QWidget
 
 from linnaeus.engine.onnx.classify import ClassifyResult
 from linnaeus.engine.onnx.classify import classify
+from linnaeus.engine.onnx.classify import default_destinations
 from linnaeus.engine.onnx.format import OnnxMetadata
 from linnaeus.engine.onnx.format import read_metadata
 from linnaeus.engine.progress import CancelToken
@@ -96,6 +97,7 @@ class ClassifyDialog(QDialog):
         self._model_worker: Worker | None = None
         self._running: set[Worker] = set()
         self._metadata: OnnxMetadata | None = None
+        self._proposed: dict[QLineEdit, str] = {}  # destinations the dialog filled in
         self.result: ClassifyResult | None = None
 
         self.use_active = QRadioButton("The project's active model", self)
@@ -113,11 +115,15 @@ class ClassifyDialog(QDialog):
         self.folder.setPlaceholderText("the folder of images to classify (only read)")
         self.folder_browse = QPushButton("Browse…", self)
         self.csv_path = QLineEdit(self)
+        self.csv_path.setPlaceholderText("proposed beside the folder once one is chosen")
         self.csv_browse = QPushButton("Browse…", self)
         self.sort = QCheckBox("Also copy each image into a folder per class:", self)
         self.sort.setToolTip('Images unlike those the model was trained on go into an '
                              '"unfamiliar" folder instead.')  # fmt: skip
         self.sort_path = QLineEdit(self)
+        self.sort_path.setPlaceholderText(
+            "a folder outside the images; proposed once one is chosen"
+        )
         self.sort_browse = QPushButton("Browse…", self)
         self.unknown = QCheckBox('Call images "unknown" below this confidence:', self)
         self.unknown_below = QDoubleSpinBox(self)
@@ -362,11 +368,16 @@ class ClassifyDialog(QDialog):
     # -- slots --------------------------------------------------------------
 
     def _on_folder_changed(self, text: str) -> None:
-        folder = Path(text.strip())
-        if text.strip() and folder.name:
-            self.csv_path.setText(str(folder.parent / f"{folder.name}_predictions.csv"))
-            if not self.sort_path.text():
-                self.sort_path.setText(str(folder.parent / f"{folder.name}_sorted"))
+        """Propose the destinations beside a chosen, existing folder; a destination the
+        user typed or browsed to stays as it is."""
+        proposal = default_destinations(text)
+        for edit, path in (
+            (self.csv_path, proposal.csv if proposal else None),
+            (self.sort_path, proposal.sorted_copies if proposal else None),
+        ):
+            if edit.text() in ("", self._proposed.get(edit)):
+                edit.setText("" if path is None else str(path))
+                self._proposed[edit] = edit.text()
         self._update_controls()
 
     def _on_model_browse_clicked(self) -> None:

@@ -17,6 +17,7 @@ from PySide6.QtGui import QColor
 from linnaeus.engine.onnx.classify import ClassifyResult
 from linnaeus.engine.onnx.results import Prediction
 from linnaeus.engine.onnx.results import shown_label
+from linnaeus.gui.image_table import natural_key
 from linnaeus.gui.widgets.formatting import format_duration
 from linnaeus.gui.widgets.formatting import format_percent
 from linnaeus.gui.widgets.row_table import RowTableModel
@@ -101,6 +102,8 @@ class PredictionsModel(RowTableModel):
         if role == SORT_ROLE:
             if column == 2:
                 return -1.0 if prediction.confidence is None else prediction.confidence
+            if column == 0:
+                return natural_key(prediction.path)  # 1, 2, 10 rather than 1, 10, 2
             if column == UNFAMILIAR_COLUMN:
                 return -1.0 if prediction.ood_score is None else prediction.ood_score
             return self.data(index, _DISPLAY)

@@ -113,7 +113,7 @@ def load_evaluation(
 ) -> EvaluationData:
     """Evaluate a version on a split from its stored predictions (runs in a Worker, on
     its own connection to the project)."""
-    with ProjectStore.open(project_dir) as store:
+    with ProjectStore.open(project_dir, tidy=False) as store:  # the session tidied
         version = versions.get_version(store, version_id)
         on_progress(Progress("evaluate", 0, 3, "Measuring"))
         evaluation = evaluate_version(store, version, split)

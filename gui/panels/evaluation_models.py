@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QApplication
 
 from linnaeus.engine.evaluation.metrics import Evaluation
 from linnaeus.gui.widgets.formatting import format_percent
+from linnaeus.gui.widgets.formatting import short_class_names
 from linnaeus.gui.widgets.plots import BLUE
 from linnaeus.gui.widgets.plots import VERMILION
 
@@ -59,7 +60,7 @@ class ConfusionModel(QAbstractTableModel):
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = _DISPLAY) -> Any:
         if role == _DISPLAY and 0 <= section < len(self.classes):
-            return self.classes[section]
+            return short_class_names(self.classes)[section]  # the full names: tooltips
         if role == Qt.ItemDataRole.ToolTipRole and 0 <= section < len(self.classes):
             kind = "labelled" if orientation == Qt.Orientation.Vertical else "predicted"
             return f"Images {kind} {self.classes[section]}"
@@ -111,13 +112,16 @@ class PerClassModel(QAbstractTableModel):
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
         self._rows: list[tuple[str, float, float, float, float | None, int]] = []
+        self._short: list[str] = []  # the class names as shown
 
     def set_evaluation(self, evaluation: Evaluation | None) -> None:
         self.beginResetModel()
+        per_class = evaluation.per_class if evaluation else {}
         self._rows = [
             (name, m.precision, m.recall, m.f1, evaluation.auc.get(name), m.support)
-            for name, m in (evaluation.per_class.items() if evaluation else [])
+            for name, m in per_class.items()
         ]
+        self._short = short_class_names([row[0] for row in self._rows])
         self.endResetModel()
 
     def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
@@ -142,7 +146,7 @@ class PerClassModel(QAbstractTableModel):
         if role == _DISPLAY:
             value = row[column]
             if column == 0:
-                return value
+                return self._short[index.row()]
             if column == 4:
                 return "—" if value is None else f"{value:.3f}"
             if column == 5:
@@ -150,4 +154,6 @@ class PerClassModel(QAbstractTableModel):
             return f"{value:.3f}"
         if role == Qt.ItemDataRole.TextAlignmentRole and column > 0:
             return _RIGHT
+        if role == Qt.ItemDataRole.ToolTipRole and column == 0:
+            return row[0]
         return None

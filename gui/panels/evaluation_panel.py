@@ -45,6 +45,7 @@ from linnaeus.gui.panels.label_check import LabelCheckView
 from linnaeus.gui.widgets.message_line import MessageLine
 from linnaeus.gui.widgets.plots import VERMILION
 from linnaeus.gui.widgets.plots import make_plot
+from linnaeus.gui.widgets.table_fit import fit_table
 from linnaeus.gui.workers import Worker
 
 SLIDER_STEPS = 1000  # threshold resolution 0.001; 0 and 1 themselves are no thresholds
@@ -55,16 +56,6 @@ def _note(text: str, parent: QWidget) -> QLabel:
     label = QLabel(text, parent)
     label.setWordWrap(True)
     return label
-
-
-def _fit_height(view: QTableView, most_rows: int = 8) -> None:
-    """Make ``view`` exactly as tall as its rows (at most ``most_rows``) and a horizontal
-    scroll bar: the space left goes to the confusion matrix, never the per-class rows."""
-    rows = min(view.model().rowCount(), most_rows)
-    height = view.horizontalHeader().sizeHint().height() + 2 * view.frameWidth()
-    height += view.horizontalScrollBar().sizeHint().height()
-    height += sum(view.rowHeight(row) for row in range(rows))
-    view.setFixedHeight(height)
 
 
 def _table(parent: QWidget, model: Any) -> QTableView:
@@ -119,6 +110,8 @@ class EvaluationPanel(QWidget):
         self._shown: Evaluation | None = None  # at the slider's threshold
         self.version_choice = QComboBox(self)
         self.version_choice.setToolTip("The model version to evaluate.")
+        # As wide as its longest entry, whenever entries change ("v2 (activ" was cut).
+        self.version_choice.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.split_choice = QComboBox(self)
         for split, label in SPLITS:
             self.split_choice.addItem(label, split)
@@ -154,10 +147,16 @@ class EvaluationPanel(QWidget):
         ):
             header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
             header.setDefaultAlignment(Qt.AlignmentFlag.AlignCenter)
+            header.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.confusion_view.clicked.connect(self._on_confusion_view_clicked)
         self.per_class_model = PerClassModel(self)
         self.per_class_view = _table(self, self.per_class_model)
-        self.per_class_view.horizontalHeader().setStretchLastSection(True)  # names never elided
+        # The class names take the room left; the table is never narrower than its
+        # columns (`fit_table`), so no name and no figure is cut.
+        self.per_class_view.horizontalHeader().setSectionResizeMode(
+            0, QHeaderView.ResizeMode.Stretch
+        )
+        self.per_class_view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.label_check = LabelCheckView(self)
         self.queue_model, self.queue_view = self.label_check.model, self.label_check.table
         self.label_check.open_image_requested.connect(self.open_image_requested)
@@ -374,7 +373,7 @@ class EvaluationPanel(QWidget):
         self._data = data
         evaluation = data.evaluation
         self._show_figures(evaluation)
-        _fit_height(self.per_class_view)
+        fit_table(self.per_class_view)
         self.label_check.set_entries(data.queue, held_out=data.held_out)
         self._on_label_check_rows_changed()
         binary = evaluation.operating_point is not None

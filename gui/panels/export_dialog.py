@@ -42,9 +42,32 @@ from linnaeus.gui.widgets.formatting import format_duration
 from linnaeus.gui.widgets.formatting import format_size
 from linnaeus.gui.widgets.message_line import MessageLine
 
+INT8_LOSS_POINTS = 1.0  # an int8 model this many accuracy points worse than float: advise float
 
-def export_summary(result: dict[str, Any]) -> str:
-    """What ``linnaeus export --json`` reported, in words."""
+
+def int8_advice(change: float | None, int8_file: Path, float_file: Path, float_exists: bool) -> str:
+    """Which file to classify with, after an int8 export changed the accuracy by
+    ``change`` (a share: -0.04 is four points worse than the float model)."""
+    if change is None:
+        return ""
+    points = change * 100
+    if points > -INT8_LOSS_POINTS:
+        return (
+            f"Within {INT8_LOSS_POINTS:g} point of the float model: classify with "
+            f"{int8_file.name} (smaller, often faster)."
+        )
+    shown = float_file.name if float_file.parent == int8_file.parent else str(float_file)
+    make = "" if float_exists else " (export again without int8 to write it)"
+    return (
+        f"Advice: int8 is {-points:.1f} points less accurate, so classify with the float "
+        f"model, {shown}{make}. Keep {int8_file.name} only for computers where size or "
+        "speed matters more than those points."
+    )
+
+
+def export_summary(result: dict[str, Any], advice: str = "") -> str:
+    """What ``linnaeus export --json`` reported, in words (and ``advice`` after an
+    int8 export: `int8_advice`)."""
     text = (
         f"Exported {result.get('model_version', 'the model')} to {result.get('onnx')} "
         f"({format_size(result.get('size_bytes'))}) in "
@@ -61,7 +84,7 @@ def export_summary(result: dict[str, Any]) -> str:
         text += " Quantised to int8" + (
             f": accuracy change {change * 100:+.1f} points." if change is not None else "."
         )
-    return text
+    return f"{text}\n{advice}" if advice else text
 
 
 def _right(button: QPushButton) -> QHBoxLayout:
@@ -115,8 +138,10 @@ class ExportDialog(QDialog):
             self.version_choice.setCurrentIndex(self.version_choice.findData(active.name))
         self.onnx_path = QLineEdit(self)
         self.onnx_browse = QPushButton("Browse…", self)
-        self.int8 = QCheckBox(
-            "Quantise to int8: smaller, often faster on CPUs; the accuracy change is measured", self
+        self.int8 = QCheckBox("Quantise to int8 (smaller, often faster on CPUs)", self)
+        self.int8.setToolTip(
+            "The int8 model is compared with the float one on held-out images; the "
+            "dialog says which to classify with."
         )
         self.export_button = QPushButton("Export ONNX model", self)
         self.report_path = QLineEdit(self)
@@ -171,7 +196,7 @@ class ExportDialog(QDialog):
         layout.addLayout(outcome)
         layout.addStretch(1)
         layout.addWidget(self.buttons)
-        self.resize(640, self.sizeHint().height())
+        self.resize(max(640, self.sizeHint().width()), self.sizeHint().height())
 
     # -- public -------------------------------------------------------------
 
@@ -250,7 +275,7 @@ class ExportDialog(QDialog):
         if end.exit_code == 0 and result is not None:
             if kind == "export":
                 self._last_path = Path(str(result.get("onnx")))
-                self.result.show_message("success", export_summary(result))
+                self._show_export(result, self._last_path)
                 self.model_exported.emit(str(self._last_path))
             else:
                 self._last_path = Path(str(result.get("report")))
@@ -263,6 +288,28 @@ class ExportDialog(QDialog):
             self.result.show_message("info", f"{what} was cancelled; nothing was written.")
         else:
             self.result.show_message("error", failure_message(end, what))
+        self.fit_contents()
+
+    def _show_export(self, result: dict[str, Any], path: Path) -> None:
+        if not result.get("int8"):
+            self.result.show_message("success", export_summary(result))
+            return
+        change = result.get("int8_accuracy_change")
+        float_file = exported_model_path(self._store.project_dir, str(result.get("model_version")))
+        advice = int8_advice(change, path, float_file, float_file.is_file())
+        worse = change is not None and change * 100 <= -INT8_LOSS_POINTS
+        self.result.show_message("warning" if worse else "success", export_summary(result, advice))
+
+    def fit_contents(self) -> None:
+        """Grow to show everything after the outcome's text changed: a word-wrapped
+        message asks for its height only for a given width, which a dialog's minimum
+        size does not follow, so the buttons and the check box were squashed."""
+        layout = self.layout()
+        layout.activate()
+        needed = max(layout.totalHeightForWidth(self.width()), layout.totalMinimumSize().height())
+        self.setMinimumHeight(needed)
+        if self.height() < needed:
+            self.resize(self.width(), needed)
 
     # -- slots --------------------------------------------------------------
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import QEvent
+from PySide6.QtCore import QObject
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QPalette
 from PySide6.QtGui import QPixmap
-from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QComboBox
 from PySide6.QtWidgets import QHBoxLayout
 from PySide6.QtWidgets import QLabel
@@ -23,6 +25,7 @@ from PySide6.QtWidgets import QWidget
 
 from linnaeus.engine.onnx.explanation import MAX_GRID_MAPS
 from linnaeus.engine.onnx.explanation import ImageExplanation
+from linnaeus.engine.onnx.explanation import block_depths
 from linnaeus.engine.onnx.explanation import feature_grid
 from linnaeus.gui.widgets.pixmaps import pixmap_from_array
 
@@ -38,7 +41,10 @@ class FeatureMapsPanel(QWidget):
         self._lut = pg.colormap.get(COLOURS).getLookupTable(0.0, 1.0, 256, alpha=False)
         self._pixmap: QPixmap | None = None
         self.block_choice = QComboBox(self)
-        self.block_choice.setToolTip("The convolutional block whose maps are shown")
+        self.block_choice.setToolTip(
+            "The part of the model whose maps are shown, from the input (early) to the "
+            "decision (late)"
+        )
         self.block_choice.currentIndexChanged.connect(self._draw)
         self.status = QLabel("Select an image to see what the model sees in it.", self)
         self.status.setWordWrap(True)
@@ -50,8 +56,9 @@ class FeatureMapsPanel(QWidget):
         self.picture.setAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
         self.picture.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
         self.picture.setMinimumSize(1, 1)
+        self.picture.installEventFilter(self)
         top = QHBoxLayout()
-        top.addWidget(QLabel("Block"))
+        top.addWidget(QLabel("Depth"))
         top.addWidget(self.block_choice, 1)
         layout = QVBoxLayout(self)
         layout.addWidget(self.status)
@@ -76,12 +83,16 @@ class FeatureMapsPanel(QWidget):
         self.block_choice.blockSignals(True)
         self.block_choice.clear()
         if explanation is not None:
-            for number, (name, maps) in enumerate(
-                zip(explanation.feature_layers, explanation.feature_maps, strict=True), 1
+            depths = block_depths(len(explanation.feature_maps))
+            for number, (name, maps, depth) in enumerate(
+                zip(explanation.feature_layers, explanation.feature_maps, depths, strict=True), 1
             ):
                 height, width, channels = maps.shape
                 self.block_choice.addItem(
-                    f"{number}: {name} ({channels} maps, {height} × {width})", number - 1
+                    f"{number} · {depth} ({channels} maps of {height} × {width})", number - 1
+                )
+                self.block_choice.setItemData(
+                    number - 1, f"layer {name}", Qt.ItemDataRole.ToolTipRole
                 )
             self.block_choice.setCurrentIndex(max(0, min(keep, self.block_choice.count() - 1)))
         self.block_choice.blockSignals(False)
@@ -90,11 +101,16 @@ class FeatureMapsPanel(QWidget):
         self._draw()
 
     def shown_grid(self) -> np.ndarray | None:
-        """The grid of the chosen block as drawn (RGB), for checks."""
+        """The grid of the chosen block as drawn (RGB; the gaps between maps in the
+        window's background colour), for checks."""
         index = self.block_choice.currentData()
         if self._explanation is None or index is None:
             return None
-        return self._lut[feature_grid(self._explanation.feature_maps[index])]
+        tiled = feature_grid(self._explanation.feature_maps[index])
+        rgb = self._lut[tiled.pixels]
+        background = self.palette().color(QPalette.ColorRole.Window)
+        rgb[tiled.gaps] = (background.red(), background.green(), background.blue())
+        return rgb
 
     def _show_controls(self, visible: bool) -> None:
         for widget in (self.block_choice, self.caption, self.picture, self.prediction):
@@ -109,7 +125,10 @@ class FeatureMapsPanel(QWidget):
         maps = self._explanation.feature_maps[self.block_choice.currentData()]
         shown = min(maps.shape[2], MAX_GRID_MAPS)
         more = f" (the first {shown} of {maps.shape[2]})" if shown < maps.shape[2] else ""
-        self.caption.setText(f"{shown} feature maps{more}; bright = strong response at that place.")
+        self.caption.setText(
+            f"{shown} feature maps{more}, each one kind of pattern the model looks for; "
+            "bright = strong response at that place."
+        )
         self._pixmap = pixmap_from_array(np.ascontiguousarray(grid))
         self._fit()
 
@@ -123,9 +142,12 @@ class FeatureMapsPanel(QWidget):
         scaled.setDevicePixelRatio(self.devicePixelRatioF())
         self.picture.setPixmap(scaled)
 
-    def resizeEvent(self, event: QResizeEvent) -> None:
-        super().resizeEvent(event)
-        self._fit()
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """The picture was resized (after this panel's own resize, once the layout
+        placed it): fit the grid to its new size, never wider than it."""
+        if watched is self.picture and event.type() == QEvent.Type.Resize:
+            self._fit()
+        return super().eventFilter(watched, event)
 
 
 def _prediction_text(explanation: ImageExplanation) -> str:

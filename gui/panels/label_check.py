@@ -30,6 +30,7 @@ from PySide6.QtWidgets import QWidget
 
 from linnaeus.gui.panels.evaluation_data import QueueEntry
 from linnaeus.gui.widgets.formatting import format_percent
+from linnaeus.gui.widgets.formatting import short_class_names
 from linnaeus.gui.widgets.plots import VERMILION
 from linnaeus.gui.widgets.row_table import DISPLAY
 from linnaeus.gui.widgets.row_table import Index
@@ -52,12 +53,12 @@ IN_SAMPLE_NOTE = (
 
 def entry_tooltip(entry: QueueEntry, held_out: bool) -> str:
     """What a row means, in words."""
-    judge = "Models that never saw this image" if held_out else "The model"
+    judge, s = ("Models that never saw this image", "") if held_out else ("The model", "s")
     if entry.suggested == entry.label:
-        return f"{judge} agree with {entry.label} ({format_percent(1 - entry.score, 0)})."
+        return f"{judge} agree{s} with {entry.label} ({format_percent(1 - entry.score, 0)})."
     return (
-        f"Labelled {entry.label}; {judge.lower()} say {entry.suggested} "
-        f"({format_percent(entry.suggested_probability, 0)}) and give {entry.label} "
+        f"Labelled {entry.label}; {judge.lower()} say{s} {entry.suggested} "
+        f"({format_percent(entry.suggested_probability, 0)}) and give{s} {entry.label} "
         f"{format_percent(1 - entry.score, 0)}. Double-click to see it, A to relabel it "
         f"{entry.suggested}."
     )
@@ -72,10 +73,18 @@ class LabelCheckModel(RowTableModel):
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
         self.held_out = False
+        self._short: dict[str, str] = {}  # class name -> as its narrow column shows it
 
     @property
     def entries(self) -> list[QueueEntry]:
         return self.rows
+
+    def set_rows(self, rows: list[Any]) -> None:
+        """Show ``rows``; long class names lose the prefix they share
+        ("Potato___Early_blight" → "Early_blight"; the tooltip has them whole)."""
+        names = sorted({n for e in rows for n in (e.label, e.suggested) if n is not None})
+        self._short = dict(zip(names, short_class_names(names), strict=True))
+        super().set_rows(rows)
 
     def data(self, index: Index, role: int = DISPLAY) -> Any:
         if not index.isValid():
@@ -83,8 +92,14 @@ class LabelCheckModel(RowTableModel):
         entry, column = self.entries[index.row()], index.column()
         if role == DISPLAY:
             mark = "✗" if entry.flagged else ""
-            suggested = "(agrees)" if entry.suggested == entry.label else entry.suggested
-            return (mark, format_percent(entry.score, 0), entry.label, suggested)[column]
+            short = self._short
+            label = short.get(entry.label, entry.label)
+            suggested = (
+                "(agrees)"
+                if entry.suggested == entry.label
+                else short.get(entry.suggested, entry.suggested)
+            )
+            return (mark, format_percent(entry.score, 0), label, suggested)[column]
         if role == Qt.ItemDataRole.ToolTipRole:
             return f"{entry.path}\n{entry_tooltip(entry, self.held_out)}"
         if role == Qt.ItemDataRole.ForegroundRole and column == 0 and entry.flagged:

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from linnaeus.engine.errors import ImageReadError
+from linnaeus.engine.onnx.explanation import block_depths
 from linnaeus.engine.onnx.explanation import explain_file
 from linnaeus.engine.onnx.explanation import feature_grid
 from linnaeus.engine.onnx.inference import Classifier
@@ -60,11 +61,36 @@ def test_feature_grid_tiles_each_map_stretched_to_its_own_range() -> None:
     maps[0, 0, 0] = 10.0  # one bright pixel
     maps[:, :, 1] = np.arange(6).reshape(2, 3)  # a ramp
     maps[:, :, 2] = 4.0  # constant: black
-    grid = feature_grid(maps, gap=1)
+    tiled = feature_grid(maps, gap=1)
+    grid = tiled.pixels
+    assert tiled.shown == 5 and tiled.gaps[2, 0] and tiled.gaps[0, 3] and not tiled.gaps[0, 0]
     assert grid.dtype == np.uint8 and grid.shape == (2 * 3 - 1, 3 * 4 - 1)  # 3 x 2 grid of 2 x 3
     assert grid[0, 0] == 255 and grid[1, 2] == 0
     assert grid[0, 4] == 0 and grid[1, 6] == 255  # the ramp, from 0 to its maximum
     assert grid[:2, 8:].max() == 0
-    assert feature_grid(maps, limit=2).shape == (2, 7)
+    assert feature_grid(maps, limit=2, gap=1).pixels.shape == (2, 7)
     with pytest.raises(ValueError):
         feature_grid(np.zeros((3, 3)))
+
+
+def test_small_maps_are_spaced_so_they_do_not_run_together() -> None:
+    tiled = feature_grid(np.random.default_rng(0).random((5, 5, 4), np.float32))
+    assert tiled.pixels.shape == (11, 11)  # 2 x 2 maps of 5 x 5, one pixel apart
+    assert tiled.gaps[5, :].all() and tiled.gaps[:, 5].all()
+    large = feature_grid(np.ones((56, 56, 4), np.float32))
+    assert large.pixels.shape == (56 * 2 + 6, 56 * 2 + 6)  # a tenth of a map apart
+
+
+@pytest.mark.parametrize(
+    ("count", "expected"),
+    [
+        (1, ["late: parts and shapes"]),
+        (3, ["early: edges and colours", "middle: textures and patterns",
+             "late: parts and shapes"]),
+        (5, ["early: edges and colours", "early: edges and colours",
+             "middle: textures and patterns", "late: parts and shapes",
+             "late: parts and shapes"]),
+    ],
+)  # fmt: skip
+def test_blocks_are_named_by_their_depth(count: int, expected: list[str]) -> None:
+    assert block_depths(count) == expected

@@ -109,14 +109,15 @@ def softmax(x: np.ndarray) -> np.ndarray:
 # --- the exported file -------------------------------------------------------------------
 
 
-def test_export_writes_the_contract_metadata_and_a_keras_copy(project, exported) -> None:
+def test_export_writes_the_contract_metadata_and_only_the_onnx_file(project, exported) -> None:
+    """Exports once left a stray copy of the Keras model beside every .onnx file in
+    exports/ (issue 16): it stays in the version's folder unless asked for."""
     store, version = project
     report, progress = exported
     assert report.path.is_file() and report.size_bytes == report.path.stat().st_size
-    assert report.keras_path == report.path.with_suffix(".keras")
-    assert report.keras_path.read_bytes() == version.model_file.read_bytes()
+    assert report.keras_path is None
     assert not report.int8 and report.int8_accuracy_change is None
-    assert sorted(p.name for p in report.path.parent.iterdir()) == ["shapes.keras", "shapes.onnx"]
+    assert sorted(p.name for p in report.path.parent.iterdir()) == ["shapes.onnx"]
     if os.name == "posix":
         assert report.path.stat().st_mode & 0o777 == 0o644
     metadata = read_metadata(report.path)
@@ -221,6 +222,14 @@ def test_temperature_and_threshold_are_baked_in(project, exported, tmp_path) -> 
     )
     plain = run_onnx(exported[0].path, images)
     np.testing.assert_allclose(tempered[LOGITS], plain[LOGITS], atol=1e-6)
+
+
+def test_a_keras_copy_is_written_beside_only_when_asked_for(project, tmp_path) -> None:
+    store, version = project
+    report = export_onnx(store, version, tmp_path / "wanted.onnx", keras_copy=True)
+    assert report.keras_path == tmp_path / "wanted.keras"
+    assert report.keras_path.read_bytes() == version.model_file.read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["wanted.keras", "wanted.onnx"]
 
 
 def test_export_version_bakes_in_the_calibration_it_is_evaluated_with(project, tmp_path) -> None:

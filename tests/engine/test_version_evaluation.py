@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from linnaeus.engine.cli.main import main
@@ -88,3 +89,17 @@ def test_report_is_one_self_contained_html_file(trained, tmp_path) -> None:
     assert "<th>operating point</th>" in page and "Wilson" in page
     assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
     assert 'src="http' not in page and "<script" not in page
+    assert "high contribution to the decided class" in page  # the heatmaps' legend
+
+
+def test_a_heatmap_without_evidence_is_explained_in_the_card(trained, tmp_path, monkeypatch):
+    """A class without positive evidence left a blank heatmap with no word (issue 16)."""
+    from linnaeus.engine.report import model_card
+
+    def no_evidence(version, originals, fmt, classes):
+        return [np.zeros(o.shape[:2], np.float32) for o in originals]
+
+    monkeypatch.setattr(model_card, "_heatmaps", no_evidence)
+    store, version = trained
+    page = model_card.write_report(store, version, tmp_path / "card.html").read_text()
+    assert "Nothing in this image speaks for" in page

@@ -12,13 +12,16 @@ from PySide6.QtWidgets import QStyleOptionViewItem
 from linnaeus.gui.filter_bar import FilterControls
 from linnaeus.gui.filter_bar import filter_from_controls
 from linnaeus.gui.image_model import ImageRole
+from linnaeus.gui.image_model import Tile
 from linnaeus.gui.image_table import NO_CLASS
 from linnaeus.gui.image_table import UNLABELLED
 from linnaeus.gui.image_table import ImageFilter
 from linnaeus.gui.image_table import ImageTable
 from linnaeus.gui.image_table import Predictions
+from linnaeus.gui.image_table import natural_key
 from linnaeus.gui.image_table import select_images
 from linnaeus.gui.thumbnail_grid import DISAGREE_COLOUR
+from linnaeus.gui.thumbnail_grid import tile_texts
 from linnaeus.gui.thumbnail_loader import ThumbnailLoader
 from tests.gui.browse_factory import WRONG_IMAGE
 from tests.gui.browse_factory import window_factory
@@ -42,7 +45,7 @@ def _table() -> ImageTable:
     )  # image 2 (label 1) is predicted 2: a disagreement
     table = ImageTable(
         ids=np.array([10, 11, 12, 13, 14]),
-        paths=["a/one.png", "a/two.png", "b/three.png", "b/four.png", "c/five.png"],
+        paths=["a/one.png", "a/two.png", "b/three.png", "b/zebra.png", "c/five.png"],
         hashes=["aa", "bb", "cc", "dd", None],
         label=np.array([1, 1, 2, NO_CLASS, 2]),
         split=np.array([0, 1, 2, 0, -1], np.int8),
@@ -96,6 +99,55 @@ def _ids(table: ImageTable, image_filter: ImageFilter) -> list[int]:
 )
 def test_select_images_filters_and_sorts(image_filter: ImageFilter, expected: list[int]) -> None:
     assert _ids(_table(), image_filter) == expected
+
+
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [
+        (["10.png", "2.png", "1.png", "20.png", "11.png"],
+         ["1.png", "2.png", "10.png", "11.png", "20.png"]),
+        (["img10.png", "Img2.png", "img1.png"], ["img1.png", "Img2.png", "img10.png"]),
+        (["b/1.png", "a/10.png", "a/9.png"], ["a/9.png", "a/10.png", "b/1.png"]),
+        (["x007.png", "x7.png", "x06.png"], ["x06.png", "x007.png", "x7.png"]),
+        (["1a", "a1", "", "1"], ["", "1", "1a", "a1"]),
+    ],
+)  # fmt: skip
+def test_natural_order_reads_numbers_as_numbers(names: list[str], expected: list[str]) -> None:
+    assert sorted(names, key=natural_key) == expected
+
+
+def test_sorting_by_name_is_in_natural_order() -> None:
+    names = ["scan1.png", "scan10.png", "scan11.png", "scan2.png", "scan20.png"]  # store order
+    table = ImageTable(
+        ids=np.arange(5), paths=names, hashes=[None] * 5, label=np.full(5, NO_CLASS),
+        split=np.zeros(5, np.int8), status=np.zeros(5, np.int8), errors=[None] * 5,
+    )  # fmt: skip
+    shown = [table.paths[p] for p in select_images(table, ImageFilter(sort="name"))]
+    assert shown == ["scan1.png", "scan2.png", "scan10.png", "scan11.png", "scan20.png"]
+    backwards = select_images(table, ImageFilter(sort="name", descending=True))
+    assert [table.paths[p] for p in backwards] == shown[::-1]
+
+
+def _tile(label: str | None, predicted: str | None, confidence: float | None) -> Tile:
+    disagrees = label is not None and predicted is not None and label != predicted
+    return Tile("scan_0042.png", label, None, predicted, confidence, disagrees, None, None)
+
+
+@pytest.mark.parametrize(
+    ("tile", "opinion", "kind"),
+    [
+        (_tile("yes", "no", 0.54), "≠ no 54%", "disagrees"),
+        (_tile("yes", "yes", 0.97), "✓ 97%", "agrees"),
+        (_tile(None, "no", 0.61), "no? 61%", "suggests"),
+        (_tile("yes", None, None), None, ""),
+    ],
+)
+def test_a_tile_shows_its_file_name_and_the_models_opinion(tile, opinion, kind) -> None:
+    """Tiles the model disagreed with showed "≠ no 54%" instead of the file name."""
+    texts = tile_texts(tile)
+    assert texts.name == "scan_0042.png" and texts.opinion_kind == kind
+    assert ("".join(texts.opinion) if texts.opinion else None) == opinion
+    assert texts.label == (tile.label or "unlabelled")
 
 
 def test_table_knows_disagreements_loss_and_counts() -> None:
@@ -177,7 +229,8 @@ def test_sort_by_loss_puts_the_disagreement_first(make_window) -> None:
     assert model.index(1).data(ImageRole.DISAGREES) is False
 
 
-def _vermillion_pixels(grid, row: int) -> int:
+def _vermillion_pixels(grid, row: int, below: int = 0) -> int:
+    """Vermillion pixels of the painted tile at ``row``, in its rows from ``below`` on."""
     delegate = grid.itemDelegate()
     option = QStyleOptionViewItem()
     grid.initViewItemOption(option)
@@ -192,7 +245,7 @@ def _vermillion_pixels(grid, row: int) -> int:
     pixels = np.array(image.constBits(), np.uint8).reshape(image.height(), image.width(), 4)
     red, green, blue = DISAGREE_COLOUR.red(), DISAGREE_COLOUR.green(), DISAGREE_COLOUR.blue()
     match = (pixels[..., 2] == red) & (pixels[..., 1] == green) & (pixels[..., 0] == blue)
-    return int(match.sum())
+    return int(match[below:].sum())
 
 
 def test_disagreement_is_marked_on_the_tile(make_window) -> None:
@@ -203,6 +256,9 @@ def test_disagreement_is_marked_on_the_tile(make_window) -> None:
     assert model.index(wrong).data(ImageRole.TILE).disagrees
     assert _vermillion_pixels(grid, wrong) > 200  # frame and corner mark
     assert _vermillion_pixels(grid, right) == 0
+    # The opinion has a line of its own under the file name: "≠ square 91%" in vermillion.
+    text_top = grid.itemDelegate().image_size + 12 + 2 * grid.fontMetrics().height()
+    assert _vermillion_pixels(grid, wrong, below=text_top) > 20
 
 
 def test_thumbnails_arrive_from_the_loader_and_the_disk_cache(make_window, qtbot) -> None:
@@ -230,3 +286,18 @@ def test_loader_reports_unreadable_images(tmp_path, qtbot) -> None:
     assert loader.error("cd" * 16) and loader.image("cd" * 16, bad) is None  # not retried
     qtbot.waitUntil(loader.is_idle)
     loader.shutdown()
+
+
+def test_the_grids_readers_never_make_the_project_look_busy(make_window, monkeypatch) -> None:
+    """Worker threads reading the grid opened the project with its tidy-up, which takes
+    the project's lock: the training panel, opening at that moment, said "another
+    Linnaeus process is writing to it" (seen in the screenshots, issue 16)."""
+    from linnaeus.engine.project import leftovers
+    from linnaeus.gui.image_table import read_image_table
+    from linnaeus.gui.image_table import read_predictions
+
+    window = make_window(predictions=True)
+    project = window.session.store.project_dir
+    monkeypatch.setattr(leftovers, "tidy", lambda store: pytest.fail("a reader tidied up"))
+    assert len(read_image_table(project)) > 0
+    assert read_predictions(project) is not None

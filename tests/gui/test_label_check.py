@@ -10,6 +10,7 @@ from PySide6.QtCore import Qt
 from linnaeus.engine.project import versions
 from linnaeus.engine.project.predictions import save_out_of_fold_predictions
 from linnaeus.gui.panels.evaluation_data import QueueEntry
+from linnaeus.gui.panels.label_check import LabelCheckModel
 from linnaeus.gui.panels.label_check import LabelCheckView
 from linnaeus.gui.panels.label_check import entry_tooltip
 from tests.gui.browse_factory import CLASSES
@@ -95,6 +96,7 @@ def test_accepting_a_label_the_model_agrees_with_changes_nothing(qtbot) -> None:
     with qtbot.assertNotEmitted(view.suggestion_accepted):
         view.accept_current()
     assert "agree with disk (95%)" in entry_tooltip(agree, True)
+    assert "The model agrees with disk" in entry_tooltip(agree, False)  # one model: agrees
 
 
 def test_the_selected_row_is_said_in_words_below_the_list(qtbot) -> None:
@@ -105,3 +107,15 @@ def test_the_selected_row_is_said_in_words_below_the_list(qtbot) -> None:
     assert view.table.currentIndex().row() == 0  # selected at once: A works
     assert view.details.text().startswith("disk/b.png: Labelled disk; models that never saw")
     assert view.model.index(0, 3).data() == "square"
+
+
+def test_long_class_names_show_what_tells_them_apart() -> None:
+    """Folder names like "Potato___Early_blight" read "Potato___…" in both narrow
+    columns (seen in the 1366 x 768 screenshots, issue 16)."""
+    model = LabelCheckModel()
+    wrong = QueueEntry(3, "a.png", "Potato___Early_blight", "Potato___Late_blight", 0.9, True, 0.9)
+    agree = QueueEntry(4, "b.png", "Potato___healthy", "Potato___healthy", 0.1, False, 0.9)
+    model.set_rows([wrong, agree])
+    shown = [[model.index(r, c).data() for c in (2, 3)] for r in range(2)]
+    assert shown == [["Early_blight", "Late_blight"], ["healthy", "(agrees)"]]
+    assert "Potato___Early_blight" in model.index(0, 2).data(Qt.ItemDataRole.ToolTipRole)

@@ -8,6 +8,7 @@ from PySide6.QtCore import QItemSelectionModel
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QPushButton
 
 from linnaeus.engine.project.store import ProjectStore
 from linnaeus.gui.class_bar import class_key
@@ -167,3 +168,25 @@ def test_counts_text() -> None:
         "cat 1,000 · dog 0 · unlabelled 3",
         "",
     )
+
+
+def test_long_class_names_leave_room_for_the_counts(qtbot) -> None:
+    """With folder names like "Potato___Early_blight" the counts were pushed out of the
+    class bar at 1366 x 768 (seen in the screenshots, issue 16)."""
+    from linnaeus.engine.project.store import ClassInfo
+    from linnaeus.gui.class_bar import ClassBar
+
+    bar = ClassBar()
+    qtbot.addWidget(bar)
+    names = ["Potato___Early_blight", "Potato___Late_blight", "Potato___healthy"]
+    classes = [ClassInfo(i + 1, n, i, "#0072B2", None) for i, n in enumerate(names)]
+    bar.set_classes(classes, {1: 999, 2: 1000, 3: 151})
+    bar.resize(200, 300)
+    bar.show()
+    qtbot.wait(20)
+    for label in bar._count_labels:
+        assert label.isVisible() and label.width() >= label.sizeHint().width()
+        assert label.geometry().right() <= bar.width()
+    early = bar.findChild(QPushButton, "class-Potato___Early_blight")
+    assert early.text().strip().startswith("Early") and "Potato" not in early.text()
+    assert "Potato___Early_blight" in early.toolTip()

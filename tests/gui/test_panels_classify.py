@@ -190,3 +190,26 @@ def test_a_running_export_can_be_cancelled(qtbot, store):
     dialog.cancel_button.click()
     qtbot.waitUntil(lambda: not dialog.is_running(), timeout=TIMEOUT_MS)
     assert "cancelled" in dialog.result.text()
+
+
+def test_typing_a_folder_proposes_destinations_only_beside_an_existing_one(qtbot, folder):
+    """Typing "/t…" once proposed "/t_sorted" at the file-system root (issue 16)."""
+    dialog = ready_dialog(qtbot, ClassifyDialog())
+    typed = ""
+    for letter in str(folder):
+        typed += letter
+        dialog.folder.setText(typed)
+        for edit in (dialog.csv_path, dialog.sort_path):
+            assert Path(edit.text()).parent != Path("/") if edit.text() else True
+    assert dialog.csv_path.text() == str(folder.parent / "to-classify_predictions.csv")
+    assert dialog.sort_path.text() == str(folder.parent / "to-classify_sorted")
+    dialog.folder.setText(str(folder) + "x")  # no such folder: the proposals go
+    assert dialog.csv_path.text() == "" and dialog.sort_path.text() == ""
+
+
+def test_a_destination_the_user_chose_is_kept(qtbot, folder, tmp_path):
+    dialog = ready_dialog(qtbot, ClassifyDialog())
+    dialog.sort_path.setText(str(tmp_path / "mine"))
+    dialog.folder.setText(str(folder))
+    assert dialog.sort_path.text() == str(tmp_path / "mine")
+    assert dialog.csv_path.text() == str(folder.parent / "to-classify_predictions.csv")

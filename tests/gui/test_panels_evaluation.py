@@ -10,6 +10,7 @@ from linnaeus.engine.evaluation.metrics import AUGMENTED_VIEWS_NOTE
 from linnaeus.engine.project import predictions
 from linnaeus.engine.project import versions
 from linnaeus.gui.panels.evaluation_panel import EvaluationPanel
+from linnaeus.gui.widgets.formatting import short_class_names
 from tests.gui.fake_trainer import add_trained_version
 from tests.training_factory import make_shapes_project
 from tests.training_factory import make_structures_project
@@ -176,3 +177,44 @@ def test_classes_too_small_to_split_are_evaluated_on_augmented_views(qtbot, tmp_
     assert AUGMENTED_VIEWS_NOTE in panel.summary.text()
     assert panel.confusion_model.index(0, 1).data() == "1"
     store.close()
+
+
+@pytest.mark.parametrize("width", [560, 1000])
+def test_every_figure_and_row_shows_in_a_narrow_or_wide_panel(qtbot, store, width) -> None:
+    """At 1366 x 768, even maximised, the per-class table showed one row with its
+    last column cut, the queue's "Image" column read "Ima…" and the model box
+    "v2 (activ" (issue 16)."""
+    panel = shown_panel(qtbot, store)
+    panel.resize(width, 700)
+    qtbot.wait(50)
+    table = panel.per_class_view
+    header = table.horizontalHeader()
+    assert table.viewport().height() >= 2 * table.verticalHeader().defaultSectionSize()
+    assert table.viewport().width() >= header.length()  # every column, none cut
+    for column in range(header.count()):
+        assert header.sectionSize(column) >= table.sizeHintForColumn(column)
+    queue = panel.queue_view
+    title = queue.fontMetrics().horizontalAdvance("Image")
+    assert queue.horizontalHeader().sectionSize(1) > title
+    choice = panel.version_choice
+    choice.addItem("v12 (active, the longest name yet)", -1)
+    qtbot.wait(20)
+    assert choice.width() >= choice.sizeHint().width()
+
+
+@pytest.mark.parametrize(
+    ("names", "shown"),
+    [
+        (["Potato___Early_blight", "Potato___Late_blight", "Potato___healthy"],
+         ["Early_blight", "Late_blight", "healthy"]),
+        (["a_b_cat", "a_b_cow"], ["cat", "cow"]),
+        (["class_1", "class_2"], ["class_1", "class_2"]),  # "1" and "2" say too little
+        (["cat", "dog"], ["cat", "dog"]),
+        (["Parasitized", "Uninfected"], ["Parasitized", "Uninfected"]),
+        (["only_one"], ["only_one"]),
+    ],
+)  # fmt: skip
+def test_long_class_names_lose_their_shared_prefix_in_narrow_places(names, shown) -> None:
+    """Folder names like "Potato___Early_blight" were cut to "to___Early_b" in the
+    confusion matrix's columns (seen in the screenshots, issue 16)."""
+    assert short_class_names(names) == shown

@@ -131,6 +131,23 @@ def test_heatmap_overlay_toggles_with_h(viewer, qtbot, tmp_path):
     assert not viewer.heatmap_wanted and not viewer.heatmap_action.isEnabled()
 
 
+def test_the_heatmap_has_a_legend_and_an_empty_one_says_why(viewer, qtbot, tmp_path):
+    """The overlay had no colour legend, and explaining a class without evidence
+    left it blank with no word (issue 16)."""
+    _show(viewer, qtbot, write_image(tmp_path / "rgb.png", size=(64, 48)))
+    viewer.set_heatmap_classes(["no", "yes"])
+    viewer.heatmap_action.setChecked(True)
+    assert not viewer.legend.isVisible()  # nothing to explain yet
+    viewer.set_overlay(np.outer(np.linspace(0, 1, 7), np.ones(7)), class_name="yes")
+    assert viewer.legend.isVisible() and viewer.legend.strip.isVisible()
+    assert viewer.legend.text == "low … high contribution to “yes”"
+    viewer.set_overlay(np.zeros((48, 64), np.float32), class_name="no")
+    assert not viewer.legend.strip.isVisible() and "“no”" in viewer.legend.text
+    assert viewer.legend.text.startswith("Nothing in this image speaks for")
+    viewer.heatmap_action.setChecked(False)
+    assert not viewer.legend.isVisible()
+
+
 def test_unreadable_image_shows_why(viewer, qtbot, tmp_path):
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"")
