@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from typing import Any
 
+from linnaeus.engine.cli.cluster import add_ray_options
+from linnaeus.engine.cli.cluster import check_ray_options
 from linnaeus.engine.cli.protocol import JSON_PROGRESS_FLAG
 from linnaeus.engine.cli.protocol import RESUME_FLAG
 from linnaeus.engine.cli.protocol import TRAIN_COMMAND
@@ -56,6 +58,7 @@ def add_commands(commands: Any, project_options: Any) -> None:
         RESUME_FLAG, action="store_true", help="continue the last interrupted training"
     )
     sub.add_argument(JSON_PROGRESS_FLAG, action="store_true", help="one JSON object per line")
+    add_ray_options(sub, "compute the quick model's backbone features")
 
     sub = commands.add_parser("models", help="List the project's model versions.")
     sub.set_defaults(run=run_models)
@@ -82,6 +85,7 @@ def _cancel_on_signals() -> CancelToken:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from linnaeus.engine.cli.cluster import ray_features
     from linnaeus.engine.cli.output import ProgressBar
     from linnaeus.engine.errors import Cancelled
     from linnaeus.engine.errors import LinnaeusError
@@ -93,7 +97,13 @@ def run_train(args: argparse.Namespace) -> int:
     config = TrainConfig() if args.resume else train_options(args).config()
     cancel = _cancel_on_signals()
     lines = args.json_progress
-    with ProjectStore.open(args.project) as store, ProgressBar(enabled=not args.json) as bar:
+    check_ray_options(args)
+    quiet = args.json or lines
+    with (
+        ray_features(args, quiet=quiet),
+        ProjectStore.open(args.project) as store,
+        ProgressBar(enabled=not args.json) as bar,
+    ):
         try:
             result = train(
                 store,
