@@ -93,8 +93,12 @@ def run_train(args: argparse.Namespace) -> int:
     from linnaeus.engine.project.store import ProjectStore
     from linnaeus.engine.training.config import TrainConfig
     from linnaeus.engine.training.train import train
+    from linnaeus.engine.training.workers import cluster_role
 
     config = TrainConfig() if args.resume else train_options(args).config()
+    role = cluster_role()
+    if role.workers > 1 and not role.chief:
+        return _train_as_worker(args, config, role)
     cancel = _cancel_on_signals()
     lines = args.json_progress
     check_ray_options(args)
@@ -126,6 +130,25 @@ def run_train(args: argparse.Namespace) -> int:
         print_json(summary)
         return 0
     print_training(summary)
+    return 0
+
+
+def _train_as_worker(args: argparse.Namespace, config: Any, role: Any) -> int:
+    """A non-chief worker of a ``TF_CONFIG`` cluster: trains with the chief, writes
+    nothing into the project (`engine.training.workers`)."""
+    from linnaeus.engine.errors import LinnaeusError
+    from linnaeus.engine.project.store import ProjectStore
+    from linnaeus.engine.training.workers import train_as_worker
+
+    if args.resume:
+        raise LinnaeusError("--resume is for one machine; restart the training on all workers.")
+    with ProjectStore.open(args.project) as store:
+        digest = train_as_worker(store, config, cancel=_cancel_on_signals())
+    message = f"{role.name} of {role.workers}: trained with the chief, which saved the version."
+    if args.json:
+        print_json({"worker": role.name, "weights_sha256": digest, "message": message})
+    else:
+        print(f"{message}\nWeights SHA-256: {digest}")
     return 0
 
 

@@ -1,9 +1,9 @@
 """Choosing where training runs: GPUs with mixed precision when present, else CPU.
 
-Several GPUs of one machine get a MirroredStrategy. Several machines
-(``TF_CONFIG`` naming more than one worker) are refused with a clear message:
-Keras 3's ``model.fit`` fails under MultiWorkerMirroredStrategy
-(keras-team/keras#20585) and the project's caches are not shared safely yet.
+The same code scales out: one device, several GPUs on one machine
+(MirroredStrategy), or several machines described by ``TF_CONFIG``
+(MultiWorkerMirroredStrategy: `engine.training.workers`). Epoch training runs
+as a custom step under the strategy (`engine.training.loop`).
 """
 
 from __future__ import annotations
@@ -47,13 +47,9 @@ def configure_devices(*, mixed_precision: bool | None = None) -> DeviceSetup:
     keras.mixed_precision.set_global_policy("mixed_float16" if use_mixed else "float32")
 
     if _multi_worker_config():
-        from linnaeus.engine.errors import TrainingError
-
-        raise TrainingError(
-            "Training on several machines (TF_CONFIG with more than one worker) is not "
-            "supported yet; unset TF_CONFIG to train on this machine."
-        )
-    if len(gpus) > 1:
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        where = f"{strategy.num_replicas_in_sync} replicas on several machines (TF_CONFIG)"
+    elif len(gpus) > 1:
         strategy = tf.distribute.MirroredStrategy()
         where = f"{len(gpus)} GPUs"
     else:
