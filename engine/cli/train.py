@@ -97,8 +97,10 @@ def run_train(args: argparse.Namespace) -> int:
 
     config = TrainConfig() if args.resume else train_options(args).config()
     role = cluster_role()
-    if role.workers > 1 and not role.chief:
-        return _train_as_worker(args, config, role)
+    if role.workers > 1:
+        _check_cluster_training(args, config)
+        if not role.chief:
+            return _train_as_worker(args, config, role)
     cancel = _cancel_on_signals()
     lines = args.json_progress
     check_ray_options(args)
@@ -133,15 +135,26 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_cluster_training(args: argparse.Namespace, config: Any) -> None:
+    """What several TF_CONFIG workers cannot do together yet."""
+    from linnaeus.engine.errors import LinnaeusError
+
+    if args.resume:
+        raise LinnaeusError(
+            "--resume is for one machine; start the training again on every worker."
+        )
+    if config.model == "pretrain":
+        raise LinnaeusError(
+            "--model pretrain trains on one machine only; choose another model on several."
+        )
+
+
 def _train_as_worker(args: argparse.Namespace, config: Any, role: Any) -> int:
     """A non-chief worker of a ``TF_CONFIG`` cluster: trains with the chief, writes
     nothing into the project (`engine.training.workers`)."""
-    from linnaeus.engine.errors import LinnaeusError
     from linnaeus.engine.project.store import ProjectStore
     from linnaeus.engine.training.workers import train_as_worker
 
-    if args.resume:
-        raise LinnaeusError("--resume is for one machine; restart the training on all workers.")
     with ProjectStore.open(args.project) as store:
         digest = train_as_worker(store, config, cancel=_cancel_on_signals())
     message = f"{role.name} of {role.workers}: trained with the chief, which saved the version."

@@ -119,6 +119,8 @@ def _summed(
 
 def _train_step(model: keras.Model, strategy: tf.distribute.Strategy) -> Any:
     optimizer = model.optimizer
+    if not optimizer.built:  # its variables made here, in the strategy's scope, not in a replica
+        optimizer.build(model.trainable_variables)
 
     def step(x: tf.Tensor, y: tf.Tensor, w: tf.Tensor, size: tf.Tensor) -> tf.Tensor:
         with tf.GradientTape() as tape:

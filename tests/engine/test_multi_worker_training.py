@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -94,3 +95,50 @@ def test_two_workers_on_localhost_train_one_exportable_version(tmp_path: Path, c
     assert main(["export", "--project", str(project), "--out", str(out), "--json"]) == 0
     capsys.readouterr()
     assert out.stat().st_size > 0
+
+
+MIRRORED_JOB = """
+import json, sys
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from linnaeus.engine.project.store import ProjectStore
+from linnaeus.engine.training import device
+from linnaeus.engine.images.augment import PRESETS
+from linnaeus.engine.training.config import TrainConfig
+from linnaeus.engine.training.train import train
+replicas = int(sys.argv[2])
+if replicas > 1:  # two logical CPUs stand in for two GPUs
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    setup = device.DeviceSetup("2 CPU replicas", strategy, False, 2)
+    device.configure_devices = lambda **_: setup
+config = TrainConfig(model="seed-cnn", image_size=32, epochs=2, dropout=0.0,
+                     augmentation=PRESETS["none"])
+with ProjectStore.open(sys.argv[1]) as store:
+    version = train(store, config).version
+print(json.dumps({"device": version.device, "curves": version.curves}))
+"""
+
+
+@pytest.mark.slow
+def test_several_replicas_of_one_machine_learn_as_one_device(tmp_path: Path) -> None:
+    """MirroredStrategy (two logical CPUs): every replica takes a slice of each batch,
+    and the epochs' losses are those of one device on the same batches."""
+    make_shapes_project(tmp_path, {"disk": 12, "square": 12}).close()
+    runs = {}
+    for replicas in (1, 2):
+        project = tmp_path / f"project-{replicas}"
+        shutil.copytree(tmp_path / "project", project)
+        done = subprocess.run(
+            [sys.executable, "-c", MIRRORED_JOB, str(project), str(replicas)],
+            env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "2"},
+            capture_output=True, text=True, timeout=WORKER_TIMEOUT_S, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        runs[replicas] = json.loads(done.stdout.strip().splitlines()[-1])
+    assert runs[2]["device"] == "2 CPU replicas"
+    one, two = runs[1]["curves"], runs[2]["curves"]
+    assert len(two["train_loss"]) == 2
+    # The same global batches: the losses agree up to the replicas' own batch-norm
+    # statistics (each normalises its half of a batch).
+    assert two["train_loss"] == pytest.approx(one["train_loss"], rel=0.2)
