@@ -80,7 +80,9 @@ def ray_runtime(address: str, *, local_cpus: int | None = None) -> Iterator[Clus
     }
     if address == LOCAL:
         cpus = local_cpus or min(LOCAL_CPUS, physical_cores())
-        options |= {"num_cpus": cpus, "object_store_memory": LOCAL_OBJECT_STORE_BYTES}
+        options |= {  # "local": a new runtime, even where another one runs
+            "address": "local", "num_cpus": cpus, "object_store_memory": LOCAL_OBJECT_STORE_BYTES,
+        }  # fmt: skip
     else:
         options["address"] = address
     try:
