@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import asdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,11 +25,14 @@ from linnaeus.engine.disk_space import check_free_space
 from linnaeus.engine.disk_space import disk_full_as_error
 from linnaeus.engine.disk_space import reserve_space
 from linnaeus.engine.errors import Cancelled
+from linnaeus.engine.errors import EvaluationError
 from linnaeus.engine.errors import LinnaeusError
 from linnaeus.engine.errors import TrainingError
+from linnaeus.engine.evaluation.label_issues import check_labels
 from linnaeus.engine.evaluation.version import decided_split_figures
 from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import ProgressCallback
+from linnaeus.engine.progress import TrainingProgress
 from linnaeus.engine.progress import ignore_progress
 from linnaeus.engine.project import leftovers
 from linnaeus.engine.project import lock as project_lock
@@ -142,9 +146,11 @@ def train(
                 cancel=cancel,
             )
             save_predictions(store, version.id, outcome.image_ids, outcome.probabilities)
+            checked = _check_labels(version, loaded.examples, outcome, on_progress, cancel)
             metrics = outcome.metrics
             if views is not None:
                 metrics = _validated_on_views(version, loaded.examples, outcome, views)
+            metrics |= checked
             version = versions.update_version(
                 store,
                 version.id,
@@ -223,6 +229,32 @@ def _check_enough(examples: Examples) -> None:
     empty = [examples.classes[i] for i, n in enumerate(counts) if n == 0]
     if empty:
         raise TrainingError(f"These classes have no training images: {', '.join(empty)}.")
+
+
+def _check_labels(
+    version: ModelVersion,
+    examples: Examples,
+    outcome: RunOutcome,
+    on_progress: ProgressCallback,
+    cancel: CancelToken | None,
+) -> dict[str, Any]:
+    """Judge every labelled image by fold heads that never saw it, on the backbone
+    features the run computed (`evaluation.label_issues`), and keep the result with
+    the version; a model without backbone features keeps none. Returns the metrics
+    that say so ({"label_check": {"images", "folds", "seconds"}}, or none)."""
+    if outcome.features is None:
+        return {}
+    on_progress(TrainingProgress(stage="evaluate", done=0, total=1, phase="evaluate",
+                                 message="Looking for wrong labels on held-out folds"))  # fmt: skip
+    real = np.array([not is_view(h) for h in examples.hashes], dtype=bool)
+    try:
+        check = check_labels(version, examples.image_ids[real], examples.labels[real],
+                             outcome.features[real], cancel=cancel)  # fmt: skip
+    except EvaluationError as error:
+        log.info("no label check for %s: %s", version.name, error)
+        return {}
+    log.info("label check of %d images in %.1f s", check.images, check.seconds)
+    return {"label_check": asdict(check)}
 
 
 def _validated_on_views(

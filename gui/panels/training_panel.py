@@ -42,6 +42,7 @@ from linnaeus.gui.panels.training_curves import phase_name
 from linnaeus.gui.panels.training_options import MODEL_WORDS
 from linnaeus.gui.panels.training_options import TrainingOptionsForm
 from linnaeus.gui.panels.training_options import add_choices
+from linnaeus.gui.panels.version_actions import VersionActions
 from linnaeus.gui.processes.train_runner import TrainRunner
 from linnaeus.gui.widgets.formatting import format_duration
 from linnaeus.gui.widgets.formatting import format_percent
@@ -182,6 +183,13 @@ class TrainingPanel(QWidget):
             "Use the selected version for the grid's predictions and the evaluation."
         )
         self.make_active_button.clicked.connect(self._on_make_active_button_clicked)
+        self.version_actions = VersionActions(  # right-click: rename, note, delete
+            self.versions_view, self.versions_model, is_training=self.is_training, parent=self
+        )
+        self.version_actions.make_active_requested.connect(self._on_make_active_button_clicked)
+        self.version_actions.versions_changed.connect(self.refresh_versions)
+        self.version_actions.active_changed.connect(self.active_model_changed)
+        self.version_actions.message.connect(self.result.show_message)
         self._layout()
         self._on_model_choice_changed()
         self._update_buttons()
@@ -222,10 +230,12 @@ class TrainingPanel(QWidget):
         table.setContentsMargins(0, 0, 0, 0)
         title = QHBoxLayout()
         title.addWidget(QLabel("<b>Model versions</b>", bottom))
+        title.addWidget(self.version_actions.hint)
         title.addStretch(1)
         title.addWidget(self.make_active_button)
         table.addLayout(title)
         table.addWidget(self.versions_view)
+        table.addWidget(self.version_actions.note_label)
 
         self.splitter = splitter = QSplitter(Qt.Orientation.Vertical, self)
         splitter.setChildrenCollapsible(False)
@@ -243,6 +253,7 @@ class TrainingPanel(QWidget):
         if self.is_training():
             self.cancel_training()
         self._store = store
+        self.version_actions.set_store(store)
         self.curves.clear()
         self.result.clear()
         self.progress.reset()
@@ -442,6 +453,7 @@ class TrainingPanel(QWidget):
             )
         self.model_choice.setEnabled(not running)
         self.advanced.setEnabled(not running)
+        self.version_actions.update_actions()
         selected = self._selected_version()
         self.make_active_button.setEnabled(
             selected is not None
