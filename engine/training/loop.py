@@ -51,7 +51,7 @@ def fit(
             callback.on_epoch_begin(epoch)
         totals = tf.zeros(4)
         for step in range(steps_per_epoch):
-            totals += train_step(next(batches))
+            totals += train_step(batches)
             logs = _logs(totals)
             for callback in callbacks:
                 callback.on_train_batch_end(step, logs)
@@ -133,7 +133,7 @@ def _train_step(model: keras.Model, strategy: tf.distribute.Strategy) -> Any:
         optimizer.apply_gradients(zip(gradients, variables, strict=True))
         return totals
 
-    return _summed_over_replicas(strategy, step)
+    return _summed_over_replicas(strategy, step, from_iterator=True)
 
 
 def _eval_step(model: keras.Model, strategy: tf.distribute.Strategy) -> Any:
@@ -143,9 +143,15 @@ def _eval_step(model: keras.Model, strategy: tf.distribute.Strategy) -> Any:
     return _summed_over_replicas(strategy, step)
 
 
-def _summed_over_replicas(strategy: tf.distribute.Strategy, step: Any) -> Any:
+def _summed_over_replicas(
+    strategy: tf.distribute.Strategy, step: Any, *, from_iterator: bool = False
+) -> Any:
+    """``step`` on every replica as one traced function, its totals summed; with
+    ``from_iterator`` it takes the next batch itself (no Python between steps)."""
+
     @tf.function
-    def run(batch: Any) -> tf.Tensor:
+    def run(batches: Any) -> tf.Tensor:
+        batch = next(batches) if from_iterator else batches
         totals = strategy.run(step, args=batch)
         return strategy.reduce(tf.distribute.ReduceOp.SUM, totals, axis=None)
 
