@@ -13,10 +13,13 @@ from pathlib import Path
 from PySide6.QtCore import QSettings
 from PySide6.QtCore import QStandardPaths
 
+from linnaeus.engine.training.config import DEFAULT_BUDGET
+from linnaeus.engine.training.config import parse_budget
+
 PROJECTS_FOLDER_KEY = "general/projects_folder"
 BUDGET_MINUTES_KEY = "training/budget_minutes"
 THEME_KEY = "appearance/theme"
-DEFAULT_BUDGET_MINUTES = 10
+DEFAULT_BUDGET_MINUTES = round(parse_budget(DEFAULT_BUDGET) / 60)  # the trainer's default
 BUDGET_RANGE = (0, 24 * 60)  # minutes; 0: the quick model only
 THEMES = {
     "system": "Follow the system",

@@ -72,6 +72,7 @@ class MainWindow(QMainWindow):
     """The Linnaeus window; see the module docstring."""
 
     project_changed = Signal(object)  # the ProjectSession now open, or None
+    settings_changed = Signal()  # the Settings dialog stored new choices
 
     def __init__(self, settings: QSettings | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -112,7 +113,7 @@ class MainWindow(QMainWindow):
         self.export_labels_action = self._action("&Export labels…", self.export_labels)
         self.rescan_action = self._action("Re&scan folder", self.rescan_folder, "F5")
         self.settings_action = self._action(
-            "Se&ttings…", lambda: show_settings(self.settings, self),
+            "Se&ttings…", self.open_settings,
             QKeySequence.StandardKey.Preferences, "Ctrl+,",
         )  # fmt: skip
         self.close_project_action = self._action(
@@ -251,6 +252,10 @@ class MainWindow(QMainWindow):
         )
         if dialog.exec() and dialog.project_dir is not None:
             self.open_project(dialog.project_dir)
+
+    def open_settings(self) -> None:
+        """The Settings dialog; ``settings_changed`` once it stores new choices."""
+        show_settings(self.settings, self).accepted.connect(self.settings_changed)
 
     def export_labels(self) -> None:
         """File > Export labels…: a CSV or a folder tree of copies."""

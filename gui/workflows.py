@@ -25,6 +25,7 @@ from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QMenu
 
 from linnaeus.engine.onnx.explanation import ImageExplanation
+from linnaeus.gui import app_settings
 from linnaeus.gui.heatmap_source import HeatmapSource
 from linnaeus.gui.main_window import MainWindow
 from linnaeus.gui.panels.augment_panel import AugmentPanel
@@ -75,6 +76,7 @@ class Workflows(QObject):
     def _connect(self) -> None:
         window, viewer = self.window, self.window.project_view.viewer
         window.project_changed.connect(self._on_project_changed)
+        window.settings_changed.connect(self._on_window_settings_changed)
         self.training.training_finished.connect(self._on_model_changed)
         self.training.active_model_changed.connect(self._on_model_changed)
         self.training.version_actions.versions_changed.connect(self.evaluation.refresh)
@@ -107,6 +109,10 @@ class Workflows(QObject):
         self.heatmaps.set_project(store)
         self.classify_action.setEnabled(store is not None)
         self.export_action.setEnabled(store is not None)
+
+    def _on_window_settings_changed(self) -> None:
+        """A new default time budget in Settings is the Train tab's budget from now on."""
+        self.training.set_budget_minutes(app_settings.budget_minutes(self.window.settings))
 
     def _on_model_changed(self, _version: str) -> None:
         self.window.refresh_project()

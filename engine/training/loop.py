@@ -44,6 +44,7 @@ def fit(
     batches = iter(_distribute(strategy, train_data))
     for callback in callbacks:
         callback.set_model(model)
+        callback.set_params({"verbose": 0, "epochs": epochs, "steps": steps_per_epoch})
         callback.on_train_begin()
     model.stop_training = False
     for epoch in range(initial_epoch, epochs):
@@ -55,17 +56,33 @@ def fit(
             logs = _logs(totals)
             for callback in callbacks:
                 callback.on_train_batch_end(step, logs)
-        val_totals = tf.zeros(4)
-        for batch in _distribute(strategy, validation_data):
-            val_totals += eval_step(batch)
-        if float(val_totals[3]) > 0:  # no validation images: no val_ figures, as fit
-            logs |= {f"val_{k}": v for k, v in _logs(val_totals).items()}
+            if model.stop_training:  # as fit: the epoch ends here, validated
+                break
+        logs |= _validate(strategy, eval_step, validation_data, callbacks)
         for callback in callbacks:
             callback.on_epoch_end(epoch, logs)
         if model.stop_training:
             break
     for callback in callbacks:
         callback.on_train_end()
+
+
+def _validate(
+    strategy: tf.distribute.Strategy,
+    eval_step: Any,
+    data: tf.data.Dataset,
+    callbacks: Sequence[keras.callbacks.Callback],
+) -> dict[str, float]:
+    """The ``val_`` figures of ``data`` (none without validation images, as fit)."""
+    for callback in callbacks:
+        callback.on_test_begin()
+    totals = tf.zeros(4)
+    for batch in _distribute(strategy, data):
+        totals += eval_step(batch)
+    logs = {f"val_{k}": v for k, v in _logs(totals).items()} if float(totals[3]) > 0 else {}
+    for callback in callbacks:
+        callback.on_test_end(logs)
+    return logs
 
 
 def _logs(totals: tf.Tensor) -> dict[str, float]:

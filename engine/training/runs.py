@@ -4,6 +4,7 @@ embeddings, fine-tuning, from scratch, and autoencoder pretraining."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,7 @@ class _Context:
     device: DeviceSetup
     on_progress: ProgressCallback
     cancel: CancelToken | None
+    callbacks: Sequence[keras.callbacks.Callback] = ()  # more, for epoch training
 
     @property
     def num_classes(self) -> int:
@@ -108,9 +110,13 @@ def run(
     resume: bool,
     on_progress: ProgressCallback,
     cancel: CancelToken | None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> RunOutcome:
-    """Train ``version`` with ``config``'s recipe, save its model file, measure it."""
-    context = _Context(store, config, version.folder, loaded, device, on_progress, cancel)
+    """Train ``version`` with ``config``'s recipe, save its model file, measure it.
+    ``callbacks`` join epoch training's own, before its checkpointer (e.g. a deadline)."""
+    context = _Context(
+        store, config, version.folder, loaded, device, on_progress, cancel, tuple(callbacks)
+    )
     features = None
     if config.model in BACKBONE_MODELS:
         model, curves, features = _quick_head(context)
@@ -219,6 +225,7 @@ def _fit(
             steps_per_epoch=steps,
             callbacks=[
                 ProgressReporter(context.on_progress, phase, epochs, steps, config.batch_size),
+                *context.callbacks,
                 Checkpointer(context.folder, state, config.patience or 5, context.cancel),
             ],
         )

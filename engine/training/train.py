@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import asdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,10 +95,13 @@ def train(
     resume: bool = False,
     on_progress: ProgressCallback = ignore_progress,
     cancel: CancelToken | None = None,
+    callbacks: Sequence[Any] = (),
+    activate: bool = True,
 ) -> TrainResult:
     """Train on the project's current labels and register a new model version
     (or, with ``resume``, continue the latest unfinished one), holding the
-    project's lock."""
+    project's lock. The finished version becomes the active one unless
+    ``activate`` is False; ``callbacks`` (Keras callbacks) join epoch training's."""
     started = time.monotonic()
     if resume:
         version = _resumable_version(store)  # before TensorFlow loads: a second writer is told
@@ -144,6 +148,7 @@ def train(
                 resume=resume,
                 on_progress=on_progress,
                 cancel=cancel,
+                callbacks=callbacks,
             )
             save_predictions(store, version.id, outcome.image_ids, outcome.probabilities)
             checked = _check_labels(version, loaded.examples, outcome, on_progress, cancel)
@@ -172,7 +177,8 @@ def train(
         _record_end(store, version, reserve, "failed", error=str(error)[:500])
         raise
     reserve.unlink()
-    versions.set_active(store, version.id)
+    if activate:
+        versions.set_active(store, version.id)
     return TrainResult(version, loaded.skipped, loaded.decoded)
 
 
