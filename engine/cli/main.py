@@ -25,6 +25,7 @@ from typing import Any
 from linnaeus.engine import __version__
 from linnaeus.engine.cli import evaluate as cli_evaluate
 from linnaeus.engine.cli import label_issues as cli_label_issues
+from linnaeus.engine.cli import label_next as cli_label_next
 from linnaeus.engine.cli import predict as cli_predict
 from linnaeus.engine.cli import train as cli_train
 from linnaeus.engine.cli import versions as cli_versions
@@ -134,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_label_actions(labels: argparse.ArgumentParser) -> None:
-    """``linnaeus labels set|undo|redo|history|export|issues``."""
+    """``linnaeus labels set|undo|redo|history|export|issues|next``."""
     actions = labels.add_subparsers(title="actions", metavar="ACTION")
     sub = actions.add_parser("set", help="label images (by path or #id) as a class")
     sub.set_defaults(run=_run_labels_set)
@@ -160,6 +161,7 @@ def _add_label_actions(labels: argparse.ArgumentParser) -> None:
     sub.add_argument("--by-split", action="store_true", help="tree as <split>/<class>/")
     _project_options(sub)
     cli_label_issues.add_action(actions, _project_options)
+    cli_label_next.add_action(actions, _project_options)
 
 
 def _open_desktop_application(parser: argparse.ArgumentParser) -> int:
