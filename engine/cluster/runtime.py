@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -84,6 +85,7 @@ def ray_runtime(address: str, *, local_cpus: int | None = None) -> Iterator[Clus
             "address": "local", "num_cpus": cpus, "object_store_memory": LOCAL_OBJECT_STORE_BYTES,
         }  # fmt: skip
     else:
+        check_reachable(address)
         options["address"] = address
     try:
         ray.init(**options)
@@ -93,6 +95,21 @@ def ray_runtime(address: str, *, local_cpus: int | None = None) -> Iterator[Clus
         yield _cluster(ray, address)
     finally:
         ray.shutdown()
+
+
+def check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Refuse at once a ``HOST:PORT`` where nothing listens (Ray itself retries for
+    minutes); ``auto`` and ``ray://`` addresses are left to Ray."""
+    host, _, port = address.rpartition(":")
+    if address == "auto" or "://" in address or not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as error:
+        raise LinnaeusError(
+            f"Cannot reach the Ray cluster at {address} ({error.strerror or error}): is "
+            "`ray start --head` running there, and the port open?"
+        ) from None
 
 
 def _cluster(ray: Any, address: str) -> Cluster:

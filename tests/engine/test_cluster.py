@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import sys
 from pathlib import Path
 
@@ -162,3 +163,14 @@ def test_a_ray_classification_reports_progress_and_cancels(tmp_path: Path) -> No
             classify(classifier, images, out, batch_size=4, on_progress=on_progress, cancel=cancel)
     assert not out.exists()  # a cancelled run leaves no CSV
     assert seen[0].total == 42 and 8 <= seen[-1].done < 42
+
+
+def test_an_address_where_nothing_listens_is_refused_at_once(tmp_path: Path, capsys) -> None:
+    model = make_model(tmp_path / "m.onnx", RGB)
+    (tmp_path / "images").mkdir()
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    status = main(["predict", str(model), str(tmp_path / "images"), "--ray", f"127.0.0.1:{port}"])
+    assert status == 1
+    assert "Cannot reach the Ray cluster at 127.0.0.1:" in capsys.readouterr().err
