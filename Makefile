@@ -9,7 +9,9 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-EXTRAS ?= cpu,dev
+# cluster (Ray) is in the default so that CI runs the --ray tests; the installers do not
+# carry it (packaging/linnaeus.spec excludes it).
+EXTRAS ?= cpu,dev,cluster
 STAMP  := $(VENV)/.installed
 # The tested versions (pip constraints: they pin what is installed, and install nothing
 # by themselves). CONSTRAINTS= installs the newest versions pyproject allows instead.
@@ -69,7 +71,7 @@ constraints:
 	@case "$(EXTRAS)" in *gpu*) echo "make constraints pins the CPU build: run it without EXTRAS=gpu"; exit 1;; esac
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --upgrade --upgrade-strategy eager $(EDITABLE) -e ".[cpu,dev,package]"
+	$(BIN)/python -m pip install --quiet --upgrade --upgrade-strategy eager $(EDITABLE) -e ".[cpu,dev,cluster,package]"
 	{ echo "# The versions CI tested (make test, make package-test) on Linux x86_64, CPython $$($(BIN)/python -c 'import platform; print(platform.python_version())')."; \
 	  echo "# make install, make package and the installer builds install these; \`make constraints\` refreshes them."; \
 	  $(BIN)/python -m pip freeze --exclude-editable --exclude linnaeus; \

@@ -8,6 +8,9 @@ with one intra-op thread, a few batches queued ahead. On a 2-core CPU this beat
 one call using both cores (bench/bench_predict.py): no core waits for another.
 
 Never imports TensorFlow; onnxruntime is imported only when a session is made.
+
+`remote_runner`, when set (``linnaeus train --ray``: `engine.cluster.features`),
+runs the quick model's backbone elsewhere instead of in this process's sessions.
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ from collections.abc import Iterator
 from collections.abc import Sequence
 from concurrent.futures import Future
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING
+from typing import Any
 from typing import TypeVar
 
 from linnaeus.engine.errors import LinnaeusError
@@ -40,6 +45,13 @@ PROVIDER_PREFERENCE = (
     "CPUExecutionProvider",
 )
 BATCHES_AHEAD = 2  # batches queued per worker, so none waits for the next one
+
+# Given an ONNX model (its bytes or its path): a function computing it on a batch,
+# a description of where it runs, and how many batches to hand it at once.
+RemoteRun = tuple[Callable[[Any], Any], str, int]
+remote_runner: ContextVar[Callable[[bytes | str], RemoteRun] | None] = ContextVar(
+    "remote_runner", default=None
+)
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")

@@ -5,6 +5,7 @@ What it prints for programs (``--json``, ``--json-progress``) is in `protocol`.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 from types import TracebackType
@@ -127,3 +128,10 @@ def print_import_report(report: Any, project: Path) -> None:
     if report.labels_kept:
         print(f"\n{report.labels_kept} labels in the table differ from labels the project "
               "already had; the project's labels were kept.")  # fmt: skip
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, not {text!r}")
+    return int(text)

@@ -9,11 +9,15 @@ project the model was trained for.
 from __future__ import annotations
 
 import argparse
+from contextlib import ExitStack
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
 
+from linnaeus.engine.cli.cluster import add_ray_options
+from linnaeus.engine.cli.cluster import check_ray_options
+from linnaeus.engine.cli.output import positive_int
 from linnaeus.engine.cli.protocol import print_json
 from linnaeus.engine.errors import LinnaeusError
 
@@ -61,7 +65,7 @@ def add_commands(commands: Any, project_options: Any) -> None:
     )
     sub.add_argument(
         "--batch-size",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         metavar="N",
         help="images per model call (default 8, one call per CPU core at a time)",
@@ -75,6 +79,7 @@ def add_commands(commands: Any, project_options: Any) -> None:
         help="write the predictions of the project's unlabelled images as label "
         "suggestions (needs --project; undo with `linnaeus labels undo`)",
     )
+    add_ray_options(sub, "classify")
     sub.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -88,14 +93,9 @@ def _probability(text: str) -> float:
     return value
 
 
-def _positive_int(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, not {text!r}")
-    return int(text)
-
-
 def run_predict(args: argparse.Namespace) -> int:
     """Classify ``args.folder`` with ``args.model``; see `add_commands` for the options."""
+    from linnaeus.engine.cli.cluster import ray_classifier
     from linnaeus.engine.cli.output import ProgressBar
     from linnaeus.engine.onnx.classify import check_destinations
     from linnaeus.engine.onnx.classify import classify
@@ -106,21 +106,27 @@ def run_predict(args: argparse.Namespace) -> int:
             "--write-suggestions and --project go together: name the project "
             "whose unlabelled images should get the suggestions."
         )
+    check_ray_options(args)
     folder: Path = args.folder
     out = args.out or Path.cwd() / f"{folder.resolve().name}_predictions.csv"
     check_destinations(folder, out, args.sort_into)  # `classify` checks again: before the model
-    classifier = Classifier(args.model)
-    if not args.json:
-        print(
-            f"Classifying with {args.model.name} ({len(classifier.classes)} classes, "
-            f"{model_precision(classifier)}) on {classifier.provider}."
-        )
-    batch_size = {} if args.batch_size is None else {"batch_size": args.batch_size}
-    with ProgressBar(enabled=not args.json) as bar:
-        result = classify(
-            classifier, folder, out, sort_into=args.sort_into, unknown_below=args.unknown_below,
-            suggest_into=args.project, on_progress=bar.update, **batch_size,
-        )  # fmt: skip
+    with ExitStack() as stack:
+        if args.ray is None:
+            classifier = Classifier(args.model)
+        else:
+            classifier = stack.enter_context(ray_classifier(args, quiet=args.json))
+        if not args.json:
+            print(
+                f"Classifying with {args.model.name} ({len(classifier.classes)} classes, "
+                f"{model_precision(classifier)}) on {classifier.provider}."
+            )
+        batch_size = {} if args.batch_size is None else {"batch_size": args.batch_size}
+        with ProgressBar(enabled=not args.json) as bar:
+            result = classify(
+                classifier, folder, out, sort_into=args.sort_into,
+                unknown_below=args.unknown_below, suggest_into=args.project,
+                on_progress=bar.update, **batch_size,
+            )  # fmt: skip
     summary = _summary(result)
     if args.json:
         print_json(summary)

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from typing import Any
 
+from linnaeus.engine.cli.cluster import add_ray_options
+from linnaeus.engine.cli.cluster import check_ray_options
 from linnaeus.engine.cli.protocol import JSON_PROGRESS_FLAG
 from linnaeus.engine.cli.protocol import RESUME_FLAG
 from linnaeus.engine.cli.protocol import TRAIN_COMMAND
@@ -58,6 +60,7 @@ def add_commands(commands: Any, project_options: Any) -> None:
         RESUME_FLAG, action="store_true", help="continue the last interrupted training"
     )
     sub.add_argument(JSON_PROGRESS_FLAG, action="store_true", help="one JSON object per line")
+    add_ray_options(sub, "compute the quick model's backbone features")
 
     sub = commands.add_parser("models", help="List the project's model versions.")
     sub.set_defaults(run=run_models)
@@ -84,6 +87,7 @@ def _cancel_on_signals() -> CancelToken:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from linnaeus.engine.cli.cluster import ray_features
     from linnaeus.engine.cli.output import ProgressBar
     from linnaeus.engine.errors import Cancelled
     from linnaeus.engine.errors import LinnaeusError
@@ -92,16 +96,28 @@ def run_train(args: argparse.Namespace) -> int:
     from linnaeus.engine.training.anytime import train_anytime
     from linnaeus.engine.training.config import TrainConfig
     from linnaeus.engine.training.train import train
+    from linnaeus.engine.training.workers import cluster_role
 
     options = None if args.resume else train_options(args)
     config = TrainConfig() if options is None else options.config()
+    role = cluster_role()
+    if role.workers > 1:
+        _check_cluster_training(args, config)
+        if not role.chief:
+            return _train_as_worker(args, config, role)
     cancel = _cancel_on_signals()
     lines = args.json_progress
+    check_ray_options(args)
     note = ""
-    with ProjectStore.open(args.project) as store, ProgressBar(enabled=not args.json) as bar:
+    with (
+        ray_features(args, quiet=args.json or lines),
+        ProjectStore.open(args.project) as store,
+        ProgressBar(enabled=not args.json) as bar,
+    ):
         on_progress = print_progress if lines else bar.update
         try:
-            if options is not None and config.model == "auto":  # the default: anytime
+            # The default: anytime (on one machine: TF_CONFIG workers train one recipe).
+            if options is not None and config.model == "auto" and role.workers == 1:
                 anytime = train_anytime(store, config, budget_s=options.budget_s,
                                         on_progress=on_progress, cancel=cancel)  # fmt: skip
                 result, note = anytime.result, anytime.note
@@ -123,6 +139,36 @@ def run_train(args: argparse.Namespace) -> int:
         print_json(summary)
         return 0
     print_training(summary)
+    return 0
+
+
+def _check_cluster_training(args: argparse.Namespace, config: Any) -> None:
+    """What several TF_CONFIG workers cannot do together yet."""
+    from linnaeus.engine.errors import LinnaeusError
+
+    if args.resume:
+        raise LinnaeusError(
+            "--resume is for one machine; start the training again on every worker."
+        )
+    if config.model == "pretrain":
+        raise LinnaeusError(
+            "--model pretrain trains on one machine only; choose another model on several."
+        )
+
+
+def _train_as_worker(args: argparse.Namespace, config: Any, role: Any) -> int:
+    """A non-chief worker of a ``TF_CONFIG`` cluster: trains with the chief, writes
+    nothing into the project (`engine.training.workers`)."""
+    from linnaeus.engine.project.store import ProjectStore
+    from linnaeus.engine.training.workers import train_as_worker
+
+    with ProjectStore.open(args.project) as store:
+        digest = train_as_worker(store, config, cancel=_cancel_on_signals())
+    message = f"{role.name} of {role.workers}: trained with the chief, which saved the version."
+    if args.json:
+        print_json({"worker": role.name, "weights_sha256": digest, "message": message})
+    else:
+        print(f"{message}\nWeights SHA-256: {digest}")
     return 0
 
 

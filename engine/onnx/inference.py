@@ -228,7 +228,7 @@ class Classifier:
         total = len(paths)
         on_progress(Progress("classify", 0, total))
         batches = (paths[start : start + batch_size] for start in range(0, total, batch_size))
-        classify = partial(self._classify_files, folder)
+        classify = partial(self.classify_files, folder)
         done = 0
         for predictions in in_order(
             classify, batches, workers=workers, cancel=cancel, name="linnaeus-classify"
@@ -237,7 +237,10 @@ class Classifier:
             on_progress(Progress("classify", done, total))
             yield from predictions
 
-    def _classify_files(self, folder: Path, relatives: list[str]) -> list[Prediction]:
+    def classify_files(self, folder: Path, relatives: list[str]) -> list[Prediction]:
+        """The predictions of one batch of files (paths relative to ``folder``), as
+        one model call: what `classify_folder` hands each worker (and, spread
+        over Ray, each actor: `engine.cluster.predict`)."""
         return self._predict_loaded([(p, self.prepare_file(folder / p)) for p in relatives])
 
     def _predict_loaded(self, loaded: list[tuple[str, np.ndarray | str]]) -> list[Prediction]:

@@ -2,7 +2,8 @@
 
 The same code scales out: one device, several GPUs on one machine
 (MirroredStrategy), or several machines described by ``TF_CONFIG``
-(MultiWorkerMirroredStrategy).
+(MultiWorkerMirroredStrategy: `engine.training.workers`). Epoch training runs
+as a custom step under the strategy (`engine.training.loop`).
 """
 
 from __future__ import annotations

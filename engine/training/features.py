@@ -36,6 +36,7 @@ from linnaeus.engine.progress import check_cancelled
 from linnaeus.engine.project.store import ProjectStore
 from linnaeus.engine.sessions import in_order
 from linnaeus.engine.sessions import physical_cores
+from linnaeus.engine.sessions import remote_runner
 from linnaeus.engine.sessions import session_options
 from linnaeus.engine.training.backbones import converted_backbones_dir
 from linnaeus.engine.training.backbones import find_weights
@@ -65,7 +66,7 @@ class FeatureRun:
     how many threads at once."""
 
     compute: Compute
-    runtime: str  # "onnxruntime" or "tensorflow"
+    runtime: str  # "onnxruntime", "tensorflow", or where a `remote_runner` runs it
     batch_size: int
     workers: int
 
@@ -154,6 +155,10 @@ def onnx_run(embedder: keras.Model, backbone: str) -> FeatureRun:
     import onnxruntime
 
     model = converted_backbone(embedder, backbone)
+    remote = remote_runner.get()
+    if remote is not None:  # `linnaeus train --ray`: engine.cluster.features
+        compute, runtime, workers = remote(model)
+        return FeatureRun(compute, runtime, ONNX_BATCH, workers)
     session = onnxruntime.InferenceSession(
         model, sess_options=session_options(1), providers=["CPUExecutionProvider"]
     )

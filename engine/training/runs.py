@@ -40,6 +40,7 @@ from linnaeus.engine.training.features import FeatureRun
 from linnaeus.engine.training.features import cached_features
 from linnaeus.engine.training.features import feature_cache
 from linnaeus.engine.training.features import onnx_run
+from linnaeus.engine.training.loop import fit
 from linnaeus.engine.training.models import ModelSpec
 from linnaeus.engine.training.models import build_autoencoder
 from linnaeus.engine.training.models import build_classifier
@@ -214,15 +215,14 @@ def _fit(
     )
     if not resume:
         _compile(model, config.learning_rate or 1e-3, epochs * steps)
-    if state.epochs_done < epochs:
-        model.fit(
+    if state.epochs_done < epochs:  # a custom step: model.fit fails on several machines
+        fit(
+            model,
             train_data,
             validation_data=val_data,
             epochs=epochs,
             initial_epoch=state.epochs_done,
             steps_per_epoch=steps,
-            shuffle=False,  # batch_plan shuffles, reproducibly
-            verbose=0,
             callbacks=[
                 ProgressReporter(context.on_progress, phase, epochs, steps, config.batch_size),
                 *context.callbacks,
