@@ -31,6 +31,7 @@ from linnaeus.gui.app import create_application
 from linnaeus.gui.image_table import DEFAULT_DESCENDING
 from linnaeus.gui.image_table import ImageFilter
 from linnaeus.gui.main_window import MainWindow
+from linnaeus.gui.workflows import Workflows
 from linnaeus.gui.workflows import install_workflows
 
 
@@ -109,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     view.panels.setCurrentWidget(workflows.evaluation)
     wait_until(lambda: workflows.evaluation.evaluation_data() is not None or version is None)
     shot("evaluation")
+    if version is not None:
+        check_labels(workflows, shot)
     view.panels.setCurrentWidget(workflows.augment)
     workflows.augment.set_image(viewer.pixels)
     wait_until(lambda: bool(workflows.augment.samples), settle=1.0)
@@ -122,6 +125,27 @@ def main(argv: list[str] | None = None) -> int:
     workflows.dialog.close()
     window.close()
     return 0
+
+
+def check_labels(workflows: Workflows, shot: Callable[[str], None]) -> None:
+    """The Check labels list, then its first image opened by a double-click: the Image
+    view with the heatmap of the suggested class."""
+    evaluation, viewer = workflows.evaluation, workflows.window.project_view.viewer
+    evaluation.tabs.setCurrentWidget(evaluation.label_check)
+    wait_until(lambda: True)
+    shot("check-labels")
+    if not evaluation.queue_model.entries:
+        return
+    first = evaluation.queue_model.entries[0].image_id
+    evaluation.queue_view.selectRow(0)
+    evaluation.queue_view.activated.emit(evaluation.queue_model.index(0, 1))
+    wait_until(
+        lambda: (
+            viewer.image_id == first and viewer.heatmap_visible and not workflows.heatmaps.is_busy
+        ),
+        timeout=600,
+    )
+    shot("check-labels-opened")
 
 
 if __name__ == "__main__":

@@ -36,6 +36,10 @@ class TrainingError(LinnaeusError):
     """Training cannot start or finish (too few labels, missing weights...)."""
 
 
+class OutOfTime(TrainingError):
+    """Training stopped because even one more epoch cannot end within its time budget."""
+
+
 class EvaluationError(LinnaeusError):
     """Predictions, labels, class names or a decision threshold that do not fit together."""
 

@@ -53,6 +53,19 @@ class CancelToken:
             raise Cancelled()
 
 
+def duration_words(seconds: float) -> str:
+    """A duration as people read it: ``"45 s"``, ``"3 min 20 s"``, ``"12 min"``,
+    ``"1 h 05 min"`` (e.g. the time left of a training)."""
+    whole = max(round(seconds), 0)
+    if whole < 60:
+        return f"{whole} s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s" if minutes < 10 else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
 def check_cancelled(cancel: CancelToken | None) -> None:
     """Raise `Cancelled` if ``cancel`` is set; ``None`` means not cancellable."""
     if cancel is not None:
@@ -77,6 +90,12 @@ TRAINING_PHASES = (
 EPOCH_PHASES = ("pretrain", "head", "train", "fine-tune")
 
 
+# The stages of the default (anytime) training, `engine.training.anytime`: the quick
+# model, then fine-tuning within the time budget.
+QUICK_STAGE = "quick"
+FINE_TUNE_STAGE = "fine-tune"
+
+
 def curve_key(phase: str, metric: str) -> str:
     """The name under which a model version stores one metric's per-epoch values
     of one phase, e.g. ``fine-tune_val_loss``."""
@@ -88,6 +107,10 @@ class TrainingProgress(Progress):
     """Progress of a training run: ``done`` of ``total`` batches of this phase.
 
     ``phase`` is one of `TRAINING_PHASES`. Metrics are None until known.
+    In an anytime training, ``anytime_stage`` says which model is being trained
+    (`QUICK_STAGE`, `FINE_TUNE_STAGE`; empty otherwise), ``budget_left_s`` how
+    much of the time budget is left, and ``model_ready`` names a version that
+    has just finished and become the active model while training goes on.
     """
 
     phase: str = "train"
@@ -101,3 +124,6 @@ class TrainingProgress(Progress):
     val_accuracy: float | None = None
     images_per_s: float | None = None
     eta_s: float | None = None
+    anytime_stage: str = ""
+    budget_left_s: float | None = None
+    model_ready: str = ""

@@ -5,16 +5,16 @@ point ``gui``; ``python -m linnaeus.gui.app`` does the same. Options:
 ``--project DIR`` opens a project, ``--screenshot FILE.png`` renders the
 window once the project's images, thumbnails and the selected image are
 shown, saves it and exits (for the documentation and for checks),
-``--size 1366x768`` sets the window size, ``--theme light|dark`` overrides
-the system's colour scheme, ``--image PATH`` selects that image.
+``--size 1366x768`` sets the window size, ``--theme system|light|dark``
+overrides the theme chosen in Settings, ``--image PATH`` selects that image.
 
 Where Qt could not open a window (on Linux: a system library its X11 plugin
 needs is missing, or no X server answers) `main` says so, with what to
 install, and returns 1 before Qt starts, instead of letting Qt abort.
 
-The application uses Qt's Fusion style with a light or dark palette that
-follows the system's colour scheme (and changes with it), and high-DPI
-scaling without rounding, so 150 % screens are sharp.
+The application uses Qt's Fusion style with a light or dark palette
+(`theme`: by default it follows the system's colour scheme, and changes with
+it), and high-DPI scaling without rounding, so 150 % screens are sharp.
 """
 
 from __future__ import annotations
@@ -28,19 +28,20 @@ from pathlib import Path
 import shiboken6
 from PySide6.QtCore import QCoreApplication
 from PySide6.QtCore import QObject
+from PySide6.QtCore import QSettings
 from PySide6.QtCore import Qt
 from PySide6.QtCore import QTimer
-from PySide6.QtGui import QColor
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QApplication
 
 from linnaeus.engine.errors import LinnaeusError
+from linnaeus.gui import app_settings
 from linnaeus.gui.image_table import DEFAULT_DESCENDING
 from linnaeus.gui.image_table import SORT_KEYS
 from linnaeus.gui.image_table import ImageFilter
 from linnaeus.gui.main_window import MainWindow
 from linnaeus.gui.qt_platform import window_problem
+from linnaeus.gui.theme import apply_theme
 from linnaeus.gui.workflows import install_workflows
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="save the window to this PNG once loaded, then exit",
     )
     parser.add_argument("--size", type=_size, metavar="WxH", help="window size, e.g. 1366x768")
-    parser.add_argument("--theme", choices=("system", "light", "dark"), default="system")
+    parser.add_argument("--theme", choices=tuple(app_settings.THEMES),
+                        help="colours (default: as chosen in Settings)")  # fmt: skip
     parser.add_argument("--image", help="select this image (path relative to the image folder)")
     parser.add_argument("--sort", choices=SORT_KEYS, help="sort the grid by this key")
     return parser
@@ -117,8 +119,9 @@ def _run(app: QApplication, window: MainWindow, args: argparse.Namespace) -> int
     return app.exec()
 
 
-def create_application(argv: Sequence[str], *, theme: str = "system") -> QApplication:
-    """The QApplication, made once: names (for QSettings), Fusion style, palette, DPI."""
+def create_application(argv: Sequence[str], *, theme: str | None = None) -> QApplication:
+    """The QApplication, made once: names (for QSettings), Fusion style, palette, DPI.
+    ``theme`` None takes the one chosen in Settings (`app_settings.theme`)."""
     app = QApplication.instance()
     if not isinstance(app, QApplication):
         QGuiApplication.setHighDpiScaleFactorRoundingPolicy(
@@ -128,50 +131,8 @@ def create_application(argv: Sequence[str], *, theme: str = "system") -> QApplic
         QCoreApplication.setApplicationName("Linnaeus")
         app = QApplication(list(argv))
         app.setStyle("Fusion")
-    apply_palette(app, theme)
-    if theme == "system":
-        app.styleHints().colorSchemeChanged.connect(lambda _scheme: apply_palette(app, "system"))
+    apply_theme(app, theme or app_settings.theme(QSettings()))
     return app
-
-
-def apply_palette(app: QApplication, theme: str = "system") -> None:
-    """Light or dark Fusion palette; "system" follows the desktop's colour scheme."""
-    dark = theme == "dark" or (
-        theme == "system" and app.styleHints().colorScheme() == Qt.ColorScheme.Dark
-    )
-    app.setPalette(dark_palette() if dark else app.style().standardPalette())
-
-
-def dark_palette() -> QPalette:
-    """A dark palette for Fusion with enough contrast for text and selections."""
-    palette = QPalette()
-    role, group = QPalette.ColorRole, QPalette.ColorGroup
-    colours = {
-        role.Window: "#2b2b2e",
-        role.WindowText: "#e6e6e6",
-        role.Base: "#1f1f22",
-        role.AlternateBase: "#28282b",
-        role.ToolTipBase: "#3a3a3e",
-        role.ToolTipText: "#e6e6e6",
-        role.Text: "#e6e6e6",
-        role.Button: "#3a3a3e",
-        role.ButtonText: "#e6e6e6",
-        role.BrightText: "#ff6b6b",
-        role.Link: "#56B4E9",
-        role.Highlight: "#2f6fa8",
-        role.HighlightedText: "#ffffff",
-        role.PlaceholderText: "#8c8c8c",
-        role.Light: "#4a4a4e",
-        role.Midlight: "#3f3f43",
-        role.Mid: "#5a5a5e",
-        role.Dark: "#19191b",
-        role.Shadow: "#000000",
-    }
-    for colour_role, colour in colours.items():
-        palette.setColor(colour_role, QColor(colour))
-    for colour_role in (role.Text, role.WindowText, role.ButtonText):
-        palette.setColor(group.Disabled, colour_role, QColor("#7a7a7a"))
-    return palette
 
 
 class ScreenshotJob(QObject):

@@ -9,9 +9,11 @@ the label. "H" is kept for the heatmap, so a class whose shortcut is "h" is
 reached by its button only. The keys work while the grid or the viewer has
 the keyboard focus, never while you type in a text field.
 
-A button's context menu renames, recolours, merges or deletes its class;
-"+ Class" adds one. Every change is undoable; the bar only emits what the
-user asked for and never touches the store itself.
+The "⋯" beside a class (or a right-click on its button) opens its menu:
+rename, recolour, merge or delete; "+ Add a class…" adds one. The window's
+Classes menu offers the same (`fill_classes_menu`), and a line under the
+buttons says so. Every change is undoable; the bar only emits what the user
+asked for and never touches the store itself.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtGui import QColor
 from PySide6.QtGui import QIcon
 from PySide6.QtGui import QKeySequence
+from PySide6.QtGui import QPalette
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QColorDialog
 from PySide6.QtWidgets import QFrame
@@ -36,6 +39,7 @@ from PySide6.QtWidgets import QLabel
 from PySide6.QtWidgets import QMenu
 from PySide6.QtWidgets import QPushButton
 from PySide6.QtWidgets import QScrollArea
+from PySide6.QtWidgets import QToolButton
 from PySide6.QtWidgets import QVBoxLayout
 from PySide6.QtWidgets import QWidget
 
@@ -46,6 +50,9 @@ RESERVED_KEYS = frozenset({"h"})  # the heatmap key
 MAX_VISIBLE_CLASSES = 10  # more scroll
 ACCEPT_KEYS = (QKeySequence(Qt.Key.Key_Return), QKeySequence(Qt.Key.Key_Enter))
 UNLABEL_KEY = QKeySequence(Qt.Key.Key_Backspace)
+CLASS_HINT = (
+    "⋯ or right-click a class to rename, recolour, merge or delete it (also: Classes menu)."
+)
 
 
 def class_key(info: ClassInfo) -> str | None:
@@ -105,10 +112,13 @@ class ClassBar(QWidget):
         )
         unlabel.clicked.connect(self.unlabel_action.trigger)
         self.accept_button = accept
+        self.hint = QLabel(CLASS_HINT, wordWrap=True)
+        self.hint.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(heading("Label the selected images"))
         layout.addWidget(self._scroll)
+        layout.addWidget(self.hint)
         layout.addWidget(add)
         layout.addSpacing(6)
         layout.addWidget(accept)
@@ -149,6 +159,7 @@ class ClassBar(QWidget):
             self._count_labels.append(count)
             self._rows.addWidget(button, row, 0)
             self._rows.addWidget(count, row, 1)
+            self._rows.addWidget(self._menu_button(info.name), row, 2)
         self._rows.setRowStretch(len(self._classes), 1)
         for target in self._targets:
             target.addActions(self._class_actions)
@@ -184,6 +195,58 @@ class ClassBar(QWidget):
 
     # -- class menu ---------------------------------------------------------
 
+    def _menu_button(self, name: str) -> QToolButton:
+        """The "⋯" beside a class: its menu, findable without a right-click."""
+        button = QToolButton()
+        button.setText("⋯")
+        button.setObjectName(f"class-menu-{name}")
+        button.setToolTip(f"Rename, recolour, merge or delete {name}")
+        button.setAutoRaise(True)
+        button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # keys go on working in the grid
+        button.clicked.connect(
+            lambda _=False, b=button: self.class_menu(name).exec(
+                b.mapToGlobal(b.rect().bottomLeft())
+            )
+        )
+        return button
+
+    def fill_classes_menu(self, menu: QMenu) -> None:
+        """Fill the window's Classes menu: add, then each class's actions by what they do."""
+        menu.clear()
+        menu.addAction("Add a class…", self._on_add_clicked)
+        menu.addSeparator()
+        names = [info.name for info in self._classes]
+        for title, chosen in (
+            ("Rename", self._on_rename_chosen),
+            ("Change colour of", self._on_recolour_chosen),
+        ):
+            submenu = menu.addMenu(title)
+            for info in self._classes:
+                submenu.addAction(
+                    _swatch(info.colour), info.name, lambda n=info.name, c=chosen: c(n)
+                )
+            submenu.setEnabled(bool(names))
+        merge = menu.addMenu("Merge")
+        for info in self._classes:
+            self._add_merge_targets(merge.addMenu(_swatch(info.colour), f"{info.name} into"),
+                                    info.name)  # fmt: skip
+        merge.setEnabled(len(names) > 1)
+        delete = menu.addMenu("Delete (its images become unlabelled)")
+        for info in self._classes:
+            delete.addAction(
+                _swatch(info.colour), info.name,
+                lambda n=info.name: self.delete_requested.emit(n),
+            )  # fmt: skip
+        delete.setEnabled(bool(names))
+
+    def _add_merge_targets(self, menu: QMenu, source: str) -> None:
+        for other in self._classes:
+            if other.name != source:
+                menu.addAction(
+                    _swatch(other.colour), other.name,
+                    lambda target=other.name: self.merge_requested.emit(source, target),
+                )  # fmt: skip
+
     def _show_class_menu(self, button: QPushButton, name: str, at: QPoint) -> None:
         self.class_menu(name).exec(button.mapToGlobal(at))
 
@@ -192,13 +255,7 @@ class ClassBar(QWidget):
         menu.addAction("Rename…", lambda: self._on_rename_chosen(name))
         menu.addAction("Colour…", lambda: self._on_recolour_chosen(name))
         merge = menu.addMenu("Merge into")
-        for other in self._classes:
-            if other.name != name:
-                merge.addAction(
-                    _swatch(other.colour),
-                    other.name,
-                    lambda target=other.name: self.merge_requested.emit(name, target),
-                )
+        self._add_merge_targets(merge, name)
         merge.setEnabled(len(self._classes) > 1)
         menu.addSeparator()
         menu.addAction(

@@ -38,6 +38,12 @@ SORT_TITLES = {
     "confidence": "Confidence, lowest first",
     "loss": "Loss, highest first",
     "uncertainty": "Uncertainty, highest first",
+    "label_next": "Label next: teaches the model most",
+}
+SORT_TIPS = {
+    "label_next": "Unlabelled images the model is least sure of, spread over what is not "
+    "labelled yet, first (as of the last training). Labelling these first teaches the "
+    "model most per label.",
 }
 _ANY = -2  # combo data meaning "any class" (class ids are positive, UNLABELLED is -1)
 _SEARCH_DELAY_MS = 200
@@ -109,6 +115,9 @@ class FilterBar(QWidget):
         self.sort = QComboBox()
         for key, title in SORT_TITLES.items():
             self.sort.addItem(title, key)
+            if key in SORT_TIPS:
+                at = self.sort.count() - 1
+                self.sort.setItemData(at, SORT_TIPS[key], Qt.ItemDataRole.ToolTipRole)
         self.reverse = QCheckBox("Reverse order")
         self.reset = QPushButton("Show all images")
         self.reset.setToolTip("Clear every filter")
@@ -181,7 +190,7 @@ class FilterBar(QWidget):
         ):
             widget.setEnabled(has_predictions)
             widget.setToolTip("" if has_predictions else "Train a model to see its predictions")
-        for key in ("confidence", "loss", "uncertainty"):
+        for key in ("confidence", "loss", "uncertainty", "label_next"):
             item = self.sort.model().item(self.sort.findData(key))  # type: ignore[attr-defined]
             item.setEnabled(has_predictions)
 

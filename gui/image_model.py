@@ -430,6 +430,9 @@ class ImageListModel(QAbstractListModel):
             lines.append(f"{table.version_name} predicts {predicted} ({confidence:.0%})")
             if self._disagrees(position):
                 lines.append("The model disagrees with the label.")
+        rank = float(table.label_next_rank[position])
+        if rank == rank:  # not NaN: an unlabelled image the last training ranked
+            lines.append(f"Label next: number {int(rank):,} of the unlabelled images")
         problem = self._problem(position)
         if problem:
             lines.append(problem)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from linnaeus.engine.evaluation.label_next import label_next
 from linnaeus.engine.evaluation.version import version_predictions
 from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import Progress
@@ -32,7 +33,7 @@ from linnaeus.engine.project.versions import active_version
 NO_CLASS = -1  # label / predicted class id of an image without one
 UNLABELLED = -1  # `ImageFilter.label` value meaning "only unlabelled images"
 
-SORT_KEYS = ("name", "confidence", "loss", "uncertainty")
+SORT_KEYS = ("name", "confidence", "loss", "uncertainty", "label_next")
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,8 @@ class Predictions:
     image_ids: np.ndarray
     probabilities: np.ndarray
     predicted: np.ndarray
+    # Unlabelled image ids, the one to label first first (`engine.evaluation.label_next`).
+    label_next: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
 
 @dataclass
@@ -131,6 +134,7 @@ class ImageTable:
         self.predicted_class = np.full(len(self.ids), NO_CLASS, np.int64)
         self.confidence = np.full(len(self.ids), np.nan, np.float32)
         self.uncertainty = np.full(len(self.ids), np.nan, np.float32)
+        self.label_next_rank = np.full(len(self.ids), np.nan, np.float32)  # 1 = label first
 
     def attach_predictions(self, predictions: Predictions) -> None:
         """Take the version's predictions in: decided class, its probability, uncertainty."""
@@ -138,6 +142,9 @@ class ImageTable:
         self.version_classes = list(predictions.classes)
         self.version_class_ids = predictions.class_ids
         self.probabilities = predictions.probabilities
+        self.label_next_rank = np.full(len(self.ids), np.nan, np.float32)
+        ranked = self.positions_of(predictions.label_next)
+        self.label_next_rank[ranked[ranked >= 0]] = np.flatnonzero(ranked >= 0) + 1
         positions = self.positions_of(predictions.image_ids)
         known = positions >= 0
         self.prediction = np.full(len(self.ids), -1, np.int64)
@@ -244,14 +251,20 @@ def select_images(table: ImageTable, image_filter: ImageFilter) -> np.ndarray:
     return _sorted(table, positions, f.sort, f.descending)
 
 
-DEFAULT_DESCENDING = {"name": False, "confidence": False, "loss": True, "uncertainty": True}
+DEFAULT_DESCENDING = {
+    "name": False, "confidence": False, "loss": True, "uncertainty": True, "label_next": False,
+}  # fmt: skip
 
 
 def _sorted(table: ImageTable, positions: np.ndarray, key: str, descending: bool) -> np.ndarray:
     """Sort by ``key``; images without a value (no prediction) always come last."""
     if key == "name":
         return positions[::-1] if descending else positions
-    values = {"confidence": table.confidence, "uncertainty": table.uncertainty}.get(key)
+    values = {
+        "confidence": table.confidence,
+        "uncertainty": table.uncertainty,
+        "label_next": table.label_next_rank,  # labelled images have none: they come last
+    }.get(key)
     if values is None:
         values = table.loss()
     chosen = values[positions].astype(np.float64)
@@ -312,6 +325,8 @@ def read_predictions(
         on_progress(Progress("load", 0, 1, f"Reading the predictions of {version.name}"))
         decided = version_predictions(store, version)
         class_ids = {c.name: c.id for c in store.classes()}
+        on_progress(Progress("load", 0, 1, "Ordering the unlabelled images to label next"))
+        order = label_next(store)
     check_cancelled(cancel)
     on_progress(Progress("load", 1, 1, "Done"))
     return Predictions(
@@ -321,4 +336,5 @@ def read_predictions(
         image_ids=decided.image_ids,
         probabilities=decided.probabilities,
         predicted=decided.predicted,
+        label_next=np.array([image.image_id for image in order.images], np.int64),
     )

@@ -372,11 +372,13 @@ class ImageViewer(QWidget):
     def set_heatmap_classes(self, classes: Sequence[str] | None, note: str = "") -> None:
         """The classes heatmaps can explain (None: no model, heatmaps are off and
         ``note`` says why in the tooltip)."""
+        chosen = self.class_choice.currentText()  # kept while the model's classes have it
         self.class_choice.blockSignals(True)
         self.class_choice.clear()
         self.class_choice.addItem("Predicted class", None)
         for index, name in enumerate(classes or ()):
             self.class_choice.addItem(name, index)
+        self.class_choice.setCurrentIndex(max(self.class_choice.findText(chosen), 0))
         self.class_choice.blockSignals(False)
         available = classes is not None
         self.heatmap_action.setEnabled(available)
@@ -391,6 +393,11 @@ class ImageViewer(QWidget):
     def heatmap_wanted(self) -> bool:
         """Whether the user asked to see heatmaps (H)."""
         return self.heatmap_action.isChecked()
+
+    def explain_class(self, name: str | None) -> None:
+        """Let the heatmap explain the class called ``name`` (None: the predicted class)."""
+        found = self.class_choice.findText(name) if name is not None else 0
+        self.class_choice.setCurrentIndex(max(found, 0))
 
     @property
     def explained_class(self) -> int | None:

@@ -3,7 +3,10 @@
 It builds the start page and the project workspace, the menus and their
 actions, and connects them; it remembers window geometry, splitter sizes,
 tile size, the current tab, recent projects and the last open project in
-QSettings. Work happens in the widgets and the `ProjectSession` they share.
+QSettings, and per project the grid's sort and selection (`view_memory`).
+Work happens in the widgets and the `ProjectSession` they share; the File,
+Classes and Help menus open the dialogs of their own modules (export labels,
+rescan, settings, user guide).
 
 Panels made elsewhere (gui/workflows.py: training, evaluation, augmentation,
 feature maps) join through `add_panel`; `project_changed` tells them which
@@ -35,12 +38,19 @@ from PySide6.QtWidgets import QWidget
 from linnaeus.engine import __version__
 from linnaeus.engine.dataset.importer import interrupted_import
 from linnaeus.engine.errors import LinnaeusError
+from linnaeus.gui import app_settings
 from linnaeus.gui.open_folder_dialog import OpenFolderDialog
+from linnaeus.gui.panels.export_labels_dialog import ExportLabelsDialog
+from linnaeus.gui.panels.rescan_dialog import RescanDialog
 from linnaeus.gui.project_session import ProjectSession
 from linnaeus.gui.project_view import ProjectView
+from linnaeus.gui.settings_dialog import show_settings
 from linnaeus.gui.start_page import StartPage
 from linnaeus.gui.status_bar import StatusBar
 from linnaeus.gui.thumbnail_grid import DEFAULT_TILE
+from linnaeus.gui.user_guide import show_user_guide
+from linnaeus.gui.view_memory import load_view
+from linnaeus.gui.view_memory import save_view
 
 MAX_RECENT = 8
 SHORTCUTS = (
@@ -62,6 +72,7 @@ class MainWindow(QMainWindow):
     """The Linnaeus window; see the module docstring."""
 
     project_changed = Signal(object)  # the ProjectSession now open, or None
+    settings_changed = Signal()  # the Settings dialog stored new choices
 
     def __init__(self, settings: QSettings | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -99,6 +110,12 @@ class MainWindow(QMainWindow):
             "&Open project…", self.choose_project, QKeySequence.StandardKey.Open
         )
         self.demo_action = self._action("Try the &demo project", self.start_page.try_demo.click)
+        self.export_labels_action = self._action("&Export labels…", self.export_labels)
+        self.rescan_action = self._action("Re&scan folder", self.rescan_folder, "F5")
+        self.settings_action = self._action(
+            "Se&ttings…", self.open_settings,
+            QKeySequence.StandardKey.Preferences, "Ctrl+,",
+        )  # fmt: skip
         self.close_project_action = self._action(
             "&Close project", self._on_close_project_action_triggered, "Ctrl+W"
         )
@@ -117,12 +134,14 @@ class MainWindow(QMainWindow):
         self.smaller_action = self._action(
             "&Smaller tiles", lambda: grid.set_tile_size(grid.tile_size - 16), "Ctrl+-"
         )
-        self.shortcuts_action = self._action(
-            "&Keyboard shortcuts", self.show_shortcuts, QKeySequence.StandardKey.HelpContents
+        self.guide_action = self._action(
+            "&User guide", lambda: show_user_guide(self), QKeySequence.StandardKey.HelpContents
         )
+        self.shortcuts_action = self._action("&Keyboard shortcuts", self.show_shortcuts, "Ctrl+/")
         self.about_action = self._action("&About Linnaeus", self.show_about)
         self._project_actions = (self.close_project_action, self.find_action, self.show_all_action,
-                                 self.bigger_action, self.smaller_action)  # fmt: skip
+                                 self.bigger_action, self.smaller_action,
+                                 self.export_labels_action, self.rescan_action)  # fmt: skip
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
@@ -132,7 +151,9 @@ class MainWindow(QMainWindow):
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         file.addAction(self.demo_action)
         file.addSeparator()
-        file.addActions([self.close_project_action, self.quit_action])
+        file.addActions([self.export_labels_action, self.rescan_action])
+        file.addSeparator()
+        file.addActions([self.settings_action, self.close_project_action, self.quit_action])
         edit = bar.addMenu("&Edit")
         edit.addActions([self.undo_action, self.redo_action])
         edit.addSeparator()
@@ -141,17 +162,23 @@ class MainWindow(QMainWindow):
         label.addActions(
             [self.project_view.class_bar.accept_action, self.project_view.class_bar.unlabel_action]
         )
+        self.classes_menu = bar.addMenu("&Classes")  # add, rename, recolour, merge, delete
+        self.classes_menu.aboutToShow.connect(
+            lambda: self.project_view.class_bar.fill_classes_menu(self.classes_menu)
+        )
+        self.project_view.class_bar.fill_classes_menu(self.classes_menu)
         view = bar.addMenu("&View")
         view.addActions(self.project_view.viewer.key_actions)
         view.addSeparator()
         view.addActions([self.bigger_action, self.smaller_action])
         help_menu = bar.addMenu("&Help")
-        help_menu.addActions([self.shortcuts_action, self.about_action])
+        help_menu.addActions([self.guide_action, self.shortcuts_action, self.about_action])
 
     def _connect(self) -> None:
         self.start_page.open_folder_requested.connect(self.choose_folder)
         self.start_page.open_project_requested.connect(self.choose_project)
         self.start_page.project_chosen.connect(self.open_project)
+        self.start_page.guide_requested.connect(self.guide_action.trigger)
         self.project_view.message.connect(lambda text: self.status.showMessage(text, 6000))
         self.project_view.grid.tile_size_changed.connect(self._on_grid_tile_size_changed)
 
@@ -170,6 +197,9 @@ class MainWindow(QMainWindow):
         self.undo_group.addStack(session.undo_stack)
         self.undo_group.setActiveStack(session.undo_stack)
         self.project_view.set_session(session)
+        memory = load_view(self.settings, session.store.project_id)
+        if memory is not None:  # the sort and selection of the last time
+            self.project_view.restore_view_memory(memory)
         self.pages.setCurrentWidget(self.project_view)
         self._remember_project(session.project_dir)
         self.setWindowTitle(f"{session.project_dir.name} — Linnaeus")
@@ -185,6 +215,7 @@ class MainWindow(QMainWindow):
         if self.session is None:
             return
         session, self.session = self.session, None
+        save_view(self.settings, session.store.project_id, self.project_view.view_memory())
         self.project_view.set_session(None)
         self.undo_group.removeStack(session.undo_stack)
         session.close()
@@ -216,9 +247,37 @@ class MainWindow(QMainWindow):
         folder = QFileDialog.getExistingDirectory(self, "Folder of images for a new project")
         if not folder:
             return
-        dialog = OpenFolderDialog(Path(folder), self)
+        dialog = OpenFolderDialog(
+            Path(folder), self, projects=app_settings.projects_folder(self.settings)
+        )
         if dialog.exec() and dialog.project_dir is not None:
             self.open_project(dialog.project_dir)
+
+    def open_settings(self) -> None:
+        """The Settings dialog; ``settings_changed`` once it stores new choices."""
+        show_settings(self.settings, self).accepted.connect(self.settings_changed)
+
+    def export_labels(self) -> None:
+        """File > Export labels…: a CSV or a folder tree of copies."""
+        if self.session is not None:
+            self._open_dialog(ExportLabelsDialog(self.session.project_dir, self))
+
+    def rescan_folder(self) -> None:
+        """File > Rescan folder: new, changed, moved and removed images, then the grid anew."""
+        if self.session is None:
+            return
+        dialog = RescanDialog(self.session.project_dir, self.session.store.image_root, self)
+        dialog.succeeded.connect(self._on_rescan_dialog_succeeded)
+        self._open_dialog(dialog)
+        dialog.start()
+
+    def _on_rescan_dialog_succeeded(self, _report: object) -> None:
+        if self.session is not None:
+            self.session.reload_after_import()
+
+    def _open_dialog(self, dialog: QWidget) -> None:
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
 
     # -- for panels ---------------------------------------------------------
 
@@ -297,6 +356,7 @@ class MainWindow(QMainWindow):
     def _update_actions(self) -> None:
         for action in self._project_actions:
             action.setEnabled(self.session is not None)
+        self.classes_menu.setEnabled(self.session is not None)
 
     def _on_grid_tile_size_changed(self, pixels: int) -> None:
         if self.session is not None:

@@ -16,7 +16,6 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from PySide6.QtCore import QStandardPaths
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog
 from PySide6.QtWidgets import QDialogButtonBox
@@ -47,6 +46,7 @@ from linnaeus.engine.project.store import NO_SPLIT
 from linnaeus.engine.project.store import SPLITS
 from linnaeus.engine.project.store import UNLABELLED
 from linnaeus.engine.project.store import ProjectStore
+from linnaeus.gui.app_settings import default_projects_folder
 from linnaeus.gui.workers import Worker
 
 _SPLIT_COLUMNS = (*SPLITS, NO_SPLIT)
@@ -58,12 +58,7 @@ def suggest_project_dir(image_folder: Path, projects: Path | None = None) -> Pat
     """A free folder named after the image folder in ``projects`` (default: the
     "Linnaeus projects" folder in the user's home; shared image folders are
     often read-only)."""
-    projects = (
-        projects
-        or Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.HomeLocation))
-        / "Linnaeus projects"
-    )
-    base = projects / image_folder.name
+    base = (projects or default_projects_folder()) / image_folder.name
     candidate, n = base, 2
     while candidate.exists():
         candidate = base.with_name(f"{base.name} {n}")
@@ -116,7 +111,9 @@ def move_project(staging_dir: Path, project_dir: Path) -> Path:
 class OpenFolderDialog(QDialog):
     """Check a folder, show what import found, then create the project."""
 
-    def __init__(self, image_folder: Path, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, image_folder: Path, parent: QWidget | None = None, *, projects: Path | None = None
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle(f"New project from {image_folder.name}")
         self.resize(760, 660)
@@ -126,6 +123,7 @@ class OpenFolderDialog(QDialog):
         self._staging = Path(tempfile.mkdtemp(prefix="linnaeus-new-project-")) / "project"
         self._worker: Worker | None = None
         self._checked_options = ("70/15/15", "")
+        self._projects = projects  # where new projects go (Settings); None: the default
         browse = self._make_fields()
         self._make_results()
         self._lay_out(browse)
@@ -136,7 +134,7 @@ class OpenFolderDialog(QDialog):
 
     def _make_fields(self) -> QPushButton:
         """The fields the user fills in; returns the button that browses for a folder."""
-        self.destination = QLineEdit(str(suggest_project_dir(self.image_folder)))
+        self.destination = QLineEdit(str(suggest_project_dir(self.image_folder, self._projects)))
         browse = QPushButton("Choose…")
         browse.clicked.connect(self._on_browse_clicked)
         self.destination_problem = QLabel(wordWrap=True)

@@ -83,12 +83,14 @@ class ProjectSession(QObject):
 
     # -- labels -------------------------------------------------------------
 
-    def label_images(self, image_ids: Sequence[int], class_name: str | None) -> None:
-        """Label these images as ``class_name`` (None: remove their labels), undoably."""
+    def label_images(
+        self, image_ids: Sequence[int], class_name: str | None, *, source: str = "user"
+    ) -> None:
+        """Label these images as ``class_name`` (None: remove their labels), undoably;
+        ``source`` goes into the label history ("model-suggestion": a suggestion accepted)."""
         if image_ids:
-            self._push(
-                LabelImagesCommand(self.store, dict.fromkeys(image_ids, class_name), self._events)
-            )
+            labels = dict.fromkeys(image_ids, class_name)
+            self._push(LabelImagesCommand(self.store, labels, self._events, source=source))
 
     def accept_suggestions(self, image_ids: Sequence[int]) -> int:
         """Label each image with the active model's prediction; returns how many had one."""
@@ -122,6 +124,14 @@ class ProjectSession(QObject):
 
     def delete_class(self, name: str) -> None:
         self._push(DeleteClassCommand(self.store, name, self._events))
+
+    def reload_after_import(self) -> None:
+        """Show what an import (a rescan of the image folder) changed: images, labels,
+        classes. Undo history ends here: the import is not undone from the window."""
+        self.undo_stack.clear()
+        self.model.reload()
+        self.classes_changed.emit()
+        self.labels_changed.emit([])
 
     # -- model versions -----------------------------------------------------
 

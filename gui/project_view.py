@@ -35,6 +35,8 @@ from linnaeus.gui.image_viewer import ImageViewer
 from linnaeus.gui.project_session import ProjectSession
 from linnaeus.gui.status_bar import StatusBar
 from linnaeus.gui.thumbnail_grid import ThumbnailGrid
+from linnaeus.gui.view_memory import ViewMemory
+from linnaeus.gui.view_memory import select_images
 
 VIEWER_DELAY_MS = 40  # holding an arrow key decodes only the image it stops on
 
@@ -50,6 +52,7 @@ class ProjectView(QWidget):
         self._status_bar = status_bar
         self._pending_layout: tuple[QByteArray, QByteArray] | None = None
         self._laid_out = False
+        self._pending_selection: ViewMemory | None = None  # given back once images are read
         self.filter_bar = FilterBar()
         self.grid = ThumbnailGrid()
         self.class_bar = ClassBar()
@@ -112,6 +115,7 @@ class ProjectView(QWidget):
     def set_session(self, session: ProjectSession | None) -> None:
         """Show ``session``'s project (None: nothing)."""
         self.session = session
+        self._pending_selection = None
         self.grid.setModel(session.model if session else None)
         self.viewer.show_image(None, None)
         if session is None:
@@ -145,6 +149,9 @@ class ProjectView(QWidget):
         assert self.session is not None
         model = self.session.model
         self.filter_bar.set_classes(model.classes(), has_predictions=model.table.has_predictions)
+        if self._pending_selection is not None:
+            memory, self._pending_selection = self._pending_selection, None
+            select_images(self.grid, memory.selected, memory.current)
         self._show_details()
 
     def _on_model_load_failed(self, message: str) -> None:
@@ -249,6 +256,22 @@ class ProjectView(QWidget):
             model.rowCount(), model.total_count, model.classes(), counts, selected
         )
         self.class_bar.set_counts(counts)
+
+    # -- what the grid showed -----------------------------------------------
+
+    def view_memory(self) -> ViewMemory:
+        """The grid's sort and selection now (kept per project by the main window)."""
+        image_filter = self.filter_bar.current_filter()
+        selected = self.grid.selected_image_ids() if self.session is not None else []
+        return ViewMemory(
+            image_filter.sort, image_filter.descending, self.grid.current_image_id(),
+            tuple(selected),
+        )  # fmt: skip
+
+    def restore_view_memory(self, memory: ViewMemory) -> None:
+        """Sort as ``memory`` says now; select its images once they are read."""
+        self.filter_bar.apply(ImageFilter(sort=memory.sort, descending=memory.descending))
+        self._pending_selection = memory
 
     # -- layout memory ------------------------------------------------------
 

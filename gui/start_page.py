@@ -100,6 +100,7 @@ class StartPage(QWidget):
     open_folder_requested = Signal()
     open_project_requested = Signal()
     project_chosen = Signal(Path)
+    guide_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -113,6 +114,7 @@ class StartPage(QWidget):
         font.setBold(True)
         title.setFont(font)
         subtitle = QLabel("Sort folders of images into classes, on your own computer.")
+        self.guide = QPushButton("How it works…")
         self.open_folder = QPushButton("Open a folder of images…")
         self.open_project = QPushButton("Open a project…")
         self.try_demo = QPushButton("Try the demo project")
@@ -137,6 +139,11 @@ class StartPage(QWidget):
                 self.try_demo,
                 "Microscope-like cells of three kinds, with a few wrong labels to "
                 "find. Takes a minute the first time.",
+            ),
+            (
+                self.guide,
+                "New here? The whole workflow in ten steps, from labelling to classifying "
+                "new folders (Help > User guide, F1, any time).",
             ),
         )
         for row, (button, text) in enumerate(rows):
@@ -174,6 +181,7 @@ class StartPage(QWidget):
         self.open_folder.clicked.connect(self.open_folder_requested)
         self.open_project.clicked.connect(self.open_project_requested)
         self.try_demo.clicked.connect(self._on_try_demo_clicked)
+        self.guide.clicked.connect(self.guide_requested)
         self.cancel_demo.clicked.connect(self._on_cancel_demo_clicked)
         self.recent.itemActivated.connect(self._on_recent_item_activated)
 

@@ -42,7 +42,11 @@ class SetThresholdCommand(QUndoCommand):
         self._set(*self._before)
 
     def _set(self, threshold: float, chosen_on: str) -> None:
-        version = versions.get_version(self._store, self._version_id)
+        try:  # the version may have been deleted since (Train tab)
+            version = versions.get_version(self._store, self._version_id)
+        except LinnaeusError as error:
+            self._failed(f"{error} Its threshold cannot be changed any more.")
+            return
         try:
             set_threshold(self._store, version, threshold, chosen_on=chosen_on)
         except LinnaeusError as error:  # saved with the version; an exported file was not

@@ -2,9 +2,11 @@
 main window: composition only, no domain logic.
 
 `Workflows` adds the panels as tabs beside the image viewer, a Model menu with
-the classify and export dialogs, and connects them: the open project goes to
+the classify and export dialogs and the model versions' rename, note and
+delete, and connects them: the open project goes to
 every panel, a finished training refreshes the grid's predictions, a
-confusion-matrix cell filters the grid, the relabel queue selects images, a
+confusion-matrix cell filters the grid, the Check labels list opens images in
+the Image view and accepts suggestions as undoable label edits, a
 threshold chosen in the Evaluate tab is saved undoably and every view follows, the
 augmentation settings go to the next training and its preview follows the
 image in the viewer, and the viewer's heatmap and the feature-map tab show
@@ -23,6 +25,7 @@ from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QMenu
 
 from linnaeus.engine.onnx.explanation import ImageExplanation
+from linnaeus.gui import app_settings
 from linnaeus.gui.heatmap_source import HeatmapSource
 from linnaeus.gui.main_window import MainWindow
 from linnaeus.gui.panels.augment_panel import AugmentPanel
@@ -63,6 +66,8 @@ class Workflows(QObject):
         self.export_action.setShortcut(QKeySequence("Ctrl+E"))
         menu = QMenu("&Model", window)
         menu.addActions([self.classify_action, self.export_action])
+        menu.addSeparator()
+        menu.addActions(self.training.version_actions.actions)  # the Train tab's selection
         window.menuBar().insertMenu(window.menuBar().actions()[-1], menu)  # before Help
         self.dialog: ClassifyDialog | ExportDialog | None = None
         self._connect()
@@ -71,10 +76,13 @@ class Workflows(QObject):
     def _connect(self) -> None:
         window, viewer = self.window, self.window.project_view.viewer
         window.project_changed.connect(self._on_project_changed)
+        window.settings_changed.connect(self._on_window_settings_changed)
         self.training.training_finished.connect(self._on_model_changed)
         self.training.active_model_changed.connect(self._on_model_changed)
+        self.training.version_actions.versions_changed.connect(self.evaluation.refresh)
         self.evaluation.filter_requested.connect(self._on_evaluation_filter_requested)
-        self.evaluation.open_image_requested.connect(self.open_image)
+        self.evaluation.open_image_requested.connect(self._on_evaluation_open_image_requested)
+        self.evaluation.suggestion_accepted.connect(self._on_evaluation_suggestion_accepted)
         self.evaluation.threshold_chosen.connect(self._on_evaluation_threshold_chosen)
         self.augment.augmentation_changed.connect(self.training.set_augmentation)
         viewer.image_shown.connect(self._on_viewer_image_shown)
@@ -93,6 +101,7 @@ class Workflows(QObject):
         store = session.store if session is not None else None
         if session is not None:
             session.decision_changed.connect(self._on_session_decision_changed)
+            session.labels_changed.connect(self._on_session_labels_changed)
         self.training.set_project(store)
         self.evaluation.set_project(store)
         if store is None:
@@ -100,6 +109,10 @@ class Workflows(QObject):
         self.heatmaps.set_project(store)
         self.classify_action.setEnabled(store is not None)
         self.export_action.setEnabled(store is not None)
+
+    def _on_window_settings_changed(self) -> None:
+        """A new default time budget in Settings is the Train tab's budget from now on."""
+        self.training.set_budget_minutes(app_settings.budget_minutes(self.window.settings))
 
     def _on_model_changed(self, _version: str) -> None:
         self.window.refresh_project()
@@ -115,6 +128,24 @@ class Workflows(QObject):
         grid was told by the session)."""
         self.evaluation.refresh()
         self.heatmaps.reload()
+
+    def _on_evaluation_suggestion_accepted(self, image_id: int, class_name: str) -> None:
+        if self.window.session is not None:
+            self.window.session.label_images([image_id], class_name, source="model-suggestion")
+
+    def _on_session_labels_changed(self, image_ids: list[int]) -> None:
+        """Labels edited (or undone): the Check labels list follows; after a class change
+        (any image may have changed) the evaluation is read again."""
+        session = self.window.session
+        if session is None:
+            return
+        if not image_ids:
+            self.evaluation.refresh()
+            return
+        self.evaluation.labels_changed({i: session.store.image(i).label for i in image_ids})
+
+    def _on_evaluation_open_image_requested(self, image_id: int) -> None:
+        self.open_image(image_id, explain=self.evaluation.suggested_class(image_id))
 
     def _on_evaluation_filter_requested(self, request: dict[str, Any]) -> None:
         self.window.show_images(request["image_ids"], request["title"])
@@ -160,11 +191,15 @@ class Workflows(QObject):
         if image_id == self.window.project_view.viewer.image_id:
             self.window.status.showMessage(message, 10_000)
 
-    def open_image(self, image_id: int) -> None:
-        """Select the image in the grid (showing all images if a filter hides it), with
-        its heatmap: the relabel queue is walked looking at where the model looked."""
+    def open_image(self, image_id: int, *, explain: str | None = None) -> None:
+        """Show the image in the Image view and select it in the grid (showing all
+        images if a filter hides it), with the heatmap of the class ``explain`` (None:
+        the predicted one): the Check labels list is walked looking at where the
+        model looked."""
         viewer = self.window.project_view.viewer
+        self.window.project_view.panels.setCurrentWidget(viewer)
         if viewer.heatmap_action.isEnabled():
+            viewer.explain_class(explain)
             viewer.heatmap_action.setChecked(True)
         grid = self.window.project_view.grid
         if not grid.select_image(image_id):

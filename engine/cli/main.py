@@ -24,8 +24,11 @@ from typing import Any
 
 from linnaeus.engine import __version__
 from linnaeus.engine.cli import evaluate as cli_evaluate
+from linnaeus.engine.cli import label_issues as cli_label_issues
+from linnaeus.engine.cli import label_next as cli_label_next
 from linnaeus.engine.cli import predict as cli_predict
 from linnaeus.engine.cli import train as cli_train
+from linnaeus.engine.cli import versions as cli_versions
 from linnaeus.engine.cli.output import ProgressBar
 from linnaeus.engine.cli.output import print_counts
 from linnaeus.engine.cli.output import print_import_report
@@ -114,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_train.add_commands(commands, _project_options)
     cli_evaluate.add_commands(commands, _project_options)
     cli_predict.add_commands(commands, _project_options)
+    cli_versions.add_commands(commands, _project_options)
 
     sub = command("gui", _run_gui, "Open the desktop application (optionally on a project).")
     sub.add_argument("--project", type=Path, help="open this project folder")
@@ -131,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_label_actions(labels: argparse.ArgumentParser) -> None:
-    """``linnaeus labels set|undo|redo|history|export``."""
+    """``linnaeus labels set|undo|redo|history|export|issues|next``."""
     actions = labels.add_subparsers(title="actions", metavar="ACTION")
     sub = actions.add_parser("set", help="label images (by path or #id) as a class")
     sub.set_defaults(run=_run_labels_set)
@@ -156,6 +160,8 @@ def _add_label_actions(labels: argparse.ArgumentParser) -> None:
     where.add_argument("--tree", type=Path, help="new folder to fill with <class>/ copies")
     sub.add_argument("--by-split", action="store_true", help="tree as <split>/<class>/")
     _project_options(sub)
+    cli_label_issues.add_action(actions, _project_options)
+    cli_label_next.add_action(actions, _project_options)
 
 
 def _open_desktop_application(parser: argparse.ArgumentParser) -> int:

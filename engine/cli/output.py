@@ -35,12 +35,18 @@ class ProgressBar:
     def update(self, progress: Progress) -> None:
         if not self.enabled:
             return
-        if progress.stage != self._stage or self._bar is None:
+        if isinstance(progress, TrainingProgress) and progress.model_ready:
             self.close()
-            self._stage = progress.stage
+            tqdm.write(progress.message, file=sys.stderr)  # the quick model is ready
+        stage = progress.stage
+        if isinstance(progress, TrainingProgress) and progress.anytime_stage:
+            stage = f"{progress.anytime_stage} model: {stage}"  # e.g. "quick model: embed"
+        if stage != self._stage or self._bar is None:
+            self.close()
+            self._stage = stage
             self._bar = tqdm(
                 total=progress.total or None,
-                desc=progress.stage,
+                desc=stage,
                 unit="img",
                 leave=False,
                 file=sys.stderr,
@@ -51,7 +57,8 @@ class ProgressBar:
         self._bar.update(progress.done - self._bar.n)
         if isinstance(progress, TrainingProgress):
             shown = {"epoch": f"{progress.epoch}/{progress.epochs}", "loss": progress.loss,
-                     "acc": progress.accuracy, "val_acc": progress.val_accuracy}  # fmt: skip
+                     "acc": progress.accuracy, "val_acc": progress.val_accuracy,
+                     "budget left": _minutes(progress.budget_left_s)}  # fmt: skip
             self._bar.set_postfix({k: v for k, v in shown.items() if v is not None}, refresh=False)
 
     def close(self) -> None:
@@ -69,6 +76,14 @@ class ProgressBar:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _minutes(seconds: float | None) -> str | None:
+    """E.g. "7:05" (minutes:seconds), None when unknown."""
+    if seconds is None:
+        return None
+    whole = round(seconds)
+    return f"{whole // 60}:{whole % 60:02}"
 
 
 def print_counts(counts: dict[str, dict[str, int]]) -> None:

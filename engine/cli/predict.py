@@ -50,7 +50,8 @@ def add_commands(commands: Any, project_options: Any) -> None:
         "--sort-into",
         type=Path,
         metavar="DIR",
-        help="also copy each image into DIR/<class>/ (never moves them)",
+        help="also copy each image into DIR/<class>/, or DIR/unfamiliar/ when it is unlike "
+        "the images the model was trained on (never moves them)",
     )
     sub.add_argument(
         "--unknown-below",
@@ -148,6 +149,7 @@ def _summary(result: ClassifyResult) -> dict[str, Any]:
         "classified": result.classified,
         "unreadable": len(result.errors),
         "counts": result.counts,
+        "unfamiliar": result.unfamiliar,
         "seconds": round(result.seconds, 3),
         "images_per_s": round(images_per_s, 1) if images_per_s is not None else None,
         "errors": [{"path": path, "reason": reason} for path, reason in result.errors],
@@ -177,6 +179,9 @@ def _print_summary(summary: dict[str, Any]) -> None:
     print("class".ljust(width) + "images".rjust(8))
     for name, count in summary["counts"].items():
         print(name.ljust(width) + str(count).rjust(8))
+    if summary["unfamiliar"]:
+        print(f"{summary['unfamiliar']} images look unlike the images the model was trained on "
+              "(unfamiliar = yes in the CSV): check these by eye.")  # fmt: skip
     errors = summary["errors"]
     errors_seen = {(e["path"], e["reason"]) for e in errors}
     if errors:

@@ -34,9 +34,11 @@ from linnaeus.engine.images.preprocess import RESIZE_POLICIES
 from linnaeus.engine.progress import Progress
 from linnaeus.engine.progress import TrainingProgress
 from linnaeus.engine.training.config import DEFAULT_AUGMENTATION
+from linnaeus.engine.training.config import DEFAULT_BUDGET
 from linnaeus.engine.training.config import IMBALANCE_METHODS
 from linnaeus.engine.training.config import MODEL_CHOICES
 from linnaeus.engine.training.config import TrainConfig
+from linnaeus.engine.training.config import parse_budget
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +61,16 @@ def print_json(payload: object) -> None:
 # -- the command line ---------------------------------------------------------
 
 MODEL_HELP = (
-    "auto (default: quick on the shipped ImageNet weights; small-resnet if the --backbone asked "
-    "for has no weight file), quick (seconds: "
+    "auto (default: quick on the shipped ImageNet weights, then fine-tuning within --budget; "
+    "small-resnet if the --backbone asked for has no weight file), quick (seconds: "
     "a new head on cached backbone features), accurate (fine-tunes the backbone), seed-cnn, "
     "small-resnet (from scratch), pretrain (autoencoder on your images, then from scratch)"
+)
+BUDGET_HELP = (
+    "time budget of the default (auto) training, e.g. 90s, 10m, 1h: the quick model first "
+    "(active within seconds), then fine-tuning within what is left of the budget, made the "
+    "active model only if it is better on validation; 0 trains the quick model only "
+    f"(default {DEFAULT_BUDGET})"
 )
 _CONFIG = TrainConfig()  # the trainer's defaults
 
@@ -97,8 +105,10 @@ class TrainOptions:
     binarize: bool = _flag(_CONFIG.binarize, bool, "binarise images (Otsu threshold)")
     resize: str = _flag(_CONFIG.resize, str, choices=RESIZE_POLICIES)
     seed: int = _flag(_CONFIG.seed, int)
+    budget: str = _flag(DEFAULT_BUDGET, str, BUDGET_HELP)
 
     def __post_init__(self) -> None:
+        parse_budget(self.budget)  # a budget that cannot be read is said now
         for option in fields(self):
             choices = option.metadata["choices"]
             value = getattr(self, option.name)
@@ -107,10 +117,16 @@ class TrainOptions:
                     f"{_flag_name(option.name)} must be one of {', '.join(choices)}, not {value!r}."
                 )
 
+    @property
+    def budget_s(self) -> float:
+        """The time budget in seconds."""
+        return parse_budget(self.budget)
+
     def config(self) -> TrainConfig:
         """The `TrainConfig` these options ask for (reads ``augment`` if it is a file)."""
         values = {option.name: getattr(self, option.name) for option in fields(self)}
         augment, grayscale = values.pop("augment"), values.pop("grayscale")
+        values.pop("budget")  # the anytime run's, not one version's (`budget_s`)
         return TrainConfig(
             **values,
             channels=1 if grayscale else 3,
@@ -183,6 +199,7 @@ class TrainingDone:
     device: str = ""
     skipped: tuple[tuple[str, str], ...] = ()  # unreadable images: (path, reason)
     decoded: int = 0  # images decoded this run (the rest came from the cache)
+    note: str = ""  # what the anytime training did after the quick model, in words
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,9 @@ def add_commands(commands: Any, project_options: Any) -> None:
         help="Train a model on the project's labels.",
         epilog=WEIGHTS_HELP,
         description="Train a classifier on the project's current labels and make it the "
-        "active model version.",
+        "active model version. The default trains the quick model first (active within "
+        "seconds), then fine-tunes within the time budget (--budget) and makes the fine-tuned "
+        "version active only if it is better on the validation split.",
     )
     sub.set_defaults(run=run_train)
     project_options(sub)
@@ -87,21 +89,26 @@ def run_train(args: argparse.Namespace) -> int:
     from linnaeus.engine.errors import LinnaeusError
     from linnaeus.engine.errors import ProjectBusyError
     from linnaeus.engine.project.store import ProjectStore
+    from linnaeus.engine.training.anytime import train_anytime
     from linnaeus.engine.training.config import TrainConfig
     from linnaeus.engine.training.train import train
 
-    config = TrainConfig() if args.resume else train_options(args).config()
+    options = None if args.resume else train_options(args)
+    config = TrainConfig() if options is None else options.config()
     cancel = _cancel_on_signals()
     lines = args.json_progress
+    note = ""
     with ProjectStore.open(args.project) as store, ProgressBar(enabled=not args.json) as bar:
+        on_progress = print_progress if lines else bar.update
         try:
-            result = train(
-                store,
-                config,
-                resume=args.resume,
-                cancel=cancel,
-                on_progress=print_progress if lines else bar.update,
-            )
+            if options is not None and config.model == "auto":  # the default: anytime
+                anytime = train_anytime(store, config, budget_s=options.budget_s,
+                                        on_progress=on_progress, cancel=cancel)  # fmt: skip
+                result, note = anytime.result, anytime.note
+            else:
+                result = train(
+                    store, config, resume=args.resume, cancel=cancel, on_progress=on_progress
+                )
         except Cancelled:
             if lines:
                 print_json(encode(TrainingCancelled("Training cancelled; resume it.")))
@@ -111,7 +118,7 @@ def run_train(args: argparse.Namespace) -> int:
                 busy = isinstance(error, ProjectBusyError)
                 print_json(encode(TrainingFailed(str(error), busy=busy)))
             raise
-    summary = training_summary(result)
+    summary = training_summary(result, note)
     if lines or args.json:
         print_json(summary)
         return 0
@@ -119,8 +126,9 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def training_done(result: TrainResult) -> TrainingDone:
-    """The final report of a training run."""
+def training_done(result: TrainResult, note: str = "") -> TrainingDone:
+    """The final report of a training run (``note``: what an anytime training did
+    after the quick model)."""
     version = result.version
     return TrainingDone(
         model_version=version.name,
@@ -131,12 +139,13 @@ def training_done(result: TrainResult) -> TrainingDone:
         device=version.device,
         skipped=tuple(result.skipped),
         decoded=result.decoded,
+        note=note,
     )
 
 
-def training_summary(result: TrainResult) -> dict[str, Any]:
+def training_summary(result: TrainResult, note: str = "") -> dict[str, Any]:
     """The final report of a training run, as printed by --json / --json-progress."""
-    return encode(training_done(result))
+    return encode(training_done(result, note))
 
 
 def print_training(summary: Mapping[str, Any]) -> None:
@@ -156,6 +165,8 @@ def print_training(summary: Mapping[str, Any]) -> None:
         print(f"  {AUGMENTED_VIEWS_NOTE}")
     for path, reason in done.skipped:
         print(f"  skipped (unreadable): {path}: {reason}")
+    if done.note:
+        print(done.note)
 
 
 def _counted_on(figures: Mapping[str, Any]) -> str:

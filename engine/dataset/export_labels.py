@@ -61,7 +61,10 @@ class ExportReport:
 
 
 def export_csv(store: ProjectStore, destination: Path) -> ExportReport:
-    """Write every image's path, label, group and split to a CSV file."""
+    """Write every image's path, label, group and split to a CSV file (never one
+    inside the image folder)."""
+    if destination.absolute().resolve().is_relative_to(store.image_root.resolve()):
+        raise ProjectError("Choose a place for the CSV file outside the image folder.")
     images = store.images()
     rows = [(i.path, i.label or "", i.group_id or "", i.split or "") for i in images]
     try:

@@ -5,7 +5,7 @@ The temperature and, for two classes, the decision threshold are fitted on
 the validation split once and saved with the version (`calibrate_version`);
 the test split is then measured with them, as a radiologist would report it.
 `version_predictions` gives every stored prediction calibrated and decided by
-that rule: the grid's marks and filters, the relabel queue, the Evaluate tab
+that rule: the grid's marks and filters, the Check labels list, the Evaluate tab
 and the model card all read it, so they agree with `linnaeus predict`.
 `linnaeus.engine.onnx.saved_threshold` replaces the threshold (the Evaluate
 tab's "Use this threshold") with the version and in its exported models.

@@ -73,6 +73,7 @@ class ClassifyResult:
     sorted_copies: SortReport | None = None
     suggestions: SuggestionReport | None = None
     predictions: list[Prediction] = field(default_factory=list)  # with keep_predictions
+    unfamiliar: int | None = None  # images unlike the training images; None: not scored
 
     @property
     def classified(self) -> int:
@@ -100,7 +101,8 @@ def classify(
     .onnx file, or one already loaded) and write one CSV row per file to
     ``csv_path``.
 
-    ``sort_into`` also copies each readable image into ``sort_into/<class>/``;
+    ``sort_into`` also copies each readable image into ``sort_into/<class>/``
+    (``unfamiliar/`` when the model finds it unlike its training images);
     ``unknown_below`` labels images whose confidence is below it "unknown";
     ``suggest_into`` (a project folder) gives that project's unlabelled images
     with the same content as a classified file its predicted class, as one
@@ -140,6 +142,7 @@ def classify(
         unknown_below=unknown_below, images=rows, counts=tally.ordered_counts(classifier.classes),
         errors=tally.errors, seconds=seconds, sorted_copies=report, suggestions=suggestions,
         predictions=tally.kept if keep_predictions else [],
+        unfamiliar=tally.unfamiliar if classifier.familiarity is not None else None,
     )  # fmt: skip
 
 
@@ -227,6 +230,7 @@ def _write_csv(
         classifier.classes,
         csv_path,
         unknown_below=tally.unknown_below,
+        ood=classifier.familiarity is not None,
     )
 
 
@@ -241,6 +245,7 @@ class _Tally:
     errors: list[tuple[str, str]] = field(default_factory=list)
     kept: list[Prediction] = field(default_factory=list)
     hashes: list[tuple[str, str]] = field(default_factory=list)  # (content hash, label)
+    unfamiliar: int = 0
 
     def watch(self, predictions: Iterable[Prediction]) -> Iterator[Prediction]:
         for prediction in predictions:
@@ -253,6 +258,7 @@ class _Tally:
                     data = _read_bytes(self.hash_root / prediction.path)
                     if data is not None:
                         self.hashes.append((content_hash(data), label))
+            self.unfamiliar += bool(prediction.unfamiliar)
             if self.keep:
                 self.kept.append(prediction)
             yield prediction

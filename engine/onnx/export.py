@@ -59,6 +59,8 @@ from linnaeus.engine.onnx.format import output_names
 from linnaeus.engine.onnx.graph import compare_int8
 from linnaeus.engine.onnx.graph import probabilities_of
 from linnaeus.engine.onnx.graph import quantise
+from linnaeus.engine.onnx.unfamiliar import BANK_SIZE
+from linnaeus.engine.onnx.unfamiliar import familiarise
 from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import Progress
 from linnaeus.engine.progress import ProgressCallback
@@ -153,8 +155,8 @@ def export_onnx(
     fmt = TrainConfig.from_dict(version.config).input_format
 
     checked = export_images(
-        store, version, fmt, parity_images=parity_images, int8=int8, on_progress=on_progress,
-        cancel=cancel,
+        store, version, fmt, parity_images=parity_images, int8=int8, familiar=BANK_SIZE,
+        on_progress=on_progress, cancel=cancel,
     )  # fmt: skip
     check_cancelled(cancel)
     model = _load_keras(version.model_file)
@@ -174,6 +176,8 @@ def export_onnx(
         calibration_images=checked.calibration,
         int8_images=checked.int8_images,
         int8_labels=checked.int8_labels,
+        familiar_images=checked.familiar,
+        held_out_images=checked.held_out,
         keras_file=version.model_file,
         on_progress=on_progress,
         cancel=cancel,
@@ -190,6 +194,8 @@ def export_model(
     calibration_images: np.ndarray | None = None,
     int8_images: np.ndarray | None = None,
     int8_labels: np.ndarray | None = None,
+    familiar_images: np.ndarray | None = None,
+    held_out_images: np.ndarray | None = None,
     keras_file: Path | None = None,
     optimize: bool = True,
     on_progress: ProgressCallback = ignore_progress,
@@ -201,11 +207,12 @@ def export_model(
 
     ``images`` (prepared uint8, N x S x S x C) are the parity check's images
     (default: 8 random images); ``calibration_images`` calibrate int8 (default:
-    ``images``); int8 is compared with float on ``int8_images`` (default:
-    ``images`` and ``labels``), whose ``int8_labels`` (class indices) give
-    each one's accuracy.
-    The Keras model is copied from ``keras_file`` (or saved) beside the ONNX
-    file. ``optimize=False`` keeps tf2onnx's graph as converted (benchmarks).
+    ``images``); int8 is compared with float on ``int8_images`` (default: ``images``
+    and ``labels``), whose ``int8_labels`` (class indices) give each one's accuracy.
+    ``familiar_images`` (training images) give it its "ood_score", cut on
+    ``held_out_images`` (`engine.onnx.unfamiliar`). The Keras model is copied from
+    ``keras_file`` (or saved) beside the ONNX file; ``optimize=False`` keeps
+    tf2onnx's graph as converted (benchmarks).
     """
     started = time.monotonic()
     destination = Path(destination)
@@ -217,14 +224,13 @@ def export_model(
         fmt, images, labels, int8_images, int8_labels
     )
     int8 = bool(metadata.int8)
-    steps = 4 if int8 else 3
-    step = _Steps(on_progress, steps)
+    step = _Steps(on_progress, steps := 4 if int8 else 3)
 
-    step("Converting the model to ONNX")
+    step("Converting the model to ONNX" + (", with its training images' features" if
+         familiar_images is not None else ""))  # fmt: skip
     check_cancelled(cancel)
-    float_model, metadata = _convert(model, metadata, optimize=optimize)
+    float_model, metadata = _convert(model, metadata, optimize, familiar_images, held_out_images)
     float_bytes = float_model.SerializeToString()
-
     step(f"Checking the ONNX model against the Keras model on {len(images)} images")
     check_cancelled(cancel)
     difference = _parity_difference(model, float_bytes, images, metadata.temperature)
@@ -264,9 +270,14 @@ def export_model(
 
 
 def _convert(
-    model: keras.Model, metadata: OnnxMetadata, *, optimize: bool
+    model: keras.Model,
+    metadata: OnnxMetadata,
+    optimize: bool,
+    familiar: np.ndarray | None,
+    held_out: np.ndarray | None,
 ) -> tuple[onnx.ModelProto, OnnxMetadata]:
-    """The float ONNX model, and ``metadata`` with the model's feature outputs filled in."""
+    """The float ONNX model, and ``metadata`` with the model's feature outputs filled in;
+    with ``familiar`` (training images), its "ood_score" output too."""
     layers = feature_layer_names(model)
     metadata = dataclasses.replace(
         metadata,
@@ -275,6 +286,24 @@ def _convert(
         int8=False,
     )
     float_model = convert(model, metadata.temperature, len(layers), optimize=optimize)
+    set_metadata(float_model, metadata)
+    check_signature(float_model, metadata)
+    if familiar is not None:
+        return _familiarise(float_model, metadata, familiar, held_out)
+    return float_model, metadata
+
+
+def _familiarise(
+    float_model: onnx.ModelProto,
+    metadata: OnnxMetadata,
+    training: np.ndarray,
+    held_out: np.ndarray | None,
+) -> tuple[onnx.ModelProto, OnnxMetadata]:
+    """The float model with its "ood_score" output, and ``metadata`` with its cut."""
+    fmt = InputFormat.from_dict(metadata.input_format)
+    training = _check_images(training, fmt, "training images")
+    familiarity = familiarise(float_model, metadata.feature_outputs[-1], training, held_out)
+    metadata = dataclasses.replace(metadata, unfamiliar=familiarity.to_dict())
     set_metadata(float_model, metadata)
     check_signature(float_model, metadata)
     return float_model, metadata

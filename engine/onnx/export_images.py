@@ -1,9 +1,12 @@
 """The project images an export checks the ONNX model on, and calibrates and
 checks an int8 model with: prepared as the version was trained, held-out
-images first for the checks, training images first for the calibration."""
+images first for the checks, training images first for the calibration; and
+the training and validation images the unfamiliar-image score is fitted and cut
+on (`engine.onnx.unfamiliar`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,6 +33,8 @@ CALIBRATION_IMAGES = 100
 INT8_CHECK_IMAGES = 500  # held-out images on which int8 is compared with float
 _SPLIT_ORDER_CHECK = ("test", "val", "train")  # held-out images first for the parity check
 _SPLIT_ORDER_CALIBRATE = ("train", "val", "test")
+_ONLY_TRAIN, _ONLY_VAL = ("train",), ("val",)  # these sets take no image of another split
+HELD_OUT_IMAGES = 500  # validation images the unfamiliar-image cut is chosen on
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,8 @@ class ExportImages:
     calibration: np.ndarray | None = None  # int8 only
     int8_images: np.ndarray | None = None  # int8 only: compared with the float model on these
     int8_labels: np.ndarray | None = None
+    familiar: np.ndarray | None = None  # training images: what the model knows
+    held_out: np.ndarray | None = None  # validation images: where unfamiliar is cut
 
 
 def export_images(
@@ -50,24 +57,33 @@ def export_images(
     *,
     parity_images: int,
     int8: bool,
+    familiar: int = 0,
     on_progress: ProgressCallback,
     cancel: CancelToken | None,
 ) -> ExportImages:
     """Up to ``parity_images`` readable images of the version's label snapshot for
-    the parity check and, with ``int8``, up to `CALIBRATION_IMAGES` to calibrate
-    and `INT8_CHECK_IMAGES` to compare int8 with float, prepared for ``fmt``."""
+    the parity check; with ``int8``, up to `CALIBRATION_IMAGES` to calibrate
+    and `INT8_CHECK_IMAGES` to compare int8 with float; with ``familiar``, up to
+    that many training images and `HELD_OUT_IMAGES` validation images; all
+    prepared for ``fmt``."""
     wanted = [(_SPLIT_ORDER_CHECK, parity_images)]
     if int8:
         wanted += [
             (_SPLIT_ORDER_CALIBRATE, CALIBRATION_IMAGES),
             (_SPLIT_ORDER_CHECK, INT8_CHECK_IMAGES),
         ]
+    if familiar:
+        wanted += [(_ONLY_TRAIN, familiar), (_ONLY_VAL, HELD_OUT_IMAGES)]
     sets = _project_images(store, version, fmt, wanted, on_progress=on_progress, cancel=cancel)
-    (images, labels), *int8_sets = sets
-    if not int8_sets:
-        return ExportImages(images, labels)
-    (calibration, _), (int8_images, int8_labels) = int8_sets
-    return ExportImages(images, labels, calibration, int8_images, int8_labels)
+    (images, labels), *more = sets
+    found = ExportImages(images, labels)
+    if int8:
+        (calibration, _), (int8_images, int8_labels), *more = more
+        found = ExportImages(images, labels, calibration, int8_images, int8_labels)
+    if familiar:
+        (train, _), (val, _) = more
+        found = dataclasses.replace(found, familiar=train, held_out=val if len(val) else None)
+    return found
 
 
 def _project_images(
@@ -88,6 +104,8 @@ def _project_images(
     for order, count in wanted:
         rank = {split: i for i, split in enumerate(order)}
         ids = sorted(snapshot, key=lambda i: (rank.get(snapshot[i][1], len(rank)), i))
+        if order in (_ONLY_TRAIN, _ONLY_VAL):
+            ids = [i for i in ids if snapshot[i][1] in rank]
         pixels, labels = [], []
         for image_id in ids:
             if len(pixels) == count:
@@ -99,6 +117,9 @@ def _project_images(
             if cache[image_id] is not None:
                 pixels.append(cache[image_id])
                 labels.append(snapshot[image_id][0])
+        if not pixels and order == _ONLY_VAL:  # no validation split: the cut falls back
+            results.append((np.zeros((0, *fmt.shape), np.uint8), np.zeros(0, np.int64)))
+            continue
         if not pixels:
             raise ExportError(
                 f"None of the images {version.name} was trained on can be read (is the image "

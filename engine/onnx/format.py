@@ -8,7 +8,9 @@ Export writes, and inference reads, one ONNX file per model version:
   version's temperature T baked in), "logits" (N x K, before temperature),
   "cam" (N x h x w x K, class activation maps whose mean over h, w equals the
   logits) and "features_1" ... "features_m" (each convolutional block's
-  feature map, input to output);
+  feature map, input to output), then, from format 2 on, "ood_score" (N: how
+  unlike the training images each image is, `engine.onnx.unfamiliar`) when the
+  metadata's ``unfamiliar`` says how it is computed and where it is cut;
 - the metadata property "linnaeus": `OnnxMetadata` as JSON.
 
 This module must never import TensorFlow or Keras: machines that only classify
@@ -33,12 +35,13 @@ from linnaeus.engine.images.preprocess import InputFormat
 if TYPE_CHECKING:
     import onnx
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the optional "ood_score" output and "unfamiliar" metadata
 METADATA_KEY = "linnaeus"
 INPUT_NAME = "image"
 PROBABILITIES = "probabilities"
 LOGITS = "logits"
 CAM = "cam"
+OOD_SCORE = "ood_score"
 _FEATURES_PREFIX = "features_"
 _UINT8 = 2  # onnx.TensorProto.UINT8, without importing onnx
 
@@ -87,6 +90,9 @@ class OnnxMetadata:
     # For an int8 model: how it compared with the float model at export (`Int8Check` as a
     # dict). Optional, so files written before it existed still load.
     int8_check: dict[str, Any] | None = None
+    # With an "ood_score" output: how it is computed and the cut above which an image is
+    # unfamiliar (`engine.onnx.unfamiliar.Familiarity` as a dict). Optional: format 1 lacks it.
+    unfamiliar: dict[str, Any] | None = None
 
     def decision_rule(self) -> DecisionRule:
         """How the model decides each image's class (the threshold, for two classes)."""
@@ -215,6 +221,10 @@ def _check_fields(metadata: OnnxMetadata) -> None:
         if not isinstance(metadata.int8_check, dict) or not metadata.int8:
             fail("an int8 check belongs to an int8 model, as a mapping")
         Int8Check.from_dict(metadata.int8_check)
+    if metadata.unfamiliar is not None:
+        cut = metadata.unfamiliar.get("cut") if isinstance(metadata.unfamiliar, dict) else None
+        if isinstance(cut, bool) or not isinstance(cut, int | float):
+            fail("the unfamiliar-image cut must be a number")
 
 
 def read_metadata(path: Path) -> OnnxMetadata:
@@ -312,6 +322,8 @@ def check_signature(model: onnx.ModelProto, metadata: OnnxMetadata) -> None:
         expected = " x ".join(map(str, fmt.shape))
         raise ModelFileError(f"its input takes {shape} images but its metadata says {expected}.")
     expected_outputs = output_names(len(metadata.feature_outputs))
+    if metadata.unfamiliar is not None:
+        expected_outputs.append(OOD_SCORE)
     outputs = [o.name for o in model.graph.output]
     if outputs != expected_outputs:
         raise ModelFileError(

@@ -42,12 +42,14 @@ from linnaeus.engine.images.preprocess import InputFormat
 from linnaeus.engine.images.preprocess import prepare_image
 from linnaeus.engine.onnx.format import CAM
 from linnaeus.engine.onnx.format import INPUT_NAME
+from linnaeus.engine.onnx.format import OOD_SCORE
 from linnaeus.engine.onnx.format import PROBABILITIES
 from linnaeus.engine.onnx.format import Int8Check
 from linnaeus.engine.onnx.format import ModelFileError
 from linnaeus.engine.onnx.format import OnnxMetadata
 from linnaeus.engine.onnx.format import read_metadata
 from linnaeus.engine.onnx.results import Prediction
+from linnaeus.engine.onnx.unfamiliar import Familiarity
 from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import Progress
 from linnaeus.engine.progress import ProgressCallback
@@ -86,13 +88,17 @@ class Classifier:
         self.precision: str = "int8" if self.metadata.int8 else "float32"
         check = self.metadata.int8_check
         self.int8_check: Int8Check | None = Int8Check.from_dict(check) if check else None
+        known = self.metadata.unfamiliar  # None: a model exported before unfamiliar images
+        self.familiarity: Familiarity | None = Familiarity.from_dict(known) if known else None
+        self._fast_outputs = [PROBABILITIES] + ([OOD_SCORE] if known else [])
         self._explain_options = session_options(threads)
         self.threads: int = self._explain_options.intra_op_num_threads
         self._providers = choose_providers(onnxruntime.get_available_providers(), providers)
         # onnxruntime runs every node of a graph whatever outputs are asked for: classifying
         # uses a copy cut down to "probabilities", one intra-op thread per call (the calls run
         # side by side); the full graph loads on the first explanation, on every thread.
-        self._session = self._load_session(_probabilities_only(self.model_path), session_options(1))
+        fast = _outputs_only(self.model_path, self._fast_outputs)
+        self._session = self._load_session(fast, session_options(1))
         self._explain_session: onnxruntime.InferenceSession | None = None
         self.provider: str = self._session.get_providers()[0]
 
@@ -122,6 +128,13 @@ class Classifier:
 
     def _probabilities(self, images: np.ndarray) -> np.ndarray:
         return self._run(self._session, [PROBABILITIES], images)[PROBABILITIES]
+
+    def ood_scores(self, images: np.ndarray) -> np.ndarray | None:
+        """How unlike the training images each prepared image is (N float32; higher is
+        less familiar, `engine.onnx.unfamiliar`), or None for a model without the score."""
+        if self.familiarity is None:
+            return None
+        return self._run(self._session, [OOD_SCORE], images)[OOD_SCORE].reshape(-1)
 
     def explain_pixels(self, images: np.ndarray) -> dict[str, np.ndarray]:
         """Probabilities, class activation maps and feature maps of prepared images, by name."""
@@ -170,7 +183,9 @@ class Classifier:
                 f"{self.model_path} has no {', '.join(sorted(missing))} output; export it again."
             )
         if len(images) == 0:
-            return {name: np.zeros((0, len(self.classes)), np.float32) for name in names}
+            empty = {OOD_SCORE: (0,)}
+            return {name: np.zeros(empty.get(name, (0, len(self.classes))), np.float32)
+                    for name in names}  # fmt: skip
         values = session.run(names, {INPUT_NAME: np.ascontiguousarray(images)})
         return dict(zip(names, values, strict=True))
 
@@ -228,7 +243,8 @@ class Classifier:
     def _predict_loaded(self, loaded: list[tuple[str, np.ndarray | str]]) -> list[Prediction]:
         good = [pixels for _, pixels in loaded if isinstance(pixels, np.ndarray)]
         batch = np.stack(good) if good else np.zeros((0, *self.input_format.shape), np.uint8)
-        probabilities = self._probabilities(batch)
+        outputs = self._run(self._session, self._fast_outputs, batch)
+        probabilities, scores = outputs[PROBABILITIES], outputs.get(OOD_SCORE)
         chosen = self.decide(probabilities)
         rows = iter(range(len(good)))
         predictions = []
@@ -239,8 +255,13 @@ class Classifier:
             row = next(rows)
             index = int(chosen[row])
             values = dict(zip(self.classes, map(float, probabilities[row]), strict=True))
+            label = self.classes[index]
+            score = None if scores is None else float(scores.reshape(-1)[row])
+            unfamiliar = None
+            if score is not None and self.familiarity is not None:
+                unfamiliar = bool(self.familiarity.is_unfamiliar(score))
             predictions.append(
-                Prediction(path, self.classes[index], values[self.classes[index]], values, None)
+                Prediction(path, label, values[label], values, None, score, unfamiliar)
             )
         return predictions
 
@@ -255,12 +276,12 @@ def find_images(folder: Path) -> list[str]:
 # -- heatmap geometry -----------------------------------------------------------
 
 
-def _probabilities_only(path: Path) -> bytes:
-    """The model at ``path`` without the nodes "probabilities" does not need."""
+def _outputs_only(path: Path, outputs: list[str]) -> bytes:
+    """The model at ``path`` without the nodes ``outputs`` do not need."""
     try:
         model = onnx.load(path)
-        if [o.name for o in model.graph.output] != [PROBABILITIES]:
-            model = onnx.utils.Extractor(model).extract_model([INPUT_NAME], [PROBABILITIES])
+        if [o.name for o in model.graph.output] != outputs:
+            model = onnx.utils.Extractor(model).extract_model([INPUT_NAME], outputs)
         return model.SerializeToString()
     except Exception as error:  # onnx raises anything on a malformed graph
         raise ModelFileError(

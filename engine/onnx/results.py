@@ -33,6 +33,8 @@ from linnaeus.engine.progress import ignore_progress
 from linnaeus.engine.project.store import display_path
 
 UNKNOWN = "unknown"
+UNFAMILIAR = "unfamiliar"  # the sorted copies' folder of images unlike the training images
+OOD_COLUMNS = ("ood_score", UNFAMILIAR)  # after the classes, for models that score it
 CSV_FIXED_COLUMNS = ("path", "label", "confidence")
 _DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
@@ -46,6 +48,8 @@ class Prediction:
     confidence: float | None  # the probability of `label`
     probabilities: dict[str, float]
     error: str | None  # why the file could not be read
+    ood_score: float | None = None  # how unlike the training images (`engine.onnx.unfamiliar`)
+    unfamiliar: bool | None = None  # ood_score above the model's cut; None: not scored
 
 
 @dataclass(frozen=True)
@@ -74,12 +78,15 @@ def write_predictions_csv(
     destination: Path,
     *,
     unknown_below: float | None = None,
+    ood: bool = False,
 ) -> int:
     """Write one row per prediction (path, label, confidence, each class's
-    probability, error, exact_path) to ``destination``, atomically, safe to open in a
-    spreadsheet (`engine.csv_tables`); return the rows written."""
-    header = [*CSV_FIXED_COLUMNS, *classes, "error", EXACT_PATH_COLUMN]
-    rows = (_csv_row(prediction, classes, unknown_below) for prediction in predictions)
+    probability, with ``ood`` its ood_score and unfamiliar yes/no, error,
+    exact_path) to ``destination``, atomically, safe to open in a spreadsheet
+    (`engine.csv_tables`); return the rows written."""
+    header = [*CSV_FIXED_COLUMNS, *classes, *(OOD_COLUMNS if ood else ()), "error",
+              EXACT_PATH_COLUMN]  # fmt: skip
+    rows = (_csv_row(prediction, classes, unknown_below, ood) for prediction in predictions)
     try:
         return write_csv(destination, header, rows)
     except OSError as error:
@@ -87,12 +94,17 @@ def write_predictions_csv(
 
 
 def _csv_row(
-    prediction: Prediction, classes: Sequence[str], unknown_below: float | None
+    prediction: Prediction, classes: Sequence[str], unknown_below: float | None, ood: bool
 ) -> list[str]:
     path, exact = display_path(prediction.path), exact_path(prediction.path)
     if prediction.error is not None or prediction.confidence is None:
-        return [path, "", "", *([""] * len(classes)), prediction.error or "", exact]
+        blanks = [""] * (len(classes) + (len(OOD_COLUMNS) if ood else 0))
+        return [path, "", "", *blanks, prediction.error or "", exact]
     values = [f"{prediction.probabilities.get(name, 0.0):.6f}" for name in classes]
+    if ood:
+        score, unfamiliar = prediction.ood_score, prediction.unfamiliar
+        values += ["" if score is None else f"{score:.6f}",
+                   "" if unfamiliar is None else ("yes" if unfamiliar else "no")]  # fmt: skip
     label = shown_label(prediction, unknown_below) or ""
     return [path, label, f"{prediction.confidence:.6f}", *values, "", exact]
 
@@ -117,16 +129,18 @@ def sort_into(
     cancel: CancelToken | None = None,
 ) -> SortReport:
     """Copy each readable image under ``source`` into ``destination/<class>/``
-    (``unknown/`` when its confidence is below ``unknown_below``).
+    (``unknown/`` when its confidence is below ``unknown_below``; ``unfamiliar/``,
+    before either, when it is unlike the training images).
 
     Copies only: the files under ``source`` are never moved or changed, and
     nothing already in ``destination`` is overwritten (name clashes get _2, _3...).
     """
     check_destination(source, destination)
     folders = unique_folder_names(list(classes))
-    folders[UNKNOWN] = _free_folder_name(UNKNOWN, set(folders.values()))
+    unknown = _free_folder_name(UNKNOWN, set(folders.values()))
+    unfamiliar = _free_folder_name(UNFAMILIAR, {*folders.values(), unknown})
     # A class folder must stay inside destination and out of source (a link could lead there).
-    for name in folders.values():
+    for name in [*folders.values(), unknown, unfamiliar]:
         check_destination(source, destination / name)
         if not (destination / name).resolve().is_relative_to(destination.resolve()):
             raise LinnaeusError(f"{destination / name} leads outside {destination}; remove it.")
@@ -140,7 +154,9 @@ def sort_into(
         if label is None:
             skipped.append((prediction.path, prediction.error or "not classified"))
         else:
-            folder = folders[UNKNOWN] if label == UNKNOWN else folders[label]
+            folder = unknown if label == UNKNOWN else folders[label]
+            if prediction.unfamiliar:
+                folder = unfamiliar
             try:
                 _copy_file(source / prediction.path, destination / folder)
             except OSError as error:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -77,6 +78,7 @@ def split_predictions(store: ProjectStore, version: ModelVersion, split: str) ->
 
 
 VIEWS_FILE = "augmented_views.npz"  # in the version's folder
+OUT_OF_FOLD_FILE = "out_of_fold.npz"  # in the version's folder
 
 
 def save_view_predictions(
@@ -84,6 +86,28 @@ def save_view_predictions(
 ) -> None:
     """Keep the predictions of the augmented views ``version`` was validated on (each
     view named by the id of the image it was drawn from, with that image's class)."""
+    _save(version.folder / VIEWS_FILE, image_ids, labels, probabilities)
+
+
+def view_predictions(version: ModelVersion) -> SplitPredictions | None:
+    """The augmented views ``version`` was validated on, or None if it had a validation split."""
+    return _load(version.folder / VIEWS_FILE)
+
+
+def save_out_of_fold_predictions(
+    version: ModelVersion, image_ids: np.ndarray, labels: np.ndarray, probabilities: np.ndarray
+) -> None:
+    """Keep the held-out predictions of ``version``'s labelled images (each from a
+    head fitted on the other folds), with the labels they were judged against."""
+    _save(version.folder / OUT_OF_FOLD_FILE, image_ids, labels, probabilities)
+
+
+def out_of_fold_predictions(version: ModelVersion) -> SplitPredictions | None:
+    """The held-out predictions kept with ``version``, or None if it has none."""
+    return _load(version.folder / OUT_OF_FOLD_FILE)
+
+
+def _save(path: Path, image_ids: np.ndarray, labels: np.ndarray, probabilities: np.ndarray) -> None:
     buffer = io.BytesIO()
     np.savez(
         buffer,
@@ -91,12 +115,10 @@ def save_view_predictions(
         labels=np.asarray(labels, np.int64),
         probabilities=np.asarray(probabilities, np.float32),
     )
-    atomic_write_bytes(version.folder / VIEWS_FILE, buffer.getvalue())
+    atomic_write_bytes(path, buffer.getvalue())
 
 
-def view_predictions(version: ModelVersion) -> SplitPredictions | None:
-    """The augmented views ``version`` was validated on, or None if it had a validation split."""
-    path = version.folder / VIEWS_FILE
+def _load(path: Path) -> SplitPredictions | None:
     if not path.is_file():
         return None
     with np.load(path) as saved:

@@ -146,7 +146,14 @@ ALTER TABLE model_versions_v4 RENAME TO model_versions;
 """
 )
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
+# A model version may carry a name the user gave it (shown beside "v3", which
+# stays its identifier in file names) and a free-text note.
+_V5 = """
+ALTER TABLE model_versions ADD COLUMN title TEXT;
+ALTER TABLE model_versions ADD COLUMN note TEXT;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

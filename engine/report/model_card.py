@@ -52,6 +52,7 @@ text-align:right}th{background:#f4f4f4}table.facts td{text-align:left}
 .charts{display:flex;flex-wrap:wrap;gap:1em}
 .examples{display:flex;flex-wrap:wrap;gap:.8em}.examples figure{margin:0;width:330px}
 figcaption{font-size:.85em}.note{color:#555;font-size:.9em}
+.user-note{white-space:pre-wrap;border-left:3px solid #0072B2;padding:.2em .8em;background:#f4f8fb}
 """
 
 
@@ -84,9 +85,10 @@ def write_report(
 def _page(
     store: ProjectStore, version: ModelVersion, evaluations: dict[str, Any], examples: str
 ) -> str:
-    title = f"Model card: {version.name} ({version.kind}) of {store.project_dir.name}"
+    title = f"Model card: {version.display_name} ({version.kind}) of {store.project_dir.name}"
+    note = f'<p class="user-note">{html.escape(version.note)}</p>' if version.note else ""
     sections = [
-        f"<h1>{html.escape(title)}</h1>",
+        f"<h1>{html.escape(title)}</h1>", note,
         f'<p class="note">Made by Linnaeus {__version__} on {version.finished_at or "?"}. '
         "Every figure counts the decisions the exported model makes: the calibration "
         "(temperature) fitted on the validation split and, for two classes, the decision "

@@ -20,6 +20,7 @@ Model choices, in the words the application uses:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import asdict
 from dataclasses import dataclass
@@ -63,6 +64,12 @@ RESUMABLE_STATUSES = ("cancelled", "interrupted", "failed")  # of engine.project
 # training stood.
 BEST_WEIGHTS_FILE = "best.weights.npz"
 STATE_FILE = "train_state.json"
+
+# The anytime default (`engine.training.anytime`): the quick model first, then
+# fine-tuning within this time budget ("0" or "0m": the quick model only).
+DEFAULT_BUDGET = "10m"
+_BUDGET_UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600}
+_BUDGET_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(h|min|m|sec|s)")
 
 
 @dataclass(frozen=True)
@@ -148,6 +155,31 @@ def _pick_backbone(requested: str | None) -> str | None:
     if requested:
         return requested if requested in found else None
     return next((key for key in PREFERRED_BACKBONES if key in found), None)
+
+
+def parse_budget(text: str) -> float:
+    """Seconds of a time budget written like ``90s``, ``10m``, ``1h`` or ``1h30m``
+    ("0" is no time: the quick model only)."""
+    cleaned = str(text).strip().lower().replace(" ", "")
+    if re.fullmatch(r"0+(\.0*)?", cleaned):
+        return 0.0
+    parts = _BUDGET_PART.findall(cleaned)
+    if not cleaned or "".join(number + unit for number, unit in parts) != cleaned:
+        raise TrainingError(
+            f"Cannot read the time budget {text!r}: give a number with a unit, "
+            "e.g. 90s, 10m, 1h or 1h30m (0 trains the quick model only)."
+        )
+    return float(sum(float(number) * _BUDGET_UNITS[unit] for number, unit in parts))
+
+
+def budget_text(seconds: float) -> str:
+    """A budget in seconds as `parse_budget` reads it back: ``10m``, ``90s``, ``1h``."""
+    whole = round(seconds)
+    if whole and whole % 3600 == 0:
+        return f"{whole // 3600}h"
+    if whole % 60 == 0:
+        return f"{whole // 60}m"
+    return f"{whole}s"
 
 
 def resumable_version(listed: Iterable[ModelVersion]) -> ModelVersion | None:

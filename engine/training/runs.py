@@ -4,6 +4,7 @@ embeddings, fine-tuning, from scratch, and autoencoder pretraining."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,7 @@ class RunOutcome:
     image_ids: np.ndarray  # every readable image...
     probabilities: np.ndarray  # ...and its predicted class probabilities
     split_probabilities: dict[str, np.ndarray]  # per split, of its examples in their order
+    features: np.ndarray | None = None  # backbone features of the examples, in their order
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,7 @@ class _Context:
     device: DeviceSetup
     on_progress: ProgressCallback
     cancel: CancelToken | None
+    callbacks: Sequence[keras.callbacks.Callback] = ()  # more, for epoch training
 
     @property
     def num_classes(self) -> int:
@@ -113,11 +116,16 @@ def run(
     resume: bool,
     on_progress: ProgressCallback,
     cancel: CancelToken | None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> RunOutcome:
-    """Train ``version`` with ``config``'s recipe, save its model file, measure it."""
-    context = _Context(store, config, version.folder, loaded, device, on_progress, cancel)
+    """Train ``version`` with ``config``'s recipe, save its model file, measure it.
+    ``callbacks`` join epoch training's own, before its checkpointer (e.g. a deadline)."""
+    context = _Context(
+        store, config, version.folder, loaded, device, on_progress, cancel, tuple(callbacks)
+    )
+    features = None
     if config.model in BACKBONE_MODELS:
-        model, curves = _quick_head(context)
+        model, curves, features = _quick_head(context)
         if config.model == "accurate":
             set_backbone_trainable(model, config.fine_tune_fraction)
             curves |= _fit(context, model, "fine-tune", resume=False)
@@ -134,7 +142,7 @@ def run(
         model.save(temporary)
     image_ids, probabilities = predict_all(context, model)
     metrics, split_probabilities = evaluate_splits(context, model)
-    return RunOutcome(metrics, curves, image_ids, probabilities, split_probabilities)
+    return RunOutcome(metrics, curves, image_ids, probabilities, split_probabilities, features)
 
 
 def _spec(context: _Context) -> ModelSpec:
@@ -245,15 +253,17 @@ def _fit(
             verbose=0,
             callbacks=[
                 ProgressReporter(context.on_progress, phase, epochs, steps, config.batch_size),
+                *context.callbacks,
                 Checkpointer(context.folder, state, config.patience or 5, context.cancel),
             ],
         )
     return {curve_key(phase, k): v for k, v in state.history.items()}
 
 
-def _quick_head(context: _Context) -> tuple[keras.Model, dict[str, list[float]]]:
+def _quick_head(context: _Context) -> tuple[keras.Model, dict[str, list[float]], np.ndarray]:
     """Build the transfer model and fit only its last layer, as a multinomial
-    logistic regression on cached backbone embeddings (seconds, not minutes).
+    logistic regression on cached backbone embeddings (seconds, not minutes);
+    returns the model, its curves and the examples' embeddings.
 
     The regularisation strength is chosen by validation loss; the fitted
     weights become the model's "logits" layer, so the result is one ordinary
@@ -298,7 +308,7 @@ def _quick_head(context: _Context) -> tuple[keras.Model, dict[str, list[float]]]
     assert best is not None
     kernel, bias = _dense_weights(best[1], best[2], head.classes_, n)
     model.get_layer("logits").set_weights([kernel, bias])
-    return model, curves
+    return model, curves, embeddings
 
 
 def _dense_weights(

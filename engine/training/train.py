@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
+from dataclasses import asdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,11 +26,14 @@ from linnaeus.engine.disk_space import check_free_space
 from linnaeus.engine.disk_space import disk_full_as_error
 from linnaeus.engine.disk_space import reserve_space
 from linnaeus.engine.errors import Cancelled
+from linnaeus.engine.errors import EvaluationError
 from linnaeus.engine.errors import LinnaeusError
 from linnaeus.engine.errors import TrainingError
+from linnaeus.engine.evaluation.label_issues import check_labels
 from linnaeus.engine.evaluation.version import decided_split_figures
 from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import ProgressCallback
+from linnaeus.engine.progress import TrainingProgress
 from linnaeus.engine.progress import ignore_progress
 from linnaeus.engine.project import leftovers
 from linnaeus.engine.project import lock as project_lock
@@ -90,10 +95,13 @@ def train(
     resume: bool = False,
     on_progress: ProgressCallback = ignore_progress,
     cancel: CancelToken | None = None,
+    callbacks: Sequence[Any] = (),
+    activate: bool = True,
 ) -> TrainResult:
     """Train on the project's current labels and register a new model version
     (or, with ``resume``, continue the latest unfinished one), holding the
-    project's lock."""
+    project's lock. The finished version becomes the active one unless
+    ``activate`` is False; ``callbacks`` (Keras callbacks) join epoch training's."""
     started = time.monotonic()
     if resume:
         version = _resumable_version(store)  # before TensorFlow loads: a second writer is told
@@ -140,11 +148,14 @@ def train(
                 resume=resume,
                 on_progress=on_progress,
                 cancel=cancel,
+                callbacks=callbacks,
             )
             save_predictions(store, version.id, outcome.image_ids, outcome.probabilities)
+            checked = _check_labels(version, loaded.examples, outcome, on_progress, cancel)
             metrics = outcome.metrics
             if views is not None:
                 metrics = _validated_on_views(version, loaded.examples, outcome, views)
+            metrics |= checked
             version = versions.update_version(
                 store,
                 version.id,
@@ -166,7 +177,8 @@ def train(
         _record_end(store, version, reserve, "failed", error=str(error)[:500])
         raise
     reserve.unlink()
-    versions.set_active(store, version.id)
+    if activate:
+        versions.set_active(store, version.id)
     return TrainResult(version, loaded.skipped, loaded.decoded)
 
 
@@ -223,6 +235,32 @@ def _check_enough(examples: Examples) -> None:
     empty = [examples.classes[i] for i, n in enumerate(counts) if n == 0]
     if empty:
         raise TrainingError(f"These classes have no training images: {', '.join(empty)}.")
+
+
+def _check_labels(
+    version: ModelVersion,
+    examples: Examples,
+    outcome: RunOutcome,
+    on_progress: ProgressCallback,
+    cancel: CancelToken | None,
+) -> dict[str, Any]:
+    """Judge every labelled image by fold heads that never saw it, on the backbone
+    features the run computed (`evaluation.label_issues`), and keep the result with
+    the version; a model without backbone features keeps none. Returns the metrics
+    that say so ({"label_check": {"images", "folds", "seconds"}}, or none)."""
+    if outcome.features is None:
+        return {}
+    on_progress(TrainingProgress(stage="evaluate", done=0, total=1, phase="evaluate",
+                                 message="Looking for wrong labels on held-out folds"))  # fmt: skip
+    real = np.array([not is_view(h) for h in examples.hashes], dtype=bool)
+    try:
+        check = check_labels(version, examples.image_ids[real], examples.labels[real],
+                             outcome.features[real], cancel=cancel)  # fmt: skip
+    except EvaluationError as error:
+        log.info("no label check for %s: %s", version.name, error)
+        return {}
+    log.info("label check of %d images in %.1f s", check.images, check.seconds)
+    return {"label_check": asdict(check)}
 
 
 def _validated_on_views(

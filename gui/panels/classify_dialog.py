@@ -39,6 +39,7 @@ from linnaeus.engine.project import versions
 from linnaeus.engine.project.store import ProjectStore
 from linnaeus.engine.project.versions import exported_model_path
 from linnaeus.gui.panels.classify_results import SORT_ROLE
+from linnaeus.gui.panels.classify_results import UNFAMILIAR_COLUMN
 from linnaeus.gui.panels.classify_results import ClassifyRequest
 from linnaeus.gui.panels.classify_results import PredictionsModel
 from linnaeus.gui.panels.classify_results import result_summary
@@ -63,7 +64,10 @@ def describe_model(metadata: OnnxMetadata) -> str:
         text += (
             f"; {metadata.positive_class} when its probability is at least {metadata.threshold:.3f}"
         )
-    return text + (" (int8)" if metadata.int8 else "") + "."
+    text += " (int8)" if metadata.int8 else ""
+    if metadata.unfamiliar is None:
+        return text + ". Exported before Linnaeus marked unfamiliar images: export it again."
+    return text + "; marks images unlike those it was trained on."
 
 
 def _browse_row(edit: QLineEdit, button: QPushButton) -> QHBoxLayout:
@@ -111,6 +115,8 @@ class ClassifyDialog(QDialog):
         self.csv_path = QLineEdit(self)
         self.csv_browse = QPushButton("Browse…", self)
         self.sort = QCheckBox("Also copy each image into a folder per class:", self)
+        self.sort.setToolTip('Images unlike those the model was trained on go into an '
+                             '"unfamiliar" folder instead.')  # fmt: skip
         self.sort_path = QLineEdit(self)
         self.sort_browse = QPushButton("Browse…", self)
         self.unknown = QCheckBox('Call images "unknown" below this confidence:', self)
@@ -319,6 +325,8 @@ class ClassifyDialog(QDialog):
         self._ended()
         self.result = result
         self.results_model.set_predictions(result.predictions, result.unknown_below)
+        # Models exported before unfamiliar images were scored have nothing to show there.
+        self.results.setColumnHidden(UNFAMILIAR_COLUMN, result.unfamiliar is None)
         self.results.resizeColumnsToContents()
         self.results.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.message.show_message("success", result_summary(result))

@@ -11,6 +11,8 @@ from typing import Any
 from PySide6.QtCore import QModelIndex
 from PySide6.QtCore import QPersistentModelIndex
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QBrush
+from PySide6.QtGui import QColor
 
 from linnaeus.engine.onnx.classify import ClassifyResult
 from linnaeus.engine.onnx.results import Prediction
@@ -22,6 +24,14 @@ from linnaeus.gui.widgets.row_table import RowTableModel
 _Index = QModelIndex | QPersistentModelIndex
 _DISPLAY = Qt.ItemDataRole.DisplayRole
 SORT_ROLE = Qt.ItemDataRole.UserRole  # numbers sort as numbers
+UNFAMILIAR_COLUMN = 3
+UNFAMILIAR_MARK = "⚠ unfamiliar"
+_UNFAMILIAR_BACKGROUND = QColor(255, 236, 179)  # amber, light: a row to check by eye
+_UNFAMILIAR_TIP = (
+    "This image is unlike the images the model was trained on (unfamiliarity {score:.3f}, "
+    "above the model's cut). Its class may be wrong however confident the model is: "
+    "check it by eye."
+)
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,10 @@ def result_summary(result: ClassifyResult) -> str:
     per_class = ", ".join(f"{n:,} {label}" for label, n in counts.most_common())
     text = f"Classified {result.classified:,} images in {format_duration(result.seconds)}"
     text += f": {per_class}." if per_class else "."
+    if result.unfamiliar:
+        verb = "looks" if result.unfamiliar == 1 else "look"
+        text += (f" {result.unfamiliar:,} {verb} unlike the images the model was trained on "
+                 "(marked unfamiliar: check them by eye).")  # fmt: skip
     if result.errors:
         text += f" {len(result.errors):,} could not be read (see the Problem column)."
     text += f" Results: {result.csv}."
@@ -53,9 +67,10 @@ def result_summary(result: ClassifyResult) -> str:
 
 
 class PredictionsModel(RowTableModel):
-    """One row per classified file: image, class, confidence, and why it could not be read."""
+    """One row per classified file: image, class, confidence, whether it is unlike the
+    training images (the unfamiliar mark), and why it could not be read."""
 
-    COLUMNS = ("Image", "Class", "Confidence", "Problem")
+    COLUMNS = ("Image", "Class", "Confidence", "Unlike training", "Problem")
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
@@ -80,12 +95,20 @@ class PredictionsModel(RowTableModel):
                 return shown_label(prediction, self.unknown_below) or ""
             if column == 2:
                 return format_percent(prediction.confidence)
+            if column == UNFAMILIAR_COLUMN:
+                return UNFAMILIAR_MARK if prediction.unfamiliar else ""
             return prediction.error or ""
         if role == SORT_ROLE:
             if column == 2:
                 return -1.0 if prediction.confidence is None else prediction.confidence
+            if column == UNFAMILIAR_COLUMN:
+                return -1.0 if prediction.ood_score is None else prediction.ood_score
             return self.data(index, _DISPLAY)
-        if role == Qt.ItemDataRole.ToolTipRole and column in (0, 3):
+        if role == Qt.ItemDataRole.BackgroundRole and prediction.unfamiliar:
+            return QBrush(_UNFAMILIAR_BACKGROUND)
+        if role == Qt.ItemDataRole.ToolTipRole and prediction.unfamiliar:
+            return _UNFAMILIAR_TIP.format(score=prediction.ood_score or 0.0)
+        if role == Qt.ItemDataRole.ToolTipRole and column in (0, 4):
             return prediction.error or prediction.path
         if role == Qt.ItemDataRole.TextAlignmentRole and column == 2:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)

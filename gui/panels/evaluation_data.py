@@ -9,6 +9,7 @@ saves it with the version.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from linnaeus.engine.evaluation.decision import BinaryRates
 from linnaeus.engine.evaluation.intervals import Interval
 from linnaeus.engine.evaluation.intervals import few_images_note
 from linnaeus.engine.evaluation.intervals import wilson_interval
+from linnaeus.engine.evaluation.label_issues import LabelIssue
+from linnaeus.engine.evaluation.label_issues import version_label_issues
 from linnaeus.engine.evaluation.metrics import AUGMENTED_VIEWS_NOTE
 from linnaeus.engine.evaluation.metrics import Evaluation
 from linnaeus.engine.evaluation.metrics import at_threshold
@@ -34,23 +37,24 @@ from linnaeus.engine.project import versions
 from linnaeus.engine.project.predictions import split_predictions
 from linnaeus.engine.project.store import ProjectStore
 from linnaeus.engine.project.store import display_path
+from linnaeus.engine.project.versions import ModelVersion
 from linnaeus.gui.widgets.formatting import format_percent
 
-QUEUE_LENGTH = 500  # the relabel queue shows this many images at most
+QUEUE_LENGTH = 500  # the Check labels list shows this many images at most
 SPLIT_WORDS = {"test": "test", "val": "validation", "train": "training"}
 
 
 @dataclass(frozen=True)
 class QueueEntry:
-    """One image of the relabel queue, as shown."""
+    """One image of the Check labels list, as shown."""
 
     image_id: int
     path: str
-    label: str
-    predicted: str
-    confidence: float
-    loss: float
-    misclassified: bool
+    label: str  # its label, as the version was trained on it
+    suggested: str  # the class the judging model believes (the label itself if it agrees)
+    score: float  # the judging model's probability that the label is wrong
+    flagged: bool  # likely wrong: confident learning says so (in-sample: the model disagrees)
+    suggested_probability: float
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,7 @@ class EvaluationData:
     version_name: str
     evaluation: Evaluation
     queue: list[QueueEntry]
+    held_out: bool  # the queue was judged by fold heads that never saw the images
     image_ids: np.ndarray  # the split's evaluated images
     labels: np.ndarray  # their class indices, as the version was trained on them
     probabilities: np.ndarray  # N x K, calibrated as the exported model gives them
@@ -116,23 +121,38 @@ def load_evaluation(
         data = split_predictions(store, version, split)
         check_cancelled(cancel)
         on_progress(Progress("evaluate", 1, 3, "Ranking the labels to check"))
-        queue = version_relabel_queue(store, version)[:QUEUE_LENGTH]
-        entries = [
-            QueueEntry(
-                item.image_id,
-                display_path(store.image(item.image_id).path),
-                version.classes[item.label],
-                version.classes[item.predicted],
-                item.confidence,
-                item.loss,
-                item.misclassified,
-            )
-            for item in queue
-        ]
+        issues = version_label_issues(store, version)
+        held_out = issues is not None
+        if issues is not None:
+            queue = _held_out_queue(store, version, issues)
+        else:
+            queue = _in_sample_queue(store, version)
     probabilities = calibrated_probabilities(np.asarray(data.probabilities), calibration)
-    return EvaluationData(
-        version.id, version.name, evaluation, entries, data.image_ids, data.labels, probabilities
-    )
+    return EvaluationData(version.id, version.name, evaluation, queue, held_out, data.image_ids,
+                          data.labels, probabilities)  # fmt: skip
+
+
+def _held_out_queue(
+    store: ProjectStore, version: ModelVersion, issues: list[LabelIssue]
+) -> list[QueueEntry]:
+    """The labels to check, judged by fold heads that never saw the images."""
+    return [
+        QueueEntry(issue.image_id, display_path(store.image(issue.image_id).path),
+                   version.classes[issue.label], version.classes[issue.suggested], issue.score,
+                   issue.flagged, issue.suggested_probability)
+        for issue in issues[:QUEUE_LENGTH]
+    ]  # fmt: skip
+
+
+def _in_sample_queue(store: ProjectStore, version: ModelVersion) -> list[QueueEntry]:
+    """A version without held-out predictions (no backbone features): the labels its
+    own model disagrees with, highest loss first."""
+    return [
+        QueueEntry(item.image_id, display_path(store.image(item.image_id).path),
+                   version.classes[item.label], version.classes[item.predicted],
+                   1.0 - math.exp(-item.loss), item.misclassified, item.confidence)
+        for item in version_relabel_queue(store, version)[:QUEUE_LENGTH]
+    ]  # fmt: skip
 
 
 def decision_text(evaluation: Evaluation) -> str:

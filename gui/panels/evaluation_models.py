@@ -1,8 +1,7 @@
-"""Qt table models over an evaluation: confusion matrix, per-class figures, relabel queue."""
+"""Qt table models over an evaluation: confusion matrix, per-class figures."""
 
 from __future__ import annotations
 
-from pathlib import PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -15,11 +14,9 @@ from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QApplication
 
 from linnaeus.engine.evaluation.metrics import Evaluation
-from linnaeus.gui.panels.evaluation_data import QueueEntry
 from linnaeus.gui.widgets.formatting import format_percent
 from linnaeus.gui.widgets.plots import BLUE
 from linnaeus.gui.widgets.plots import VERMILION
-from linnaeus.gui.widgets.row_table import RowTableModel
 
 _Index = QModelIndex | QPersistentModelIndex
 _DISPLAY = Qt.ItemDataRole.DisplayRole
@@ -153,48 +150,4 @@ class PerClassModel(QAbstractTableModel):
             return f"{value:.3f}"
         if role == Qt.ItemDataRole.TextAlignmentRole and column > 0:
             return _RIGHT
-        return None
-
-
-class RelabelQueueModel(RowTableModel):
-    """Images to check first: those the model disagrees with, highest loss first."""
-
-    COLUMNS = ("", "Image", "Label → model", "Confidence")
-
-    @property
-    def entries(self) -> list[QueueEntry]:
-        return self.rows
-
-    def set_entries(self, entries: list[QueueEntry]) -> None:
-        self.set_rows(entries)
-
-    def data(self, index: _Index, role: int = _DISPLAY) -> Any:
-        if not index.isValid():
-            return None
-        entry, column = self.entries[index.row()], index.column()
-        if role == _DISPLAY:
-            values = (
-                "✗" if entry.misclassified else "",
-                PurePosixPath(entry.path).name,
-                entry.label
-                if entry.label == entry.predicted
-                else f"{entry.label} → {entry.predicted}",
-                format_percent(entry.confidence, 0),
-            )
-            return values[column]
-        if role == Qt.ItemDataRole.ToolTipRole:
-            if column == 1:
-                return entry.path
-            if entry.misclassified:
-                return (
-                    f"Labelled {entry.label}, but the model says {entry.predicted} with "
-                    f"{format_percent(entry.confidence, 0)} confidence: check this label."
-                )
-            return f"The model agrees, but is unsure (loss {entry.loss:.2f})."
-        if role == Qt.ItemDataRole.ForegroundRole and column == 0 and entry.misclassified:
-            return QColor(VERMILION)
-        if role == Qt.ItemDataRole.TextAlignmentRole and column == 3:
-            return _RIGHT
-        if role == Qt.ItemDataRole.UserRole:
-            return entry.image_id
         return None

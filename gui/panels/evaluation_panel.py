@@ -39,9 +39,9 @@ from linnaeus.gui.panels.evaluation_data import rates_text
 from linnaeus.gui.panels.evaluation_data import summary_text
 from linnaeus.gui.panels.evaluation_models import ConfusionModel
 from linnaeus.gui.panels.evaluation_models import PerClassModel
-from linnaeus.gui.panels.evaluation_models import RelabelQueueModel
 from linnaeus.gui.panels.evaluation_plots import plot_reliability
 from linnaeus.gui.panels.evaluation_plots import plot_roc
+from linnaeus.gui.panels.label_check import LabelCheckView
 from linnaeus.gui.widgets.message_line import MessageLine
 from linnaeus.gui.widgets.plots import VERMILION
 from linnaeus.gui.widgets.plots import make_plot
@@ -81,7 +81,7 @@ def _table(parent: QWidget, model: Any) -> QTableView:
 
 class EvaluationPanel(QWidget):
     """Confusion matrix, per-class figures, ROC with a live threshold, reliability and
-    the relabel queue of a model version (default: the active one) on a split.
+    the Check labels list of a model version (default: the active one) on a split.
 
     Every figure counts the model's own decisions. For two classes the threshold
     slider recounts them live at another threshold (a what-if: the model keeps
@@ -94,8 +94,11 @@ class EvaluationPanel(QWidget):
       disk, predicted square (v3)", "label": "disk", "predicted": "square",
       "split": "test", "model_version": "v3"} (e.g. ``show_images(d["image_ids"],
       d["title"])``);
-    - ``open_image_requested(int)``: an image of the relabel queue was activated
-      (double-click or Enter): show it in the viewer with its heatmap;
+    - ``open_image_requested(int)``: an image of the Check labels list was activated
+      (double-click or Enter): show it in the viewer with the heatmap of the class
+      `suggested_class` gives;
+    - ``suggestion_accepted(int, str)``: label this image as this class, undoably
+      (A in the Check labels list); then pass the new labels to `labels_changed`;
     - ``threshold_chosen(int, float)``: "Use this threshold" was pressed: save the
       threshold with this version (id), undoably, then `refresh()`.
     The evaluation is computed in a `Worker`, off the GUI thread.
@@ -103,6 +106,7 @@ class EvaluationPanel(QWidget):
 
     filter_requested = Signal(dict)
     open_image_requested = Signal(int)
+    suggestion_accepted = Signal(int, str)
     threshold_chosen = Signal(int, float)
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -154,12 +158,11 @@ class EvaluationPanel(QWidget):
         self.per_class_model = PerClassModel(self)
         self.per_class_view = _table(self, self.per_class_model)
         self.per_class_view.horizontalHeader().setStretchLastSection(True)  # names never elided
-        self.queue_model = RelabelQueueModel(self)
-        self.queue_view = _table(self, self.queue_model)
-        self.queue_view.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
-        self.queue_view.setWordWrap(False)
-        self.queue_view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
-        self.queue_view.activated.connect(self._on_queue_view_activated)
+        self.label_check = LabelCheckView(self)
+        self.queue_model, self.queue_view = self.label_check.model, self.label_check.table
+        self.label_check.open_image_requested.connect(self.open_image_requested)
+        self.label_check.suggestion_accepted.connect(self.suggestion_accepted)
+        self.label_check.rows_changed.connect(self._on_label_check_rows_changed)
 
     def _make_plots(self) -> None:
         """The ROC curve with its threshold slider, and the reliability curve."""
@@ -247,17 +250,7 @@ class EvaluationPanel(QWidget):
         return left
 
     def _tabs(self) -> QTabWidget:
-        """The relabel queue, the ROC curve with its threshold, and calibration."""
-        queue = QWidget(self)
-        queue_layout = QVBoxLayout(queue)
-        queue_layout.addWidget(
-            _note(
-                "Labels to check first: images the model disagrees with "
-                "(✗), strongest disagreement first. Double-click one to open it.",
-                queue,
-            )
-        )
-        queue_layout.addWidget(self.queue_view, 1)
+        """The Check labels list, the ROC curve with its threshold, and calibration."""
         roc = QWidget(self)
         roc_layout = QVBoxLayout(roc)
         roc_layout.addWidget(self.roc_plot, 1)
@@ -276,7 +269,7 @@ class EvaluationPanel(QWidget):
         reliability_layout.addWidget(self.reliability_note)
         reliability_layout.addWidget(self.reliability_plot, 1)
         tabs = QTabWidget(self)
-        tabs.addTab(queue, "Check labels")
+        tabs.addTab(self.label_check, "Check labels")
         tabs.addTab(roc, "ROC")
         tabs.addTab(reliability, "Calibration")
         return tabs
@@ -316,6 +309,10 @@ class EvaluationPanel(QWidget):
                 self.version_choice.setCurrentIndex(self.version_choice.findData(active.id))
         self.version_choice.blockSignals(False)
         self._evaluate()
+
+    def suggested_class(self, image_id: int) -> str | None:
+        """The class the Check labels list suggests for an image (None: not listed)."""
+        return self.label_check.suggested_class(image_id)
 
     def evaluation_data(self) -> EvaluationData | None:
         """What is shown (None while nothing is)."""
@@ -371,16 +368,15 @@ class EvaluationPanel(QWidget):
         self.pages.setCurrentWidget(self.empty)
         for model in (self.confusion_model, self.per_class_model):
             model.set_evaluation(None)
-        self.queue_model.set_entries([])
+        self.label_check.set_entries([], held_out=False)
 
     def _show(self, data: EvaluationData) -> None:
         self._data = data
         evaluation = data.evaluation
         self._show_figures(evaluation)
         _fit_height(self.per_class_view)
-        self.queue_model.set_entries(data.queue)
-        wrong = sum(entry.misclassified for entry in data.queue)
-        self.tabs.setTabText(0, f"Check labels ({wrong})" if wrong else "Check labels")
+        self.label_check.set_entries(data.queue, held_out=data.held_out)
+        self._on_label_check_rows_changed()
         binary = evaluation.operating_point is not None
         plot_roc(self.roc_plot, evaluation, binary)
         self._show_threshold_controls(binary)
@@ -492,6 +488,11 @@ class EvaluationPanel(QWidget):
             }
         )
 
-    def _on_queue_view_activated(self, index: QModelIndex) -> None:
-        if index.isValid():
-            self.open_image_requested.emit(self.queue_model.entries[index.row()].image_id)
+    def _on_label_check_rows_changed(self) -> None:
+        wrong = self.label_check.flagged
+        self.tabs.setTabText(0, f"Check labels ({wrong})" if wrong else "Check labels")
+
+    def labels_changed(self, labels: dict[int, str | None]) -> None:
+        """These images now have these labels (a label edit, or its undo): the Check
+        labels list follows without evaluating again."""
+        self.label_check.labels_changed(labels)

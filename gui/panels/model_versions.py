@@ -35,7 +35,9 @@ COLUMNS = (
     "Training time",
     "Trained",
     "",
+    "Note",
 )
+NOTE_COLUMN = COLUMNS.index("Note")
 _Index = QModelIndex | QPersistentModelIndex
 
 
@@ -103,6 +105,8 @@ class ModelVersionsModel(QAbstractTableModel):
             font.setBold(True)
             return font
         if role == Qt.ItemDataRole.ToolTipRole:
+            if index.column() in (0, NOTE_COLUMN) and version.note:
+                return version.note
             if version.error:
                 return version.error
             if index.column() == 3 and _on_views(version):
@@ -115,7 +119,7 @@ class ModelVersionsModel(QAbstractTableModel):
 
     def _text(self, version: ModelVersion, column: int) -> str:
         if column == 0:
-            return version.name
+            return version.display_name
         if column == 1:
             return model_label(version.kind)
         if column == 2:
@@ -131,6 +135,8 @@ class ModelVersionsModel(QAbstractTableModel):
             return format_duration(version.duration_s)
         if column == 6:
             return local_time(version.created_at)
+        if column == NOTE_COLUMN:
+            return " ".join(version.note.split())  # one line; the tooltip has it all
         return "● active" if self.is_active(version) else ""
 
 

@@ -7,6 +7,8 @@ gives each one a label and an explanation.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -22,13 +24,15 @@ from PySide6.QtWidgets import QWidget
 from linnaeus.engine.cli.protocol import TrainOptions
 from linnaeus.engine.images.augment import PRESETS
 from linnaeus.engine.training.config import IMBALANCE_METHODS
+from linnaeus.gui import app_settings
 
 # engine model name -> (label, explanation)
 MODEL_WORDS: dict[str, tuple[str, str]] = {
     "auto": (
         "Automatic",
-        "Quick when the ImageNet networks are installed, otherwise a small network trained "
-        "from scratch.",
+        "The quick model first (ready in seconds), then fine-tuning within the time budget, "
+        "kept only if it is better on the validation images. Without the ImageNet networks, "
+        "a small network trained from scratch.",
     ),
     "quick": (
         "Quick (seconds)",
@@ -75,6 +79,11 @@ IMBALANCE_WORDS: dict[str, tuple[str, str]] = {
 }
 AUGMENT_CUSTOM = "custom"
 DEFAULTS = TrainOptions()  # the trainer's
+BUDGET_EXPLANATION = (
+    "Automatic trains the quick model first (ready in seconds), then fine-tunes the "
+    "ImageNet network within this time and keeps the fine-tuned model only if it is better "
+    "on the validation images. 0: the quick model only."
+)
 
 
 def model_label(name: str) -> str:
@@ -90,6 +99,48 @@ def add_choices(
         label, explanation = words[name]
         combo.addItem(label, name)
         combo.setItemData(combo.count() - 1, explanation, Qt.ItemDataRole.ToolTipRole)
+
+
+@contextmanager
+def _at_root(settings: QSettings) -> Iterator[QSettings]:
+    """``settings`` outside the group it is in (a panel's), for application-wide keys."""
+    group = settings.group()
+    while settings.group():
+        settings.endGroup()
+    try:
+        yield settings
+    finally:
+        if group:
+            settings.beginGroup(group)
+
+
+def saved_budget_minutes(settings: QSettings) -> int:
+    """The time budget saved under `app_settings.BUDGET_MINUTES_KEY` (application-wide,
+    whatever group ``settings`` is in: the Settings dialog's default is this value)."""
+    with _at_root(settings) as root:
+        return app_settings.budget_minutes(root)
+
+
+def save_budget_minutes(settings: QSettings, minutes: int) -> None:
+    with _at_root(settings) as root:
+        root.setValue(app_settings.BUDGET_MINUTES_KEY, int(minutes))
+
+
+class BudgetField(QSpinBox):
+    """The time budget of the default training, in minutes (0: the quick model only)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setRange(*app_settings.BUDGET_RANGE)
+        self.setSingleStep(5)
+        self.setSuffix(" min")
+        self.setSpecialValueText("quick model only")
+        self.setValue(app_settings.DEFAULT_BUDGET_MINUTES)
+        self.setToolTip(BUDGET_EXPLANATION)
+
+    def budget(self) -> str:
+        """As `TrainOptions.budget` takes it, e.g. "10m"."""
+        return f"{self.value()}m"
 
 
 class TrainingOptionsForm(QWidget):

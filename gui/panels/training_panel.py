@@ -27,8 +27,7 @@ from PySide6.QtWidgets import QWidget
 from linnaeus.engine.cli.protocol import TrainingDone
 from linnaeus.engine.cli.protocol import TrainOptions
 from linnaeus.engine.errors import LinnaeusError
-from linnaeus.engine.evaluation.metrics import AUGMENTED_VIEWS_NOTE
-from linnaeus.engine.progress import EPOCH_PHASES
+from linnaeus.engine.progress import FINE_TUNE_STAGE
 from linnaeus.engine.progress import TrainingProgress
 from linnaeus.engine.project import leftovers
 from linnaeus.engine.project import lock as project_lock
@@ -38,57 +37,21 @@ from linnaeus.engine.training.config import MODEL_CHOICES
 from linnaeus.engine.training.config import resumable_version
 from linnaeus.gui.panels.model_versions import ModelVersionsModel
 from linnaeus.gui.panels.training_curves import TrainingCurvesView
-from linnaeus.gui.panels.training_curves import phase_name
+from linnaeus.gui.panels.training_options import BUDGET_EXPLANATION
 from linnaeus.gui.panels.training_options import MODEL_WORDS
+from linnaeus.gui.panels.training_options import BudgetField
 from linnaeus.gui.panels.training_options import TrainingOptionsForm
 from linnaeus.gui.panels.training_options import add_choices
+from linnaeus.gui.panels.training_options import save_budget_minutes
+from linnaeus.gui.panels.training_options import saved_budget_minutes
+from linnaeus.gui.panels.training_texts import progress_text
+from linnaeus.gui.panels.training_texts import summary_text
+from linnaeus.gui.panels.version_actions import VersionActions
 from linnaeus.gui.processes.train_runner import TrainRunner
-from linnaeus.gui.widgets.formatting import format_duration
-from linnaeus.gui.widgets.formatting import format_percent
-from linnaeus.gui.widgets.formatting import format_rate
 from linnaeus.gui.widgets.message_line import MessageLine
 
-
-def progress_text(progress: TrainingProgress) -> str:
-    """What a progress report says, e.g. "Training · epoch 3 of 30 · 420 images/s ·
-    about 2 min 10 s left"."""
-    phase = progress.phase
-    parts = [phase_name(phase) or "Working"]
-    if phase == "head" and progress.epochs:
-        parts.append(f"step {progress.epoch} of {progress.epochs}")
-    elif phase in EPOCH_PHASES and progress.epochs:
-        parts.append(f"epoch {progress.epoch} of {progress.epochs}")
-    elif progress.total:
-        parts.append(f"{progress.done:,} of {progress.total:,}")
-    rate = format_rate(progress.images_per_s)
-    if rate:
-        parts.append(rate)
-    if progress.eta_s is not None:
-        parts.append(f"about {format_duration(progress.eta_s)} left")
-    return " · ".join(parts)
-
-
-def summary_text(done: TrainingDone) -> str:
-    """The summary of a finished training, from the trainer's last report."""
-    scores = [
-        f"{name} accuracy {format_percent(done.metrics[split].get('accuracy'))}"
-        for split, name in (("val", "validation"), ("test", "test"))
-        if split in done.metrics
-    ]
-    text = f"{done.model_version or 'The new model'} is ready and is now the active model"
-    text += ": " + ", ".join(scores) + "." if scores else "."
-    if done.metrics.get("val", {}).get("augmented_views"):
-        text += f" {AUGMENTED_VIEWS_NOTE}"
-    if done.duration_s is not None:
-        text += f" Trained in {format_duration(done.duration_s)}"
-        text += f" on {done.device}." if done.device else "."
-    if done.skipped:
-        one = len(done.skipped) == 1
-        text += (
-            f" {len(done.skipped)} image{'' if one else 's'} could not be read and "
-            f"{'was' if one else 'were'} left out."
-        )
-    return text
+# How long a cancelled fine-tuning may take to measure its best epoch before it is killed.
+KEEP_BEST_MS = 10 * 60_000
 
 
 class TrainingPanel(QWidget):
@@ -115,6 +78,7 @@ class TrainingPanel(QWidget):
         super().__init__(parent)
         self._store: ProjectStore | None = None
         self._phase: str | None = None
+        self._fine_tuned_epochs = 0  # whole epochs of an anytime training's fine-tuning
         self.runner = runner or TrainRunner()
         self.runner.setParent(self)
         self.runner.progress_received.connect(self._on_runner_progress_received)
@@ -128,9 +92,12 @@ class TrainingPanel(QWidget):
         self.model_explanation = QLabel(self)
         self.model_explanation.setWordWrap(True)
         self.model_explanation.setForegroundRole(QPalette.ColorRole.PlaceholderText)
-        self.model_explanation.setMinimumHeight(3 * self.fontMetrics().lineSpacing())
+        self.model_explanation.setMinimumHeight(4 * self.fontMetrics().lineSpacing())
         self.model_explanation.setAlignment(Qt.AlignmentFlag.AlignTop)
         self.model_choice.currentIndexChanged.connect(self._on_model_choice_changed)
+        self.budget = BudgetField(self)
+        self.budget_label = QLabel("Time budget", self)
+        self.budget_label.setToolTip(BUDGET_EXPLANATION)
         self.train_button = QPushButton("Train", self)
         font = QFont(self.train_button.font())
         font.setBold(True)
@@ -182,6 +149,13 @@ class TrainingPanel(QWidget):
             "Use the selected version for the grid's predictions and the evaluation."
         )
         self.make_active_button.clicked.connect(self._on_make_active_button_clicked)
+        self.version_actions = VersionActions(  # right-click: rename, note, delete
+            self.versions_view, self.versions_model, is_training=self.is_training, parent=self
+        )
+        self.version_actions.make_active_requested.connect(self._on_make_active_button_clicked)
+        self.version_actions.versions_changed.connect(self.refresh_versions)
+        self.version_actions.active_changed.connect(self.active_model_changed)
+        self.version_actions.message.connect(self.result.show_message)
         self._layout()
         self._on_model_choice_changed()
         self._update_buttons()
@@ -193,6 +167,10 @@ class TrainingPanel(QWidget):
         left.addWidget(QLabel("Model", controls))
         left.addWidget(self.model_choice)
         left.addWidget(self.model_explanation)
+        budget = QHBoxLayout()
+        budget.addWidget(self.budget_label)
+        budget.addWidget(self.budget, 1)
+        left.addLayout(budget)
         left.addWidget(self.train_button)
         buttons = QHBoxLayout()
         buttons.addWidget(self.cancel_button)
@@ -222,10 +200,12 @@ class TrainingPanel(QWidget):
         table.setContentsMargins(0, 0, 0, 0)
         title = QHBoxLayout()
         title.addWidget(QLabel("<b>Model versions</b>", bottom))
+        title.addWidget(self.version_actions.hint)
         title.addStretch(1)
         title.addWidget(self.make_active_button)
         table.addLayout(title)
         table.addWidget(self.versions_view)
+        table.addWidget(self.version_actions.note_label)
 
         self.splitter = splitter = QSplitter(Qt.Orientation.Vertical, self)
         splitter.setChildrenCollapsible(False)
@@ -243,6 +223,7 @@ class TrainingPanel(QWidget):
         if self.is_training():
             self.cancel_training()
         self._store = store
+        self.version_actions.set_store(store)
         self.curves.clear()
         self.result.clear()
         self.progress.reset()
@@ -250,7 +231,7 @@ class TrainingPanel(QWidget):
         self.refresh_versions()
         active = versions.active_version(store) if store is not None else None
         if active is not None:
-            self.curves.show_stored(active.curves)
+            self._show_curves(active)
         busy = project_lock.busy_message(store.project_dir) if store is not None else None
         if busy is not None:  # e.g. training in another window
             self.result.show_message("info", busy)
@@ -260,6 +241,7 @@ class TrainingPanel(QWidget):
         settings.setValue("model", self.model_choice.currentData())
         settings.setValue("advanced_shown", self.advanced_toggle.isChecked())
         settings.setValue("splitter", self.splitter.saveState())
+        save_budget_minutes(settings, self.budget.value())
         self.advanced.save_state(settings)
 
     def restore_state(self, settings: QSettings) -> None:
@@ -269,11 +251,16 @@ class TrainingPanel(QWidget):
         self.advanced_toggle.setChecked(settings.value("advanced_shown", False, type=bool))
         if settings.value("splitter"):
             self.splitter.restoreState(settings.value("splitter"))
+        self.budget.setValue(saved_budget_minutes(settings))
         self.advanced.restore_state(settings)
 
     def set_augmentation(self, settings: dict[str, Any]) -> None:
         """Train with these `Augmentation` settings (``Augmentation.to_dict()``)."""
         self.advanced.set_augmentation(settings)
+
+    def set_budget_minutes(self, minutes: int) -> None:
+        """Train the default (anytime) model within this many minutes from now on."""
+        self.budget.setValue(minutes)
 
     def is_training(self) -> bool:
         return self.runner.is_running
@@ -298,7 +285,11 @@ class TrainingPanel(QWidget):
 
     def training_options(self) -> TrainOptions:
         """The options the next training starts with."""
-        return replace(self.advanced.options(), model=self.model_choice.currentData())
+        return replace(
+            self.advanced.options(),
+            model=self.model_choice.currentData(),
+            budget=self.budget.budget(),
+        )
 
     def start_training(self, resume: bool = False) -> None:
         """Start a new training (or resume the interrupted one) on the project."""
@@ -312,6 +303,7 @@ class TrainingPanel(QWidget):
             self.curves.clear()
         self.result.clear()
         self._phase = None
+        self._fine_tuned_epochs = 0
         self.progress.show()
         self.progress.setRange(0, 0)  # busy until the first line
         self.progress_label.setText("Starting the trainer…")
@@ -325,12 +317,19 @@ class TrainingPanel(QWidget):
         self.busy_changed.emit(True)
 
     def cancel_training(self) -> None:
-        """Ask the trainer to stop after saving a checkpoint (Resume continues from it)."""
+        """Ask the trainer to stop after saving a checkpoint (Resume continues from it).
+        Fine-tuning after the quick model keeps its best epoch so far if it is better:
+        the trainer is given time to measure it."""
         if not self.is_training():
             return
-        self.runner.cancel()
+        if self._fine_tuned_epochs:
+            self.runner.cancel(kill_after_ms=KEEP_BEST_MS)
+            text = "Stopping: measuring the best fine-tuned epoch so far (kept if it is better)…"
+        else:
+            self.runner.cancel()
+            text = "Stopping: saving a checkpoint first…"
         self.cancel_button.setEnabled(False)
-        self.progress_label.setText("Stopping: saving a checkpoint first…")
+        self.progress_label.setText(text)
 
     def refresh_versions(self) -> None:
         """Read the model versions again (after another part of the app changed them)."""
@@ -344,10 +343,14 @@ class TrainingPanel(QWidget):
         """A version picked in the list shows its curves (not while a training draws)."""
         selected = self._selected_version()
         if selected is not None and not self.is_training():
-            self.curves.show_stored(selected.curves)
+            self._show_curves(selected)
+
+    def _show_curves(self, version: versions.ModelVersion) -> None:
+        self.curves.show_stored(version.curves, (version.name, version.kind, version.metrics))
 
     def _on_model_choice_changed(self) -> None:
         self.model_explanation.setText(MODEL_WORDS[self.model_choice.currentData()][1])
+        self._update_buttons()
 
     def _on_advanced_toggle_toggled(self, shown: bool) -> None:
         self.advanced.setVisible(shown)
@@ -364,6 +367,11 @@ class TrainingPanel(QWidget):
         if progress.phase != self._phase:  # the new version is listed once it exists
             self._phase = progress.phase
             self.refresh_versions()
+        if progress.model_ready:
+            self._on_model_ready(progress)
+        if progress.anytime_stage == FINE_TUNE_STAGE and progress.phase == "fine-tune":
+            ended = progress.batch == progress.batches and progress.epoch > 0
+            self._fine_tuned_epochs = max(self._fine_tuned_epochs, progress.epoch - (not ended))
         self.curves.add_progress(progress)
         if progress.total > 0:
             self.progress.setRange(0, progress.total)
@@ -371,6 +379,17 @@ class TrainingPanel(QWidget):
         else:
             self.progress.setRange(0, 0)
         self.progress_label.setText(progress_text(progress))
+
+    def _on_model_ready(self, progress: TrainingProgress) -> None:
+        """The quick model is ready and active while fine-tuning goes on: the window
+        uses it now, and the curves show what fine-tuning has to beat."""
+        self.refresh_versions()
+        ready = next((v for v in self.versions_model.versions if v.name == progress.model_ready),
+                     None)  # fmt: skip
+        if ready is not None:
+            self.curves.set_reference(f"{ready.name} (quick model)", ready.metrics)
+        self.result.show_message("info", progress.message)
+        self.active_model_changed.emit(progress.model_ready)
 
     def _on_runner_finished(self, done: TrainingDone) -> None:
         self.progress.setRange(0, 1)
@@ -441,7 +460,11 @@ class TrainingPanel(QWidget):
                 f"Continue training {resumable.name} from its last saved epoch."
             )
         self.model_choice.setEnabled(not running)
+        anytime = self.model_choice.currentData() == "auto"  # the budget is the default's
+        self.budget.setEnabled(not running and anytime)
+        self.budget_label.setEnabled(not running and anytime)
         self.advanced.setEnabled(not running)
+        self.version_actions.update_actions()
         selected = self._selected_version()
         self.make_active_button.setEnabled(
             selected is not None

@@ -181,14 +181,14 @@ class ChildProcess(QObject):
         log.info("starting %s %s", program, " ".join(arguments))
         process.start(program, list(arguments))
 
-    def stop(self) -> None:
+    def stop(self, *, kill_after_ms: int | None = None) -> None:
         """Ask the child to stop (SIGTERM; on Windows a close request) and kill it if it
-        has not ended after ``kill_after_ms``."""
+        has not ended after ``kill_after_ms`` (default: the one given at construction)."""
         if self._process is None:
             return
         self._stop_requested = True
         self._process.terminate()
-        self._kill_timer.start(self._kill_after_ms)
+        self._kill_timer.start(self._kill_after_ms if kill_after_ms is None else kill_after_ms)
 
     def kill(self) -> None:
         """End the child at once."""

@@ -99,9 +99,11 @@ class TrainRunner(QObject):
         self._end = None
         self._process.start(program, arguments)
 
-    def cancel(self) -> None:
-        """Ask the trainer to stop after saving a checkpoint; ``cancelled`` follows."""
-        self._process.stop()
+    def cancel(self, *, kill_after_ms: int | None = None) -> None:
+        """Ask the trainer to stop after saving a checkpoint; ``cancelled`` follows (or,
+        when an anytime training keeps its best so far, ``finished``). ``kill_after_ms``:
+        how long it may take before it is killed (default: the runner's)."""
+        self._process.stop(kill_after_ms=kill_after_ms)
 
     def kill(self) -> None:
         """Stop the trainer at once (e.g. when the application quits)."""

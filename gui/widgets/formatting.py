@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import math
 
+from linnaeus.engine.progress import duration_words
+
 
 def format_duration(seconds: float | None) -> str:
     """``"45 s"``, ``"3 min 20 s"``, ``"1 h 05 min"``; an em dash when unknown."""
     if seconds is None or not math.isfinite(seconds) or seconds < 0:
         return "—"
-    whole = round(seconds)
-    if whole < 60:
-        return f"{whole} s"
-    minutes, secs = divmod(whole, 60)
-    if minutes < 60:
-        return f"{minutes} min {secs:02d} s" if minutes < 10 else f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
+    return duration_words(seconds)
 
 
 def format_percent(value: float | None, decimals: int = 1) -> str:

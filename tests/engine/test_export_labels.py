@@ -40,3 +40,13 @@ def test_safe_names_stay_inside_the_output_folder(tmp_path: Path, name: str) -> 
 def test_names_that_collide_after_sanitising_stay_distinct() -> None:
     names = unique_folder_names(["a/b", "a_b", "A_B"])
     assert len({n.lower() for n in names.values()}) == 3
+
+
+def test_a_csv_is_never_written_inside_the_image_folder(store) -> None:
+    from linnaeus.engine.dataset.export_labels import export_csv
+    from linnaeus.engine.errors import ProjectError
+
+    with pytest.raises(ProjectError, match="outside the image folder"):
+        export_csv(store, store.image_root / "labels.csv")
+    assert not (store.image_root / "labels.csv").exists()
+    assert export_csv(store, store.project_dir.parent / "labels.csv").written == 0

@@ -13,6 +13,7 @@ import onnx
 import pytest
 
 from linnaeus.engine.errors import Cancelled
+from linnaeus.engine.evaluation.label_issues import version_label_issues
 from linnaeus.engine.images.array_cache import ArrayCache
 from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import Progress
@@ -210,6 +211,9 @@ def test_the_quick_model_stores_what_its_keras_model_predicts(tmp_path) -> None:
     version = train(store, config, on_progress=reports.append).version
     embed = [r for r in reports if isinstance(r, TrainingProgress) and r.phase == "embed"]
     assert embed[-1].done == embed[-1].total == 32
+    # the same features judged every label by fold heads that never saw the image
+    assert version.metrics["label_check"]["images"] == 32
+    assert len(version_label_issues(store, version) or []) == 32
 
     loaded = load_pixels(store, collect_examples(store), config.resolved().input_format)
     model = keras.models.load_model(version.model_file)

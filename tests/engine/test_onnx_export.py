@@ -31,9 +31,11 @@ from linnaeus.engine.onnx.export import ExportReport
 from linnaeus.engine.onnx.export import export_onnx
 from linnaeus.engine.onnx.export import export_version
 from linnaeus.engine.onnx.format import CAM
+from linnaeus.engine.onnx.format import FORMAT_VERSION
 from linnaeus.engine.onnx.format import INPUT_NAME
 from linnaeus.engine.onnx.format import LOGITS
 from linnaeus.engine.onnx.format import METADATA_KEY
+from linnaeus.engine.onnx.format import OOD_SCORE
 from linnaeus.engine.onnx.format import PROBABILITIES
 from linnaeus.engine.onnx.format import Int8Check
 from linnaeus.engine.onnx.format import ModelFileError
@@ -41,6 +43,10 @@ from linnaeus.engine.onnx.format import OnnxMetadata
 from linnaeus.engine.onnx.format import feature_output_name
 from linnaeus.engine.onnx.format import output_names
 from linnaeus.engine.onnx.format import read_metadata
+from linnaeus.engine.onnx.inference import Classifier
+from linnaeus.engine.onnx.unfamiliar import Familiarity
+from linnaeus.engine.onnx.unfamiliar import kept_bank
+from linnaeus.engine.onnx.unfamiliar import knn_scores
 from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import Progress
 from linnaeus.engine.project import versions
@@ -48,6 +54,7 @@ from linnaeus.engine.project.store import ProjectStore
 from linnaeus.engine.project.versions import ModelVersion
 from linnaeus.engine.sessions import session_options
 from linnaeus.engine.training.config import TrainConfig
+from linnaeus.engine.training.models import embedding_model
 from linnaeus.engine.training.models import feature_layer_names
 from linnaeus.engine.training.models import features_model
 from tests.training_factory import trained_shapes_project
@@ -112,8 +119,10 @@ def test_export_writes_the_contract_metadata_and_a_keras_copy(project, exported)
     assert sorted(p.name for p in report.path.parent.iterdir()) == ["shapes.keras", "shapes.onnx"]
     if os.name == "posix":
         assert report.path.stat().st_mode & 0o777 == 0o644
+    metadata = read_metadata(report.path)
+    assert metadata.unfamiliar is not None and metadata.unfamiliar["method"] == "knn-cosine"
     assert read_metadata(report.path) == OnnxMetadata(
-        format_version=1,
+        format_version=FORMAT_VERSION,
         classes=["disk", "square"],
         input_format={"size": 32, "channels": 3, "resize": "stretch", "binarize": False},
         feature_outputs=["features_1", "features_2", "features_3", "features_4"],
@@ -128,13 +137,14 @@ def test_export_writes_the_contract_metadata_and_a_keras_copy(project, exported)
         metrics=version.metrics,
         linnaeus_version=__version__,
         int8=False,
+        unfamiliar=metadata.unfamiliar,
     )
     model = onnx.load(report.path)
     (image,) = model.graph.input
     assert image.name == INPUT_NAME and image.type.tensor_type.elem_type == TensorProto.UINT8
     dims = [d.dim_param or d.dim_value for d in image.type.tensor_type.shape.dim]
     assert dims == ["N", 32, 32, 3]
-    assert [o.name for o in model.graph.output] == output_names(4)
+    assert [o.name for o in model.graph.output] == [*output_names(4), OOD_SCORE]
     assert progress[-1].done == progress[-1].total and progress[-1].stage == "export"
     assert any(p.stage == "decode" for p in progress)
 
@@ -149,6 +159,22 @@ def test_onnx_matches_keras_on_project_images(project, exported, keras_model) ->
     expected = keras_model.predict(images, verbose=0)
     np.testing.assert_allclose(outputs[PROBABILITIES], expected, atol=1e-5)
     assert outputs[PROBABILITIES].dtype == np.float32
+
+
+def test_the_exported_ood_score_is_the_engines_on_keras_features(
+    project, exported, keras_model
+) -> None:
+    store, version = project
+    report, _ = exported
+    images = project_images(store, version)
+    familiarity = Familiarity.from_dict(read_metadata(report.path).unfamiliar)
+    gap = np.asarray(embedding_model(keras_model)(images, training=False), np.float32)
+    bank = kept_bank(onnx.load(report.path))
+    assert familiarity.bank_images == len(bank) > 0 and familiarity.cut_images > 0
+    expected = knn_scores(gap, bank, familiarity.neighbours)
+    np.testing.assert_allclose(run_onnx(report.path, images)[OOD_SCORE], expected, atol=1e-4)
+    scores = Classifier(report.path).ood_scores(images)
+    np.testing.assert_allclose(scores, expected, atol=1e-4)
 
 
 def test_cam_averages_to_the_logits_and_equals_tensorflow_cam(
@@ -250,7 +276,7 @@ def test_int8_export_keeps_the_contract_and_reports_the_accuracy_change(
     )
     model = onnx.load(path)
     assert {"QLinearConv", "ConvInteger", "QuantizeLinear"} & {n.op_type for n in model.graph.node}
-    assert [o.name for o in model.graph.output] == output_names(4)
+    assert [o.name for o in model.graph.output] == [*output_names(4), OOD_SCORE]
     images = project_images(store, version)
     int8, float_ = run_onnx(path, images), run_onnx(exported[0].path, images)
     assert int8[PROBABILITIES].dtype == np.float32
@@ -367,8 +393,8 @@ def rewrite_metadata(source: Path, destination: Path, **changes: object) -> Path
 
 def test_read_metadata_refuses_newer_and_inconsistent_models(exported, tmp_path) -> None:
     path = exported[0].path
-    newer = rewrite_metadata(path, tmp_path / "newer.onnx", format_version=2)
-    with pytest.raises(ModelFileError, match=r"newer Linnaeus.*format 2"):
+    newer = rewrite_metadata(path, tmp_path / "newer.onnx", format_version=FORMAT_VERSION + 1)
+    with pytest.raises(ModelFileError, match=rf"newer Linnaeus.*format {FORMAT_VERSION + 1}"):
         read_metadata(newer)
     fewer = rewrite_metadata(
         path, tmp_path / "fewer.onnx", feature_outputs=["features_1"], feature_layers=["block1"]

@@ -71,8 +71,11 @@ def test_report_is_one_self_contained_html_file(trained, tmp_path) -> None:
     from linnaeus.engine.report.model_card import write_report
 
     store, version = trained
+    versions.rename_version(store, version.id, "shapes <baseline>")
+    versions.set_note(store, version.id, "Kept for comparison.")
     path = write_report(store, versions.get_version(store, version.id), tmp_path / "card.html")
     page = path.read_text()
+    assert f"v{version.id} · shapes &lt;baseline&gt;" in page and "Kept for comparison." in page
     for section in ("Data", "Test split", "Validation split", "Misclassified", "Software"):
         assert f"<h2>{section}" in page
     assert page.count("data:image/png") >= 2 and "<svg" in page  # heatmaps and curves inline

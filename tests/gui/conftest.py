@@ -89,3 +89,12 @@ def _close_all_windows(qapp, request):
             f"qtbot.addWidget): {', '.join(leaked)}",
             pytrace=False,
         )
+
+
+@pytest.fixture
+def make_window(tmp_path, qtbot):
+    """A function that builds main windows on generated projects (`browse_factory`)."""
+    from tests.gui.browse_factory import window_factory
+
+    with window_factory(tmp_path, qtbot) as make:
+        yield make

@@ -120,9 +120,10 @@ def test_few_images_say_so_and_hide_the_calibration_plot(qtbot, store) -> None:
 def test_relabel_queue_lists_disagreements_first_and_opens_images(qtbot, store) -> None:
     panel = shown_panel(qtbot, store)
     entries = panel.queue_model.entries
-    assert sum(e.misclassified for e in entries) == 6  # 2 per split
-    assert all(e.misclassified for e in entries[:6]) and not entries[6].misclassified
-    assert entries[0].label == "disk" and entries[0].predicted == "square"
+    assert sum(e.flagged for e in entries) == 6  # 2 per split
+    assert all(e.flagged for e in entries[:6]) and not entries[6].flagged
+    assert entries[0].label == "disk" and entries[0].suggested == "square"
+    assert "trained on them" in panel.label_check.note.text()  # no held-out heads: in-sample
     assert panel.tabs.tabText(0) == "Check labels (6)"
     with qtbot.waitSignal(panel.open_image_requested) as opened:
         panel.queue_view.activated.emit(panel.queue_model.index(0, 1))

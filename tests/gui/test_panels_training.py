@@ -22,8 +22,8 @@ from linnaeus.gui.panels.training_curves import CurveHistory
 from linnaeus.gui.panels.training_options import IMBALANCE_WORDS
 from linnaeus.gui.panels.training_options import MODEL_WORDS
 from linnaeus.gui.panels.training_panel import TrainingPanel
-from linnaeus.gui.panels.training_panel import progress_text
-from linnaeus.gui.panels.training_panel import summary_text
+from linnaeus.gui.panels.training_texts import progress_text
+from linnaeus.gui.panels.training_texts import summary_text
 from linnaeus.gui.processes.child_process import JsonLineBuffer
 from linnaeus.gui.processes.child_process import ProcessEnd
 from linnaeus.gui.processes.child_process import failure_message
@@ -329,10 +329,10 @@ def test_a_finished_versions_stored_curves_are_shown(qtbot, store) -> None:
     versions.set_active(store, version.id)
     panel = make_panel(qtbot, store)  # opening the project shows the active version's curves
     history = panel.curves.history
-    assert history.series("val_loss") == ([1, 2], [0.6, 0.5])
-    assert history.series("loss") == ([3, 4, 5], [0.4, 0.3, 0.2])  # fine-tuning continues
-    assert history.series("val_accuracy")[0] == [1, 2, 3, 4, 5]
-    assert [phase for _, phase in history.phase_starts] == ["head", "fine-tune"]
+    assert history.series("val_loss") == ([], [])  # the last layer's settings are no epochs
+    assert history.series("loss") == ([1, 2, 3], [0.4, 0.3, 0.2])
+    assert history.series("val_accuracy")[0] == [1, 2, 3]
+    assert [phase for _, phase in history.phase_starts] == ["fine-tune"]
     panel.curves.clear()
     panel.versions_view.selectRow(0)  # picking it in the list shows them again
     assert panel.curves.history.series("loss")[1] == [0.4, 0.3, 0.2]
