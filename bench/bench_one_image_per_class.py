@@ -23,38 +23,22 @@ import tempfile
 import time
 from pathlib import Path
 
-import cv2
-import numpy as np
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench.*, tests.*
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.training_factory
-
+from bench.bench_sets import draw_structures
 from linnaeus.engine.dataset.importer import import_images
-from linnaeus.engine.images.augment import PRESETS
-from linnaeus.engine.images.augment import augment_image
 from linnaeus.engine.onnx.classify import classify
 from linnaeus.engine.onnx.export import export_version
 from linnaeus.engine.project.store import ProjectStore
 from linnaeus.engine.training.config import TrainConfig
 from linnaeus.engine.training.train import train
-from tests.training_factory import draw_structure
-
-UNSEEN_SEED = 3  # neither training's nor the validation views' random numbers
 
 
 def draw_sets(root: Path, classes: int, views: int) -> tuple[Path, Path]:
     """One drawing per class in ``root/images/<class>/``; ``views`` unseen augmented
     views of each in ``root/unseen/<class>/``."""
     images, unseen = root / "images", root / "unseen"
-    for index in range(classes):
-        name = f"structure_{index:04}"
-        pixels = draw_structure(index)
-        (images / name).mkdir(parents=True)
-        (unseen / name).mkdir(parents=True)
-        cv2.imwrite(str(images / name / f"{name}.png"), pixels)
-        for view in range(views):
-            rng = np.random.default_rng([UNSEEN_SEED, index, view])
-            variant = augment_image(pixels, PRESETS["gentle"], rng)
-            cv2.imwrite(str(unseen / name / f"{name}_view{view}.png"), variant)
+    draw_structures(images, unseen, classes, views)
     return images, unseen
 
 

@@ -8,8 +8,9 @@ TensorFlow, Keras or tf2onnx, even indirectly (an import-linter contract checks 
 Model choices, in the words the application uses:
 - ``quick``: ImageNet backbone embeddings computed once per image and cached,
   a small head trained on them in seconds (the one-click retrain);
-- ``accurate``: the quick head, then fine-tuning of the backbone's top layers
-  with augmentation at a lower learning rate;
+- ``accurate``: the quick head, then fine-tuning of the whole backbone (its
+  BatchNormalization frozen) with augmentation at a lower learning rate, after a
+  one-epoch warm-up (bench/bench_recipe.py measured it against the top 30%);
 - ``seed-cnn`` / ``small-resnet``: from scratch, with augmentation;
 - ``pretrain``: a denoising autoencoder trained on all the project's images
   (labelled or not) initialises a from-scratch net: the offline answer when
@@ -94,7 +95,7 @@ class TrainConfig:
     dropout: float = 0.2
     activation: str = "elu"
     patience: int | None = None
-    fine_tune_fraction: float = 0.3
+    fine_tune_fraction: float = 1.0  # of the backbone's layers, from the top (accurate)
     pretrain_epochs: int = 10
     normalize: bool = True
     seed: int = 0

@@ -187,6 +187,7 @@ class _BatchSource:
         weights: np.ndarray | None,
         first_epoch: int,
         denoise: float | None,
+        mixup: float = 0.0,
     ) -> None:
         self.images = loaded.images
         self.labels = loaded.examples.labels[positions]
@@ -199,6 +200,7 @@ class _BatchSource:
         self.weights = weights
         self.first_epoch = first_epoch
         self.denoise = denoise
+        self.mixup = mixup
         self.eye = np.eye(num_classes, dtype=np.float32)
 
     @property
@@ -230,9 +232,26 @@ class _BatchSource:
             noisy = np.clip(pixels + noise, 0, 255).astype(np.uint8)
             return noisy, (pixels / np.float32(255.0)).astype(np.float32)
         labels = self.labels[batch]
-        if self.weights is None:
-            return pixels, self.eye[labels], np.ones(len(batch), np.float32)
-        return pixels, self.eye[labels], self.weights[labels]
+        weights = np.ones(len(batch), np.float32) if self.weights is None else self.weights[labels]
+        if self.mixup:
+            return _mixed(pixels, self.eye[labels], weights, self.mixup, [self.seed, int(step)])
+        return pixels, self.eye[labels], weights
+
+
+def _mixed(
+    pixels: np.ndarray, targets: np.ndarray, weights: np.ndarray, alpha: float, seed: list[int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mixup (Zhang et al. 2018): each image blended with another of the batch by a
+    share drawn from Beta(alpha, alpha), its one-hot target and weight alike."""
+    rng = np.random.default_rng(seed)
+    share = rng.beta(alpha, alpha, len(pixels)).astype(np.float32)
+    share = np.maximum(share, 1 - share)  # the image keeps the larger share
+    other = rng.permutation(len(pixels))
+    blend = share[:, None, None, None]
+    mixed = pixels * blend + pixels[other] * (1 - blend)
+    mixed_targets = targets * share[:, None] + targets[other] * (1 - share[:, None])
+    mixed_weights = weights * share + weights[other] * (1 - share)
+    return np.rint(mixed).astype(np.uint8), mixed_targets, mixed_weights.astype(np.float32)
 
 
 def make_dataset(
@@ -249,13 +268,15 @@ def make_dataset(
     first_epoch: int = 0,
     epochs: int = 1,
     denoise: float | None = None,
+    mixup: float = 0.0,
 ) -> tuple[Any, int]:
     """A tf.data pipeline of (images uint8, one-hot labels, sample weights)
     over ``positions`` of ``loaded.examples`` for epochs ``first_epoch..epochs-1``;
     returns it with the number of batches per epoch.
 
     With ``denoise`` (a noise level, 0.1 = 10% of the range) the pipeline gives
-    (noisy images uint8, clean images in 0..1) for autoencoder pretraining.
+    (noisy images uint8, clean images in 0..1) for autoencoder pretraining; with
+    ``mixup`` (Beta's alpha) the training images and their targets are mixed.
     """
     import tensorflow as tf
 
@@ -276,6 +297,7 @@ def make_dataset(
         weights=weights,
         first_epoch=first_epoch,
         denoise=denoise,
+        mixup=mixup,
     )
     shape = loaded.images.shape[1:]
     dataset = tf.data.Dataset.from_generator(

@@ -55,6 +55,13 @@ _HEAD_STRENGTHS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)  # inverse L2 strengths tried
 # training run gains from it; on a GPU it pays off.
 JIT_COMPILE = False
 _EVAL_BATCH = 128
+# The fine-tuning recipe of the "accurate" model (bench/bench_recipe.py measures
+# each choice): label smoothing, a linear warm-up (in epochs) before the cosine
+# decay, so the fitted head is not wrecked by the first steps of a whole
+# backbone, and mixup's Beta(a, a) (0 = off).
+FINE_TUNE_SMOOTHING = 0.0
+FINE_TUNE_WARMUP_EPOCHS = 1.0
+FINE_TUNE_MIXUP = 0.0
 
 
 @dataclass(frozen=True)
@@ -174,13 +181,28 @@ def _training_images(loaded: LoadedPixels, positions: np.ndarray, chunk: int = 5
         yield from loaded.images[rows[start : start + chunk]]
 
 
-def _compile(model: keras.Model, learning_rate: float, decay_steps: int) -> None:
-    schedule = keras.optimizers.schedules.CosineDecay(
-        learning_rate, decay_steps=max(decay_steps, 1), alpha=0.05
-    )
+def _compile(
+    model: keras.Model,
+    learning_rate: float,
+    decay_steps: int,
+    *,
+    warmup_steps: int = 0,
+    label_smoothing: float = 0.0,
+) -> None:
+    """Adam on a cosine decay to 5% of ``learning_rate``, after a linear warm-up
+    from 10% of it over ``warmup_steps``."""
+    if warmup_steps:
+        schedule = keras.optimizers.schedules.CosineDecay(
+            learning_rate / 10, decay_steps=max(decay_steps - warmup_steps, 1), alpha=0.05,
+            warmup_target=learning_rate, warmup_steps=warmup_steps,
+        )  # fmt: skip
+    else:
+        schedule = keras.optimizers.schedules.CosineDecay(
+            learning_rate, decay_steps=max(decay_steps, 1), alpha=0.05
+        )
     model.compile(
         optimizer=keras.optimizers.Adam(schedule),
-        loss=keras.losses.CategoricalCrossentropy(),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
         metrics=["accuracy"],
         jit_compile=JIT_COMPILE,
     )
@@ -194,6 +216,7 @@ def _fit(
     epochs = config.epochs or 1
     state = TrainState.load(context.folder) if resume else None
     state = state or TrainState(phase)
+    tuning = phase == "fine-tune"
     train_data, steps = make_dataset(
         context.loaded,
         context.positions("train"),
@@ -206,6 +229,7 @@ def _fit(
         weights=context.weights(),
         first_epoch=state.epochs_done,
         epochs=epochs,
+        mixup=FINE_TUNE_MIXUP if tuning else 0.0,
     )
     val_data, _ = make_dataset(
         context.loaded,
@@ -214,7 +238,11 @@ def _fit(
         batch_size=_EVAL_BATCH,
     )
     if not resume:
-        _compile(model, config.learning_rate or 1e-3, epochs * steps)
+        _compile(
+            model, config.learning_rate or 1e-3, epochs * steps,
+            warmup_steps=round(FINE_TUNE_WARMUP_EPOCHS * steps) if tuning else 0,
+            label_smoothing=FINE_TUNE_SMOOTHING if tuning else 0.0,
+        )  # fmt: skip
     if state.epochs_done < epochs:  # a custom step: model.fit fails on several machines
         fit(
             model,

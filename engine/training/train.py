@@ -69,10 +69,10 @@ log = logging.getLogger(__name__)
 # most (a checkpoint with Adam's state is 3.3 times it, written beside the one
 # it replaces, and the best weights beside theirs: about 9; the autoencoder
 # doubles that; the quick model writes only its model file, and fine-tuning
-# keeps Adam's state for a third of the backbone); a backbone feature row;
+# keeps Adam's state for the whole backbone, as from scratch); a backbone feature row;
 # a stored prediction or label row.
 _SCRATCH_WEIGHTS_BYTES = {"seed-cnn": 140_000, "small-resnet": 2_900_000, "pretrain": 2_900_000}
-_WEIGHTS_COPIES = {"quick": 1, "accurate": 6, "seed-cnn": 9, "small-resnet": 9, "pretrain": 18}
+_WEIGHTS_COPIES = {"quick": 1, "accurate": 9, "seed-cnn": 9, "small-resnet": 9, "pretrain": 18}
 _FEATURE_BYTES = 1280 * 4
 _ROW_BYTES = 200
 # Held in the version's folder while it trains (see `reserve_space`), under a

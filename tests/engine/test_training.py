@@ -208,3 +208,32 @@ def test_training_stores_predictions_for_every_readable_image(tmp_path) -> None:
     assert len(ids) == 25  # the unlabelled image too
     assert probabilities.shape == (25, 2)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_mixup_blends_images_and_their_targets_alike(tmp_path) -> None:
+    store = make_shapes_project(tmp_path, {"disk": 8, "square": 8})
+    loaded = load_pixels(store, collect_examples(store), InputFormat(32))
+    positions = np.arange(len(loaded.rows))
+    plain, _ = make_dataset(loaded, positions, num_classes=2, batch_size=16, shuffle=True)
+    mixed, _ = make_dataset(loaded, positions, num_classes=2, batch_size=16, shuffle=True,
+                            mixup=0.4)  # fmt: skip
+    images, targets, weights = (t.numpy() for t in next(iter(mixed)))
+    plain_images, plain_targets, _ = (t.numpy() for t in next(iter(plain)))
+    assert images.dtype == np.uint8 and not np.array_equal(images, plain_images)
+    np.testing.assert_allclose(targets.sum(axis=1), 1.0, rtol=1e-6)
+    assert (targets.max(axis=1) >= 0.5).all()  # each image keeps the larger share
+    assert (targets.argmax(axis=1) == plain_targets.argmax(axis=1)).all()
+    np.testing.assert_allclose(weights, 1.0)
+
+
+def test_accurate_model_fine_tunes_the_backbone_after_the_quick_head(tmp_path) -> None:
+    store = make_shapes_project(tmp_path, {"disk": 12, "square": 12})
+    config = TrainConfig(model="accurate", image_size=32, epochs=1, batch_size=8)
+    quick = train(store, TrainConfig(model="quick", image_size=32)).version
+    before = keras.models.load_model(quick.model_file).get_layer("backbone").get_weights()
+    result = train(store, config)
+    assert result.version.status == "done" and result.version.kind == "accurate"
+    assert "fine-tune_loss" in result.version.curves and "head_val_loss" in result.version.curves
+    after = keras.models.load_model(result.version.model_file).get_layer("backbone").get_weights()
+    changed = [not np.array_equal(a, b) for a, b in zip(before, after, strict=True)]
+    assert any(changed) and not all(changed)  # BatchNormalization stays frozen
