@@ -38,7 +38,7 @@ SORT_TITLES = {
     "confidence": "Confidence, lowest first",
     "loss": "Loss, highest first",
     "uncertainty": "Uncertainty, highest first",
-    "label_next": "Label next: teaches the model most",
+    "label_next": "Label next: most useful",
 }
 SORT_TIPS = {
     "label_next": "Unlabelled images the model is least sure of, spread over what is not "
