@@ -53,9 +53,9 @@ GUIDE_STEPS: tuple[tuple[str, str], ...] = (
     (
         "Fix the labels it doubts",
         "Check labels (Evaluate tab) lists the images whose labels are most likely wrong, "
-        "first; double-click one to see it with its heatmap. Fix the label if it is wrong, "
-        "or press Enter to accept the model's suggestion. Find images > \"Model disagrees "
-        'with label" shows them in the grid.',
+        "first, each checked by models that never saw it; double-click one to see it with "
+        "its heatmap. Fix the label if it is wrong, or press A in the list to accept the "
+        'suggested class. Find images > "Model disagrees with label" shows them in the grid.',
     ),
     (
         "See why it decides",
