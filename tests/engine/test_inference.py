@@ -578,7 +578,7 @@ def test_pad_heatmap_lit_over_the_image_area_covers_the_whole_original() -> None
     original = square_to_original(square, 30, 60, "pad")
 
     assert original.shape == (30, 60)
-    np.testing.assert_allclose(original, 1.0)
+    np.testing.assert_allclose(original, 1.0, atol=1e-6)  # bicubic sums to 1 within float
     stretched = square_to_original(square, 30, 60, "stretch")
     assert stretched.min() == 0.0  # stretch maps the padding rows too
 
@@ -610,7 +610,8 @@ def test_heatmap_lights_the_red_half_at_the_original_size(tmp_path: Path) -> Non
 
     assert heatmap.shape == (20, 40) and heatmap.dtype == np.float32
     assert heatmap.min() >= 0.0 and heatmap.max() <= 1.0
-    assert heatmap[:, :16].mean() > 0.9 and heatmap[:, 24:].mean() < 0.1
+    # the red half lit, the rest dark; the smoothing (engine.images.heatmaps) softens the edge
+    assert heatmap[:, :16].mean() > 0.75 and heatmap[:, 24:].mean() < 0.1
     assert not classifier.heatmap(image, class_index=1).any()  # no green anywhere
     cam = classifier.explain_pixels(prepare_image(image, classifier.input_format)[None])["cam"]
     same = heatmap_to_image(cam[0, :, :, 0], image.shape, classifier.input_format)
