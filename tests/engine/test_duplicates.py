@@ -23,6 +23,7 @@ from linnaeus.engine.images.perceptual_hash import hash_distance
 from linnaeus.engine.images.perceptual_hash import hash_table
 from linnaeus.engine.images.perceptual_hash import perceptual_hashes
 from linnaeus.engine.project import image_files
+from linnaeus.engine.project.image_files import HashedImage
 from linnaeus.engine.project.store import ProjectStore
 
 ORIGINALS = 12
@@ -172,6 +173,28 @@ def test_cached_backbone_features_link_what_the_hashes_miss(store: ProjectStore)
     report = find_duplicates(store)
     assert report.features == "backbone-160"
     assert [(len(g.images), g.kinds) for g in report.groups] == [(2, ("features",))]
+
+
+def test_look_alikes_in_a_crowd_are_not_copies_but_a_copy_stands_out() -> None:
+    """Forty cells all within cosine 0.97 of each other (malaria's plain round
+    cells) link nothing; a copy far closer to its original than to any other is
+    linked, however crowded its neighbourhood."""
+    rng = np.random.default_rng(0)
+    centre = np.zeros(64, np.float32)
+    centre[0] = 1.0
+    crowd = centre + rng.normal(0, 0.018, (40, 64)).astype(np.float32)
+    copy = crowd[0] + rng.normal(0, 0.001, 64).astype(np.float32)
+    features = np.vstack([crowd, copy])
+    cosines = features @ features.T / np.outer(*[np.linalg.norm(features, axis=1)] * 2)
+    assert cosines[:40, :40].min() > 0.96  # every cell "alike" by cosine alone
+    images = [
+        HashedImage(i, f"cell{i}.png", f"hash{i}", None, None, None, None)
+        for i in range(len(features))
+    ]
+
+    groups = duplicate_groups(images, features)
+
+    assert [[m.path for m in g.images] for g in groups] == [["cell0.png", "cell40.png"]]
 
 
 def test_training_and_its_model_card_warn_of_a_leak(tmp_path: Path, capsys) -> None:
