@@ -379,9 +379,10 @@ def _run_demo(args: argparse.Namespace) -> int:
     if training:
         cli_train.print_training(training)
         right = sum(f["suggested"] == f["true_class"] for f in result.found)
-        print(f"\nOf the {len(result.mislabelled)} images the relabel queue shows first, "
-              f"{len(result.found)} are deliberately wrong labels; for {right} of them the model "
-              "suggests the right class (`linnaeus evaluate` lists them).")  # fmt: skip
+        print(f"\nOf the {len(result.mislabelled)} images Check labels shows first (each judged "
+              f"by models that never saw it), {len(result.found)} are deliberately wrong labels; "
+              f"for {right} of them the suggested class is the right one (`linnaeus labels "
+              "issues` lists them).")  # fmt: skip
     shipped = result.shipped
     if shipped:
         print(f"\nExported the model to {shipped['onnx']} (largest difference from the trained "

@@ -19,6 +19,7 @@ from linnaeus.engine.dataset.importer import ImportReport
 from linnaeus.engine.dataset.importer import import_images
 from linnaeus.engine.demo.images import make_demo_images
 from linnaeus.engine.errors import ProjectError
+from linnaeus.engine.evaluation.label_issues import version_label_issues
 from linnaeus.engine.evaluation.version import version_relabel_queue
 from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import ProgressCallback
@@ -163,14 +164,19 @@ def _ship(
 def _found_wrong_labels(
     store: ProjectStore, training: TrainResult, mislabelled: list[dict[str, str]]
 ) -> list[dict[str, str]]:
-    """The planted wrong labels among the first entries of the relabel queue
-    (as many entries as there are wrong labels), with the model's suggestion."""
+    """The planted wrong labels among the first entries of Check labels (as many
+    entries as there are wrong labels), with the suggested class: the held-out
+    label check where the version has one (`labels issues`), else the relabel queue."""
     version = training.version
-    queue = version_relabel_queue(store, version)[: len(mislabelled)]
+    issues = version_label_issues(store, version)
+    if issues is not None:
+        first = [(issue.image_id, issue.suggested) for issue in issues]
+    else:
+        first = [(item.image_id, item.predicted) for item in version_relabel_queue(store, version)]
     wrong = {m["path"]: m for m in mislabelled}
     found = []
-    for item in queue:
-        path = store.image(item.image_id).path
+    for image_id, suggested in first[: len(mislabelled)]:
+        path = store.image(image_id).path
         if path in wrong:
-            found.append(wrong[path] | {"suggested": version.classes[item.predicted]})
+            found.append(wrong[path] | {"suggested": version.classes[suggested]})
     return found
