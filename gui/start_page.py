@@ -125,7 +125,16 @@ class StartPage(QWidget):
         self.cancel_demo = QPushButton("Cancel")
         for widget in (self.demo_progress, self.cancel_demo):
             widget.hide()
+        self._lay_out(title, subtitle)
 
+        self.open_folder.clicked.connect(self.open_folder_requested)
+        self.open_project.clicked.connect(self.open_project_requested)
+        self.try_demo.clicked.connect(self._on_try_demo_clicked)
+        self.guide.clicked.connect(self.guide_requested)
+        self.cancel_demo.clicked.connect(self._on_cancel_demo_clicked)
+        self.recent.itemActivated.connect(self._on_recent_item_activated)
+
+    def _lay_out(self, title: QLabel, subtitle: QLabel) -> None:
         actions = QGridLayout()
         actions.setHorizontalSpacing(16)
         rows = (
@@ -177,13 +186,6 @@ class StartPage(QWidget):
         outer.addStretch(1)
         outer.addWidget(card, 4)
         outer.addStretch(1)
-
-        self.open_folder.clicked.connect(self.open_folder_requested)
-        self.open_project.clicked.connect(self.open_project_requested)
-        self.try_demo.clicked.connect(self._on_try_demo_clicked)
-        self.guide.clicked.connect(self.guide_requested)
-        self.cancel_demo.clicked.connect(self._on_cancel_demo_clicked)
-        self.recent.itemActivated.connect(self._on_recent_item_activated)
 
     def set_recent_projects(self, folders: Sequence[Path]) -> None:
         self.recent.clear()

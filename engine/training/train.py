@@ -153,25 +153,8 @@ def train(
                 cancel=cancel,
                 callbacks=callbacks,
             )
-            save_predictions(store, version.id, outcome.image_ids, outcome.probabilities)
-            checked = _check_labels(version, loaded.examples, outcome, on_progress, cancel)
-            metrics = outcome.metrics
-            if views is not None:
-                metrics = _validated_on_views(version, loaded.examples, outcome, views)
-            metrics |= checked
-            version = versions.update_version(
-                store,
-                version.id,
-                status="done",
-                metrics=metrics,
-                curves=outcome.curves,
-                duration_s=time.monotonic() - started,
-                finished_at=utc_now(),
-            )
-            # The accuracies the versions table shows, counted at the decisions the
-            # version is exported with (threshold and temperature fitted on validation).
-            version = versions.update_version(
-                store, version.id, metrics=decided_split_figures(store, version)
+            version = _record_outcome(
+                store, version, loaded.examples, outcome, views, started, on_progress, cancel
             )
     except Cancelled:
         _record_end(store, version, reserve, "cancelled", duration_s=time.monotonic() - started)
@@ -184,6 +167,37 @@ def train(
         versions.set_active(store, version.id)
     warning = _leak_warning(store, loaded.examples, cancel)
     return TrainResult(version, loaded.skipped, loaded.decoded, (warning,) if warning else ())
+
+
+def _record_outcome(
+    store: ProjectStore,
+    version: ModelVersion,
+    examples: Examples,
+    outcome: RunOutcome,
+    views: ViewCounts | None,
+    started: float,
+    on_progress: ProgressCallback,
+    cancel: CancelToken | None,
+) -> ModelVersion:
+    """Store a finished run's predictions, label check and figures: the version is done."""
+    save_predictions(store, version.id, outcome.image_ids, outcome.probabilities)
+    checked = _check_labels(version, examples, outcome, on_progress, cancel)
+    metrics = outcome.metrics
+    if views is not None:
+        metrics = _validated_on_views(version, examples, outcome, views)
+    metrics |= checked
+    version = versions.update_version(
+        store,
+        version.id,
+        status="done",
+        metrics=metrics,
+        curves=outcome.curves,
+        duration_s=time.monotonic() - started,
+        finished_at=utc_now(),
+    )
+    # The accuracies the versions table shows, counted at the decisions the
+    # version is exported with (threshold and temperature fitted on validation).
+    return versions.update_version(store, version.id, metrics=decided_split_figures(store, version))
 
 
 def _leak_warning(

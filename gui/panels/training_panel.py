@@ -130,6 +130,13 @@ class TrainingPanel(QWidget):
         self.curves = TrainingCurvesView(self)
         self.result = MessageLine(self)
 
+        self._make_versions_view()
+        self._layout()
+        self._on_model_choice_changed()
+        self._update_buttons()
+
+    def _make_versions_view(self) -> None:
+        """The model versions table, its Make active button and its right-click menu."""
         self.versions_model = ModelVersionsModel(self)
         self.versions_view = QTableView(self)
         self.versions_view.setModel(self.versions_model)
@@ -156,9 +163,6 @@ class TrainingPanel(QWidget):
         self.version_actions.versions_changed.connect(self.refresh_versions)
         self.version_actions.active_changed.connect(self.active_model_changed)
         self.version_actions.message.connect(self.result.show_message)
-        self._layout()
-        self._on_model_choice_changed()
-        self._update_buttons()
 
     def _layout(self) -> None:
         controls = QWidget(self)

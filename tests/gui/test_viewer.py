@@ -11,9 +11,9 @@ from linnaeus.engine.project.label_edits import HistoryEntry
 from linnaeus.engine.project.store import ImageRecord
 from linnaeus.gui.image_details import details_html
 from linnaeus.gui.image_viewer import ImageViewer
-from linnaeus.gui.image_viewer import Window
-from linnaeus.gui.image_viewer import auto_window
-from linnaeus.gui.image_viewer import display_pixels
+from linnaeus.gui.window_level import Window
+from linnaeus.gui.window_level import auto_window
+from linnaeus.gui.window_level import display_pixels
 from tests.gui.browse_factory import window_factory
 from tests.image_factory import write_image
 
