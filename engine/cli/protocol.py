@@ -105,6 +105,9 @@ class TrainOptions:
     binarize: bool = _flag(_CONFIG.binarize, bool, "binarise images (Otsu threshold)")
     resize: str = _flag(_CONFIG.resize, str, choices=RESIZE_POLICIES)
     seed: int = _flag(_CONFIG.seed, int)
+    positive: str | None = _flag(
+        None, str, "two classes: the class the threshold must find (default: from the names)"
+    )
     budget: str = _flag(DEFAULT_BUDGET, str, BUDGET_HELP)
 
     def __post_init__(self) -> None:

@@ -1,7 +1,8 @@
 """The one decision rule: how a model version turns class probabilities into a class.
 
-For two classes the positive class wins when its probability reaches the
-threshold saved with the model version (`choose_threshold` picks it on the
+For two classes the positive class (`positive_class` picks it from the class
+names when the version is trained; it is saved with the version) wins when its
+probability reaches the threshold saved with the model version (`choose_threshold` picks it on the
 validation images for a target sensitivity); with more classes, or without a
 threshold, the most probable class wins (ties: the earlier class). The
 exported model carries the same rule in its metadata, so `linnaeus predict`,
@@ -16,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +26,12 @@ from linnaeus.engine.errors import EvaluationError
 
 log = logging.getLogger(__name__)
 
+# Class names that read as "nothing found" (lower case, letters and digits only).
+NEGATIVE_NAMES = frozenset({
+    "normal", "healthy", "negative", "neg", "no", "none", "nofinding", "uninfected",
+    "noninfected", "benign", "control", "controls", "clean", "absent", "ok", "good", "false",
+    "0",
+})  # fmt: skip
 NO_POSITIVES_THRESHOLD = 0.5  # choose_threshold's answer when there is no positive image
 THRESHOLD_MARGIN = 1e-9  # a chosen threshold stays this far inside (0, 1)
 
@@ -38,6 +46,25 @@ def check_threshold(threshold: float) -> float:
             f"The decision threshold must be between 0 and 1 (not included), not {threshold!r}."
         )
     return float(threshold)
+
+
+def positive_class(classes: Sequence[str]) -> int:
+    """The index of the class a two-class model's threshold should find (its
+    sensitivity is the one reported): the class whose name does NOT read as a
+    negative, when exactly one of the two does. A name reads as a negative when,
+    in lower case and with everything but letters and digits dropped, it is one of
+    `NEGATIVE_NAMES` (normal, healthy, negative, no, uninfected, benign, control,
+    ...): Parasitized of Parasitized/Uninfected, PNEUMONIA of NORMAL/PNEUMONIA,
+    yes of no/yes. When neither or both read as negatives: the second class (1),
+    the rule before names were read (dogs of cats/dogs)."""
+    if len(classes) != 2:
+        raise EvaluationError(f"A positive class is for two-class models, not {list(classes)}.")
+    negative = [_reads_negative(name) for name in classes]
+    return negative.index(False) if negative.count(True) == 1 else 1
+
+
+def _reads_negative(name: str) -> bool:
+    return "".join(ch for ch in str(name).lower() if ch.isalnum()) in NEGATIVE_NAMES
 
 
 def flag_positive(scores: np.ndarray, threshold: float) -> np.ndarray:

@@ -68,11 +68,12 @@ def calibrate_version(store: ProjectStore, version: ModelVersion) -> dict[str, A
         temperature = fit_temperature(logits_from_probabilities(val.probabilities), val.labels)
     threshold = positive = None
     if len(version.classes) == 2:
-        positive = version.classes[1]
+        index = positive_index(version)
+        positive = version.classes[index]
         scaled = calibrated_probabilities(val.probabilities, temperature)
         threshold = 0.5  # no positive validation image: the plain argmax rule, never test data
-        if len(val.image_ids) and (val.labels == 1).any():
-            threshold = choose_threshold(val.labels == 1, scaled[:, 1], TARGET_SENSITIVITY)
+        if len(val.image_ids) and (val.labels == index).any():
+            threshold = choose_threshold(val.labels == index, scaled[:, index], TARGET_SENSITIVITY)
     calibration = {"temperature": temperature, "threshold": threshold, "positive_class": positive,
                    "target_sensitivity": TARGET_SENSITIVITY, "chosen_on": CHOSEN_ON_VALIDATION,
                    "validation_threshold": threshold}  # fmt: skip
@@ -80,6 +81,16 @@ def calibrate_version(store: ProjectStore, version: ModelVersion) -> dict[str, A
         store, version.id, metrics=version.metrics | {"calibration": calibration}
     )
     return calibration
+
+
+def positive_index(version: ModelVersion) -> int:
+    """The index of a two-class version's positive class: the one recorded in its
+    config when it was trained (`TrainConfig.positive`), else the second class, as
+    every version trained before the class was recorded decided."""
+    recorded = version.config.get("positive")
+    if recorded is None or recorded not in version.classes:
+        return 1
+    return version.classes.index(recorded)
 
 
 def _usable(saved: dict[str, Any], version: ModelVersion) -> bool:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import asdict
 from dataclasses import dataclass
 from dataclasses import field
@@ -29,6 +30,7 @@ from dataclasses import replace
 from typing import Any
 
 from linnaeus.engine.errors import TrainingError
+from linnaeus.engine.evaluation.decision import positive_class
 from linnaeus.engine.images.augment import PRESETS
 from linnaeus.engine.images.augment import Augmentation
 from linnaeus.engine.images.preprocess import InputFormat
@@ -99,6 +101,9 @@ class TrainConfig:
     pretrain_epochs: int = 10
     normalize: bool = True
     seed: int = 0
+    # Two classes: the class the decision threshold must find (its sensitivity is
+    # reported); None: `for_classes` picks it from the class names.
+    positive: str | None = None
 
     def __post_init__(self) -> None:
         if self.model not in MODEL_CHOICES:
@@ -132,6 +137,23 @@ class TrainConfig:
             learning_rate=self.learning_rate or defaults["learning_rate"],
             patience=self.patience or defaults["patience"],
         )
+
+    def for_classes(self, classes: Sequence[str]) -> TrainConfig:
+        """This config with ``positive`` checked against ``classes`` and, for two
+        classes, chosen by `positive_class` when not given (None for more classes)."""
+        if self.positive is not None and self.positive not in classes:
+            raise TrainingError(
+                f"The positive class {self.positive!r} is not one of the classes: "
+                f"{', '.join(classes)}."
+            )
+        if len(classes) != 2:
+            if self.positive is not None:
+                raise TrainingError(
+                    f"A positive class is for two-class projects; this one has {len(classes)} "
+                    f"classes ({', '.join(classes)})."
+                )
+            return self
+        return replace(self, positive=self.positive or classes[positive_class(classes)])
 
     @property
     def input_format(self) -> InputFormat:

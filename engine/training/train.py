@@ -115,6 +115,7 @@ def train(
     else:
         config = config.resolved()
         examples = collect_examples(store)
+        config = config.for_classes(examples.classes)
         _check_enough(examples)
     from linnaeus.engine.training import runs as training_runs
     from linnaeus.engine.training.device import configure_devices
