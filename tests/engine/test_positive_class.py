@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import pytest
 
+from linnaeus.engine.cli.main import main
 from linnaeus.engine.cli.protocol import TrainOptions
 from linnaeus.engine.errors import EvaluationError
 from linnaeus.engine.errors import TrainingError
@@ -19,6 +20,7 @@ from linnaeus.engine.onnx.export import export_version
 from linnaeus.engine.onnx.format import read_metadata
 from linnaeus.engine.project import versions
 from linnaeus.engine.training.config import TrainConfig
+from tests.training_factory import make_shapes_project
 from tests.training_factory import trained_shapes_project
 
 
@@ -76,3 +78,11 @@ def test_a_malaria_version_finds_parasitized_images(tmp_path) -> None:
         assert metadata.threshold == pytest.approx(calibration["threshold"])
     finally:
         store.close()
+
+
+def test_train_says_when_the_positive_class_is_not_a_class(tmp_path, capsys) -> None:
+    make_shapes_project(tmp_path, {"disk": 4, "square": 4}).close()
+    project = str(tmp_path / "project")
+    code = main(["train", "--project", project, "--positive", "Sick", "--model", "seed-cnn"])
+    assert code != 0
+    assert "'Sick' is not one of the classes: disk, square" in capsys.readouterr().err
