@@ -22,7 +22,6 @@ from linnaeus.engine.errors import LinnaeusError
 from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import Progress
 from linnaeus.engine.project.store import ProjectStore
-from linnaeus.engine.training.backbones import available_backbones
 from linnaeus.engine.training.config import TrainConfig
 from linnaeus.engine.training.data import collect_examples
 from linnaeus.engine.training.features import feature_cache
@@ -106,9 +105,6 @@ def test_without_ray_installed_the_message_says_how_to_install_it(monkeypatch) -
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    "mobilenet_v2_0.5" not in available_backbones(), reason="no MobileNetV2 weights"
-)
 def test_train_on_ray_caches_the_features_one_machine_computes(
     tmp_path: Path, capsys, monkeypatch
 ) -> None:

@@ -40,16 +40,12 @@ from tests.training_factory import draw_shape
 from tests.training_factory import make_shapes_project
 
 BACKBONE = "mobilenet_v2_0.5"
-needs_weights = pytest.mark.skipif(
-    BACKBONE not in available_backbones(), reason="no MobileNetV2 weights (LINNAEUS_WEIGHTS)"
-)
 
 
 @pytest.fixture(scope="module")
 def embedder() -> keras.Model:
     """The classifier up to "gap" with the real ImageNet backbone, at 64 px."""
-    if BACKBONE not in available_backbones():
-        pytest.skip("no MobileNetV2 weights (LINNAEUS_WEIGHTS)")
+    assert BACKBONE in available_backbones()  # shipped in resources/weights
     model = build_classifier(ModelSpec("transfer", 2, image_size=64, backbone=BACKBONE))
     return embedding_model(model)
 
@@ -59,7 +55,6 @@ def shapes(n: int, size: int = 64) -> np.ndarray:
     return np.stack([draw_shape(("disk", "square")[i % 2], rng, size) for i in range(n)])
 
 
-@needs_weights
 def test_onnxruntime_features_agree_with_tensorflow(embedder) -> None:
     images = shapes(6)
     ours = onnx_run(embedder, BACKBONE).compute(images)
@@ -76,7 +71,6 @@ def conversion(embedder: keras.Model) -> onnx.ModelProto:
     return onnx.load(features.converted_backbone(embedder, BACKBONE))
 
 
-@needs_weights
 def test_the_backbone_is_converted_once_and_kept(embedder, conversion, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     conversions: list[keras.Model] = []
@@ -99,7 +93,6 @@ def test_the_backbone_is_converted_once_and_kept(embedder, conversion, tmp_path,
     assert onnx.load(kept) == conversion
 
 
-@needs_weights
 def test_features_come_even_when_the_cache_folder_cannot_be_written(
     embedder, conversion, tmp_path, monkeypatch
 ) -> None:
@@ -201,7 +194,6 @@ def test_in_order_gives_results_in_order_and_stops_when_cancelled() -> None:
         next(results)
 
 
-@needs_weights
 def test_the_quick_model_stores_what_its_keras_model_predicts(tmp_path) -> None:
     """The stored predictions and the figures come from the head on onnxruntime's
     features; the saved Keras model (and so the exported one) gives the same."""
