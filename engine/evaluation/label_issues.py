@@ -103,7 +103,7 @@ def out_of_fold_probabilities(
     splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
     for fitted_on, held_out in splitter.split(x, y):
         check_cancelled(cancel)
-        with threadpool_limits(1):  # see runs._quick_head: one BLAS thread is faster here
+        with threadpool_limits(1):  # see quick_head.fit_head: one BLAS thread is faster here
             head.fit(x[fitted_on], y[fitted_on])  # warm: starts from the last fold's fit
         probabilities[np.ix_(held_out, head.classes_)] = head.predict_proba(x[held_out])
     return probabilities

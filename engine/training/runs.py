@@ -1,5 +1,6 @@
 """The training recipes behind `engine.training.train`: quick head on cached
-embeddings, fine-tuning, from scratch, and autoencoder pretraining."""
+embeddings (its fitting in `quick_head`), fine-tuning, from scratch, and
+autoencoder pretraining."""
 
 from __future__ import annotations
 
@@ -11,14 +12,12 @@ from typing import Any
 
 import keras
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from linnaeus.engine.atomic import atomic_path
 from linnaeus.engine.errors import ExportError
 from linnaeus.engine.images.augment import featurewise_stats
 from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import ProgressCallback
-from linnaeus.engine.progress import TrainingProgress
 from linnaeus.engine.progress import check_cancelled
 from linnaeus.engine.progress import curve_key
 from linnaeus.engine.project.image_files import readable_images
@@ -47,10 +46,11 @@ from linnaeus.engine.training.models import build_classifier
 from linnaeus.engine.training.models import copy_encoder_weights
 from linnaeus.engine.training.models import embedding_model
 from linnaeus.engine.training.models import set_backbone_trainable
+from linnaeus.engine.training.quick_head import fit_head
+from linnaeus.engine.training.quick_head import head_probabilities
 
 log = logging.getLogger(__name__)
 _EMBED_BATCH = 64
-_HEAD_STRENGTHS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)  # inverse L2 strengths tried
 # XLA compilation takes 10-20 s per model on a CPU, longer than a small
 # training run gains from it; on a GPU it pays off.
 JIT_COMPILE = False
@@ -126,7 +126,9 @@ def run(
     )
     features = None
     if config.model in BACKBONE_MODELS:
-        model, curves, features = _quick_head(context)
+        model = build_classifier(_spec(context))
+        features = _embeddings(context, embedding_model(model))
+        curves = fit_head(context, model, features)
         if config.model == "accurate":
             set_backbone_trainable(model, config.fine_tune_fraction)
             curves |= _fit(context, model, "fine-tune", resume=False)
@@ -260,79 +262,6 @@ def _fit(
     return {curve_key(phase, k): v for k, v in state.history.items()}
 
 
-def _quick_head(context: _Context) -> tuple[keras.Model, dict[str, list[float]], np.ndarray]:
-    """Build the transfer model and fit only its last layer, as a multinomial
-    logistic regression on cached backbone embeddings (seconds, not minutes);
-    returns the model, its curves and the examples' embeddings.
-
-    The regularisation strength is chosen by validation loss; the fitted
-    weights become the model's "logits" layer, so the result is one ordinary
-    Keras model (and later one ONNX file).
-    """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import log_loss
-
-    config = context.config
-    model = build_classifier(_spec(context))
-    embeddings = _embeddings(context, embedding_model(model))
-    n = context.num_classes
-    labels = context.loaded.examples.labels
-    train, val = context.positions("train"), context.positions("val")
-    if context.balance != "none":
-        train = train[np.concatenate(_plan(labels[train], context))]
-    class_weight = "balanced" if config.imbalance == "class-weights" else None
-    strengths = [1.0 / (config.l2 * len(train))] if config.l2 else list(_HEAD_STRENGTHS)
-    head = LogisticRegression(max_iter=3000, class_weight=class_weight, warm_start=True)
-    metrics = ("C", "val_loss", "val_accuracy")
-    curves: dict[str, list[float]] = {curve_key("head", metric): [] for metric in metrics}
-    best: tuple[float, np.ndarray, np.ndarray] | None = None
-    for step, strength in enumerate(strengths, start=1):
-        check_cancelled(context.cancel)
-        head.set_params(C=strength)
-        # One BLAS thread: with two, each iteration took ~5x longer on a 2-core machine
-        # where anything else ran (OpenBLAS threads spin waiting for each other).
-        with threadpool_limits(1):
-            head.fit(embeddings[train], labels[train])
-        probabilities = head.predict_proba(embeddings[val])
-        loss = float(log_loss(labels[val], probabilities, labels=list(range(n))))
-        accuracy = float(np.mean(head.classes_[probabilities.argmax(1)] == labels[val]))
-        for metric, value in zip(metrics, (strength, loss, accuracy), strict=True):
-            curves[curve_key("head", metric)].append(value)
-        if best is None or loss < best[0]:
-            best = (loss, head.coef_.copy(), head.intercept_.copy())
-        context.on_progress(TrainingProgress(
-            stage="head", done=step, total=len(strengths), phase="head", epoch=step,
-            epochs=len(strengths), val_loss=loss, val_accuracy=accuracy,
-            message=f"Fitting the new last layer ({step} of {len(strengths)})",
-        ))  # fmt: skip
-    assert best is not None
-    kernel, bias = _dense_weights(best[1], best[2], head.classes_, n)
-    model.get_layer("logits").set_weights([kernel, bias])
-    return model, curves, embeddings
-
-
-def _dense_weights(
-    coef: np.ndarray, intercept: np.ndarray, fitted: np.ndarray, n: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """A softmax Dense layer's (kernel, bias) equal to a fitted logistic regression."""
-    if coef.shape[0] == 1:  # binary: sigmoid(w.x + b) == softmax([0, w.x + b])
-        coef = np.vstack([np.zeros_like(coef), coef])
-        intercept = np.concatenate([[0.0], intercept])
-    kernel = np.zeros((coef.shape[1], n), np.float32)
-    bias = np.full(n, -1e4, np.float32)  # a class absent from training is never predicted
-    kernel[:, fitted] = coef.T
-    bias[fitted] = intercept
-    return kernel, bias
-
-
-def _plan(labels: np.ndarray, context: _Context) -> list[np.ndarray]:
-    from linnaeus.engine.training.data import batch_plan
-
-    return batch_plan(
-        labels, batch_size=len(labels), epoch=0, seed=context.config.seed, balance=context.balance
-    )
-
-
 def _embeddings(
     context: _Context, embedder: keras.Model, loaded: LoadedPixels | None = None
 ) -> np.ndarray:
@@ -387,19 +316,10 @@ def predict_all(context: _Context, model: keras.Model) -> tuple[np.ndarray, np.n
     loaded = _all_readable(context)
     if context.config.model == "quick":
         embeddings = _embeddings(context, embedding_model(model), loaded)
-        probabilities = _head_probabilities(model, embeddings)
+        probabilities = head_probabilities(model, embeddings)
     else:
         probabilities = predict_positions(model, loaded, np.arange(len(loaded.rows)))
     return loaded.examples.image_ids, probabilities
-
-
-def _head_probabilities(model: keras.Model, embeddings: np.ndarray) -> np.ndarray:
-    """The model's class probabilities from its backbone features: its last layer
-    (all the quick model trained), in float64."""
-    kernel, bias = model.get_layer("logits").get_weights()
-    logits = embeddings.astype(np.float64) @ kernel + bias
-    logits -= logits.max(axis=1, keepdims=True)
-    return np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
 
 
 def _pretrain(context: _Context, classifier: keras.Model, normalisation: dict[str, Any]) -> None:
@@ -478,7 +398,7 @@ def evaluate_splits(
             continue
         check_cancelled(context.cancel)
         if features is not None:
-            probabilities = _head_probabilities(model, features[positions])
+            probabilities = head_probabilities(model, features[positions])
         else:
             probabilities = predict_positions(model, context.loaded, positions)
         by_split[split] = probabilities
