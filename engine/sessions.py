@@ -6,6 +6,8 @@ backbone features (`engine.training.features`) both run a model over many small
 batches: one worker thread per physical core, each calling one shared session
 with one intra-op thread, a few batches queued ahead. On a 2-core CPU this beat
 one call using both cores (bench/bench_predict.py): no core waits for another.
+`run_output` is the plain way, for the export's checks: one output of a model
+over images, batch after batch, on the CPU.
 
 Never imports TensorFlow; onnxruntime is imported only when a session is made.
 
@@ -28,6 +30,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import TypeVar
+
+import numpy as np
 
 from linnaeus.engine.errors import LinnaeusError
 from linnaeus.engine.progress import CancelToken
@@ -108,6 +112,31 @@ def choose_providers(available: Sequence[str], requested: Sequence[str] | None =
     if "CPUExecutionProvider" in available and "CPUExecutionProvider" not in chosen:
         chosen.append("CPUExecutionProvider")
     return chosen
+
+
+def run_output(
+    model: bytes | str,
+    output: str,
+    images: np.ndarray,
+    *,
+    input_name: str,
+    batch_size: int = 16,
+) -> np.ndarray:
+    """The ``output`` of ``model`` (an ONNX model's bytes or path) for ``images``
+    fed to its ``input_name``, ``batch_size`` at a time, on the CPU."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(
+        model, sess_options=session_options(), providers=["CPUExecutionProvider"]
+    )
+    batches = [
+        session.run([output], {input_name: images[start : start + batch_size]})[0]
+        for start in range(0, len(images), batch_size)
+    ]
+    if batches:
+        return np.concatenate(batches)
+    shape = next((o.shape[1:] for o in session.get_outputs() if o.name == output), [])
+    return np.zeros((0, *(d if isinstance(d, int) else 0 for d in shape)), np.float32)
 
 
 def in_order(

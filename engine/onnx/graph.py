@@ -19,7 +19,7 @@ from linnaeus.engine.onnx.format import INPUT_NAME
 from linnaeus.engine.onnx.format import PROBABILITIES
 from linnaeus.engine.onnx.format import Int8Check
 from linnaeus.engine.onnx.format import OnnxMetadata
-from linnaeus.engine.sessions import session_options
+from linnaeus.engine.sessions import run_output
 
 INT8_OPERATORS = ("Conv", "MaxPool", "Add", "Clip", "Relu")
 _BATCH = 16
@@ -156,16 +156,7 @@ def quantise(
 
 def probabilities_of(model: bytes, images: np.ndarray) -> np.ndarray:
     """The "probabilities" output of the serialised ``model`` for ``images``, on the CPU."""
-    import onnxruntime
-
-    session = onnxruntime.InferenceSession(
-        model, sess_options=session_options(), providers=["CPUExecutionProvider"]
-    )
-    batches = [
-        session.run([PROBABILITIES], {INPUT_NAME: images[start : start + _BATCH]})[0]
-        for start in range(0, len(images), _BATCH)
-    ]
-    return np.concatenate(batches)
+    return run_output(model, PROBABILITIES, images, input_name=INPUT_NAME, batch_size=_BATCH)
 
 
 def compare_int8(

@@ -44,7 +44,7 @@ from onnx import numpy_helper
 from linnaeus.engine.errors import ExportError
 from linnaeus.engine.onnx.format import INPUT_NAME
 from linnaeus.engine.onnx.format import OOD_SCORE
-from linnaeus.engine.sessions import session_options
+from linnaeus.engine.sessions import run_output
 
 METHOD = "knn-cosine"
 BANK_SIZE = 1024  # training images whose features the model keeps (1280 x 1024 x 2 bytes)
@@ -56,7 +56,6 @@ CHOSEN_ON_VALIDATION = "validation"
 CHOSEN_LEAVING_OUT = "training images, each left out"
 _BANK = "ood_bank"  # the initialiser: D x B, float16
 _EPSILON = 1e-12
-_BATCH = 16
 
 
 @dataclass(frozen=True)
@@ -156,16 +155,8 @@ def choose_cut(
 def pooled_features(model: bytes, feature_output: str, images: np.ndarray) -> np.ndarray:
     """The serialised contract model's ``feature_output`` (its last feature map)
     averaged over the map, for ``images``: what "gap" sees (N x D float32)."""
-    import onnxruntime
-
-    session = onnxruntime.InferenceSession(
-        model, sess_options=session_options(), providers=["CPUExecutionProvider"]
-    )
-    batches = [
-        session.run([feature_output], {INPUT_NAME: images[start : start + _BATCH]})[0]
-        for start in range(0, len(images), _BATCH)
-    ]
-    return np.concatenate(batches).astype(np.float32).mean(axis=(1, 2))
+    features = run_output(model, feature_output, images, input_name=INPUT_NAME)
+    return features.astype(np.float32).mean(axis=(1, 2))
 
 
 def add_ood_output(
@@ -210,16 +201,7 @@ def kept_bank(model: onnx.ModelProto) -> np.ndarray:
 
 def score_images(model: bytes, images: np.ndarray) -> np.ndarray:
     """The serialised model's "ood_score" output for ``images``, on the CPU."""
-    import onnxruntime
-
-    session = onnxruntime.InferenceSession(
-        model, sess_options=session_options(), providers=["CPUExecutionProvider"]
-    )
-    batches = [
-        session.run([OOD_SCORE], {INPUT_NAME: images[start : start + _BATCH]})[0]
-        for start in range(0, len(images), _BATCH)
-    ]
-    return np.concatenate(batches) if batches else np.zeros(0, np.float32)
+    return run_output(model, OOD_SCORE, images, input_name=INPUT_NAME)
 
 
 def familiarise(

@@ -115,6 +115,19 @@ def test_the_onnx_graph_gives_the_engine_score(ood_model) -> None:
     assert not flagged[:6].any() and flagged[6:].all()  # the blue ones were never seen
 
 
+def test_the_scores_and_features_of_a_serialised_model_come_batch_after_batch(ood_model) -> None:
+    path, _ = ood_model
+    model = Path(path).read_bytes()
+    images = _images(_familiar_colours(20, 4), 4)  # more than one batch
+    np.testing.assert_allclose(
+        unfamiliar.score_images(model, images), Classifier(path).ood_scores(images), atol=1e-6
+    )
+    pooled = unfamiliar.pooled_features(model, "features_1", images)
+    np.testing.assert_allclose(pooled, images.mean(axis=(1, 2)) / 255.0, atol=1e-5)
+    assert unfamiliar.score_images(model, images[:0]).shape == (0,)
+    assert unfamiliar.pooled_features(model, "features_1", images[:0]).shape == (0, 3)
+
+
 def test_a_model_without_the_score_reads_as_before(tmp_path: Path) -> None:
     classifier = Classifier(make_model(tmp_path / "old.onnx"))
     assert classifier.familiarity is None
