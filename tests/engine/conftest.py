@@ -1,15 +1,25 @@
-"""Fixtures shared by the engine tests (no Qt here)."""
+"""Fixtures shared by the engine tests (no Qt here): a project store, and the colour
+model with a folder of good and broken images for classification (`linnaeus predict`)."""
 
 from __future__ import annotations
 
+import argparse
+import csv
+import sys
 from collections.abc import Iterator
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from linnaeus.engine.cli import predict as cli_predict
+from linnaeus.engine.errors import LinnaeusError
 from linnaeus.engine.project.store import ProjectStore
 from linnaeus.engine.project.store import to_db_path
 from linnaeus.engine.project.store import utc_now
+from tests.image_factory import encode_image
+from tests.onnx_factory import make_model
 
 
 def add_images(store: ProjectStore, paths: list[str]) -> list[int]:
@@ -32,3 +42,81 @@ def store(tmp_path: Path) -> Iterator[ProjectStore]:
     project = ProjectStore.create(tmp_path / "project", tmp_path / "images")
     yield project
     project.close()
+
+
+# -- classifying: the colour model and a folder to classify ------------------------------
+
+RGB = ("red", "green", "blue")
+COLOURS = {"red": (220, 20, 20), "green": (20, 220, 20), "blue": (20, 20, 220)}
+
+
+def solid(colour: tuple[int, int, int], size: tuple[int, int] = (24, 18)) -> np.ndarray:
+    width, height = size
+    return np.broadcast_to(np.array(colour, np.uint8), (height, width, 3)).copy()
+
+
+def write_solid(path: Path, colour: tuple[int, int, int], kind: str = "png") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(encode_image(solid(colour), kind))
+    return path
+
+
+@pytest.fixture
+def model(tmp_path: Path) -> Path:
+    """The factory's colour model (red, green, blue)."""
+    return make_model(tmp_path / "colours.onnx", RGB)
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    """Good images, corrupt files and a sub-folder; expected labels in EXPECTED."""
+    root = tmp_path / "new images"
+    write_solid(root / "a_red.png", COLOURS["red"])
+    write_solid(root / "b_green.jpg", COLOURS["green"], "jpeg")
+    write_solid(root / "sub" / "c_blue.png", COLOURS["blue"])
+    write_solid(root / "sub" / "d_red.bmp", COLOURS["red"], "bmp")
+    jpeg = encode_image(solid(COLOURS["red"], (64, 64)), "jpeg")
+    (root / "e_truncated.jpg").write_bytes(jpeg[: len(jpeg) // 2])
+    (root / "f_text.png").write_text("this is not an image")
+    (root / "g_empty.jpg").write_bytes(b"")
+    write_solid(root / "h_grey.png", (128, 128, 128))
+    (root / "notes.txt").write_text("not an image file name: ignored")
+    return root
+
+
+EXPECTED = {
+    "a_red.png": "red",
+    "b_green.jpg": "green",
+    "e_truncated.jpg": None,
+    "f_text.png": None,
+    "g_empty.jpg": None,
+    "h_grey.png": "red",  # a tie: argmax takes the first class
+    "sub/c_blue.png": "blue",
+    "sub/d_red.bmp": "red",
+}
+
+
+def predict_cli(argv: Sequence[str]) -> int:
+    """Run ``linnaeus predict ...`` as the CLI does (cli.main once it knows predict)."""
+    from linnaeus.engine.cli import main as cli
+
+    if "predict" in _subcommands(cli.build_parser()):
+        return cli.main(["predict", *argv])
+    parser = argparse.ArgumentParser(prog="linnaeus")
+    cli_predict.add_commands(parser.add_subparsers(), None)
+    args = parser.parse_args(["predict", *argv])
+    try:
+        return args.run(args)
+    except LinnaeusError as error:
+        print(f"linnaeus: error: {error}", file=sys.stderr)
+        return 1
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> set[str]:
+    actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return set(actions[0].choices) if actions else set()
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))

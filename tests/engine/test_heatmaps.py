@@ -1,7 +1,10 @@
 """Heatmap maths: smooth, image-bounded upsampling of a class activation map, what an
-empty map means, and the colours the window and the model card share."""
+empty map means, and the colours the window and the model card share; mapped back
+onto the original image, and as an ONNX model explains its answer (onnxruntime only)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +18,15 @@ from linnaeus.engine.images.heatmaps import heatmap_to_image
 from linnaeus.engine.images.heatmaps import legend_strip
 from linnaeus.engine.images.heatmaps import overlay
 from linnaeus.engine.images.heatmaps import resize_heatmap
+from linnaeus.engine.images.heatmaps import square_to_original
 from linnaeus.engine.images.preprocess import InputFormat
+from linnaeus.engine.images.preprocess import pad_box
+from linnaeus.engine.images.preprocess import prepare_image
+from linnaeus.engine.onnx.inference import Classifier
+from tests.engine.conftest import RGB
+from tests.onnx_factory import colour_weights
+from tests.onnx_factory import make_model
+from tests.onnx_factory import reference_outputs
 
 
 def one_peak(size: int = 7) -> np.ndarray:
@@ -80,3 +91,77 @@ def test_colours_run_dark_to_light_and_the_overlay_keeps_places_without_evidence
     assert (shown[1:, :] == 128).all() and (shown[0, 0] != 128).any()
     alpha = heatmap_alpha()  # weak evidence a faint tint, not a haze over the whole image
     assert alpha[0] == 0 and alpha[77] < 30 and alpha[255] == 255 and (np.diff(alpha) >= 0).all()
+
+
+# -- on the original image, and from the model ----------------------------------------
+
+
+def test_pad_box_is_where_prepare_image_puts_the_image() -> None:
+    for height, width in [(30, 60), (60, 30), (17, 40), (40, 40), (5, 100)]:
+        white = np.full((height, width, 3), 255, np.uint8)
+        prepared = prepare_image(white, InputFormat(size=32, resize="pad"))[:, :, 0]
+        top, left, new_h, new_w = pad_box(height, width, 32)
+        rows, cols = np.nonzero(prepared)
+        assert (rows.min(), cols.min()) == (top, left)
+        assert (rows.max() + 1, cols.max() + 1) == (top + new_h, left + new_w)
+
+
+def test_pad_heatmap_lit_over_the_image_area_covers_the_whole_original() -> None:
+    top, left, new_h, new_w = pad_box(30, 60, 16)
+    square = np.zeros((16, 16), np.float32)
+    square[top : top + new_h, left : left + new_w] = 1.0
+
+    original = square_to_original(square, 30, 60, "pad")
+
+    assert original.shape == (30, 60)
+    np.testing.assert_allclose(original, 1.0, atol=1e-6)  # bicubic sums to 1 within float
+    stretched = square_to_original(square, 30, 60, "stretch")
+    assert stretched.min() == 0.0  # stretch maps the padding rows too
+
+
+def test_stretch_heatmap_resizes_directly() -> None:
+    square = np.zeros((16, 16), np.float32)
+    square[:, :8] = 1.0
+
+    original = square_to_original(square, 20, 64, "stretch")
+
+    assert original.shape == (20, 64)
+    assert original[:, :28].min() == 1.0 and original[:, 36:].max() == 0.0
+
+
+def test_cam_to_square_keeps_positive_evidence_normalised() -> None:
+    cam = np.array([[-3.0, 0.0], [1.0, 2.0]], np.float32)
+    square = cam_to_square(cam, 16)
+    assert square.shape == (16, 16) and square.dtype == np.float32
+    assert square.max() == pytest.approx(1.0) and square.min() == 0.0
+    assert not cam_to_square(-np.ones((4, 4), np.float32), 16).any()
+
+
+def test_heatmap_lights_the_red_half_at_the_original_size(tmp_path: Path) -> None:
+    classifier = Classifier(make_model(tmp_path / "pad.onnx", RGB, resize="pad"))
+    image = np.zeros((20, 40, 3), np.uint8)
+    image[:, :20, 0] = 255
+
+    heatmap = classifier.heatmap(image)
+
+    assert heatmap.shape == (20, 40) and heatmap.dtype == np.float32
+    assert heatmap.min() >= 0.0 and heatmap.max() <= 1.0
+    # the red half lit, the rest dark; the smoothing (engine.images.heatmaps) softens the edge
+    assert heatmap[:, :16].mean() > 0.75 and heatmap[:, 24:].mean() < 0.1
+    assert not classifier.heatmap(image, class_index=1).any()  # no green anywhere
+    cam = classifier.explain_pixels(prepare_image(image, classifier.input_format)[None])["cam"]
+    same = heatmap_to_image(cam[0, :, :, 0], image.shape, classifier.input_format)
+    np.testing.assert_allclose(same, heatmap)  # the helper the model card report uses
+
+
+def test_explain_pixels_gives_cam_and_feature_maps(model: Path) -> None:
+    classifier = Classifier(model)
+    images = np.random.default_rng(1).integers(0, 256, (2, 16, 16, 3), dtype=np.uint8)
+
+    outputs = classifier.explain_pixels(images)
+
+    expected = reference_outputs(images, colour_weights(3, 3))
+    assert set(outputs) == {"probabilities", "cam", "features_1"}
+    assert outputs["cam"].shape == (2, 8, 8, 3)
+    np.testing.assert_allclose(outputs["cam"], expected["cam"], atol=1e-5)
+    np.testing.assert_allclose(outputs["features_1"], expected["features_1"], atol=1e-6)

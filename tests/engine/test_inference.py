@@ -2,31 +2,18 @@
 
 from __future__ import annotations
 
-import argparse
 import csv
-import json
 import os
-import subprocess
-import sys
-import textwrap
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from linnaeus.engine.cli import predict as cli_predict
-from linnaeus.engine.dataset.importer import import_images
 from linnaeus.engine.dataset.layout import walk_files
 from linnaeus.engine.errors import Cancelled
 from linnaeus.engine.errors import LinnaeusError
-from linnaeus.engine.images.heatmaps import cam_to_square
-from linnaeus.engine.images.heatmaps import heatmap_to_image
-from linnaeus.engine.images.heatmaps import square_to_original
 from linnaeus.engine.images.imageio import content_hash
 from linnaeus.engine.images.preprocess import InputFormat
-from linnaeus.engine.images.preprocess import pad_box
-from linnaeus.engine.images.preprocess import prepare_image
 from linnaeus.engine.onnx.classify import classify
 from linnaeus.engine.onnx.format import ModelFileError
 from linnaeus.engine.onnx.format import read_metadata
@@ -37,88 +24,14 @@ from linnaeus.engine.onnx.results import sort_into
 from linnaeus.engine.onnx.results import write_predictions_csv
 from linnaeus.engine.progress import CancelToken
 from linnaeus.engine.progress import Progress
-from linnaeus.engine.project.store import ProjectStore
 from linnaeus.engine.sessions import choose_providers
-from tests.image_factory import encode_image
-from tests.onnx_factory import colour_weights
+from tests.engine.conftest import COLOURS
+from tests.engine.conftest import EXPECTED
+from tests.engine.conftest import RGB
+from tests.engine.conftest import read_csv
+from tests.engine.conftest import write_solid
 from tests.onnx_factory import make_model
 from tests.onnx_factory import reference_outputs
-
-REPO = Path(__file__).resolve().parents[2]
-RGB = ("red", "green", "blue")
-COLOURS = {"red": (220, 20, 20), "green": (20, 220, 20), "blue": (20, 20, 220)}
-
-
-def solid(colour: tuple[int, int, int], size: tuple[int, int] = (24, 18)) -> np.ndarray:
-    width, height = size
-    return np.broadcast_to(np.array(colour, np.uint8), (height, width, 3)).copy()
-
-
-def write_solid(path: Path, colour: tuple[int, int, int], kind: str = "png") -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(encode_image(solid(colour), kind))
-    return path
-
-
-@pytest.fixture
-def model(tmp_path: Path) -> Path:
-    return make_model(tmp_path / "colours.onnx", RGB)
-
-
-@pytest.fixture
-def folder(tmp_path: Path) -> Path:
-    """Good images, corrupt files and a sub-folder; expected labels in EXPECTED."""
-    root = tmp_path / "new images"
-    write_solid(root / "a_red.png", COLOURS["red"])
-    write_solid(root / "b_green.jpg", COLOURS["green"], "jpeg")
-    write_solid(root / "sub" / "c_blue.png", COLOURS["blue"])
-    write_solid(root / "sub" / "d_red.bmp", COLOURS["red"], "bmp")
-    jpeg = encode_image(solid(COLOURS["red"], (64, 64)), "jpeg")
-    (root / "e_truncated.jpg").write_bytes(jpeg[: len(jpeg) // 2])
-    (root / "f_text.png").write_text("this is not an image")
-    (root / "g_empty.jpg").write_bytes(b"")
-    write_solid(root / "h_grey.png", (128, 128, 128))
-    (root / "notes.txt").write_text("not an image file name: ignored")
-    return root
-
-
-EXPECTED = {
-    "a_red.png": "red",
-    "b_green.jpg": "green",
-    "e_truncated.jpg": None,
-    "f_text.png": None,
-    "g_empty.jpg": None,
-    "h_grey.png": "red",  # a tie: argmax takes the first class
-    "sub/c_blue.png": "blue",
-    "sub/d_red.bmp": "red",
-}
-
-
-def predict_cli(argv: Sequence[str]) -> int:
-    """Run ``linnaeus predict ...`` as the CLI does (cli.main once it knows predict)."""
-    from linnaeus.engine.cli import main as cli
-
-    if "predict" in _subcommands(cli.build_parser()):
-        return cli.main(["predict", *argv])
-    parser = argparse.ArgumentParser(prog="linnaeus")
-    cli_predict.add_commands(parser.add_subparsers(), None)
-    args = parser.parse_args(["predict", *argv])
-    try:
-        return args.run(args)
-    except LinnaeusError as error:
-        print(f"linnaeus: error: {error}", file=sys.stderr)
-        return 1
-
-
-def _subcommands(parser: argparse.ArgumentParser) -> set[str]:
-    actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    return set(actions[0].choices) if actions else set()
-
-
-def read_csv(path: Path) -> list[dict[str, str]]:
-    with path.open(encoding="utf-8", newline="") as handle:
-        return list(csv.DictReader(handle))
-
 
 # -- the classifier -------------------------------------------------------------
 
@@ -142,19 +55,6 @@ def test_probabilities_match_a_numpy_reimplementation(tmp_path: Path) -> None:
     assert classifier.classes == ["a", "b", "c", "d"]
     assert classifier.input_format == InputFormat(size=16, channels=3, resize="stretch")
     assert classifier.predict_pixels(images[:0]).shape == (0, 4)
-
-
-def test_explain_pixels_gives_cam_and_feature_maps(model: Path) -> None:
-    classifier = Classifier(model)
-    images = np.random.default_rng(1).integers(0, 256, (2, 16, 16, 3), dtype=np.uint8)
-
-    outputs = classifier.explain_pixels(images)
-
-    expected = reference_outputs(images, colour_weights(3, 3))
-    assert set(outputs) == {"probabilities", "cam", "features_1"}
-    assert outputs["cam"].shape == (2, 8, 8, 3)
-    np.testing.assert_allclose(outputs["cam"], expected["cam"], atol=1e-5)
-    np.testing.assert_allclose(outputs["features_1"], expected["features_1"], atol=1e-6)
 
 
 def test_classifying_never_runs_the_explanation_outputs(tmp_path: Path) -> None:
@@ -555,271 +455,6 @@ def test_a_cancelled_classification_leaves_no_csv(model: Path, folder: Path, tmp
                  on_progress=cancel_after_first_batch)  # fmt: skip
 
     assert sorted(os.listdir(tmp_path)) == sorted(["colours.onnx", "new images"])
-
-
-# -- heatmaps -----------------------------------------------------------------------
-
-
-def test_pad_box_is_where_prepare_image_puts_the_image() -> None:
-    for height, width in [(30, 60), (60, 30), (17, 40), (40, 40), (5, 100)]:
-        white = np.full((height, width, 3), 255, np.uint8)
-        prepared = prepare_image(white, InputFormat(size=32, resize="pad"))[:, :, 0]
-        top, left, new_h, new_w = pad_box(height, width, 32)
-        rows, cols = np.nonzero(prepared)
-        assert (rows.min(), cols.min()) == (top, left)
-        assert (rows.max() + 1, cols.max() + 1) == (top + new_h, left + new_w)
-
-
-def test_pad_heatmap_lit_over_the_image_area_covers_the_whole_original() -> None:
-    top, left, new_h, new_w = pad_box(30, 60, 16)
-    square = np.zeros((16, 16), np.float32)
-    square[top : top + new_h, left : left + new_w] = 1.0
-
-    original = square_to_original(square, 30, 60, "pad")
-
-    assert original.shape == (30, 60)
-    np.testing.assert_allclose(original, 1.0, atol=1e-6)  # bicubic sums to 1 within float
-    stretched = square_to_original(square, 30, 60, "stretch")
-    assert stretched.min() == 0.0  # stretch maps the padding rows too
-
-
-def test_stretch_heatmap_resizes_directly() -> None:
-    square = np.zeros((16, 16), np.float32)
-    square[:, :8] = 1.0
-
-    original = square_to_original(square, 20, 64, "stretch")
-
-    assert original.shape == (20, 64)
-    assert original[:, :28].min() == 1.0 and original[:, 36:].max() == 0.0
-
-
-def test_cam_to_square_keeps_positive_evidence_normalised() -> None:
-    cam = np.array([[-3.0, 0.0], [1.0, 2.0]], np.float32)
-    square = cam_to_square(cam, 16)
-    assert square.shape == (16, 16) and square.dtype == np.float32
-    assert square.max() == pytest.approx(1.0) and square.min() == 0.0
-    assert not cam_to_square(-np.ones((4, 4), np.float32), 16).any()
-
-
-def test_heatmap_lights_the_red_half_at_the_original_size(tmp_path: Path) -> None:
-    classifier = Classifier(make_model(tmp_path / "pad.onnx", RGB, resize="pad"))
-    image = np.zeros((20, 40, 3), np.uint8)
-    image[:, :20, 0] = 255
-
-    heatmap = classifier.heatmap(image)
-
-    assert heatmap.shape == (20, 40) and heatmap.dtype == np.float32
-    assert heatmap.min() >= 0.0 and heatmap.max() <= 1.0
-    # the red half lit, the rest dark; the smoothing (engine.images.heatmaps) softens the edge
-    assert heatmap[:, :16].mean() > 0.75 and heatmap[:, 24:].mean() < 0.1
-    assert not classifier.heatmap(image, class_index=1).any()  # no green anywhere
-    cam = classifier.explain_pixels(prepare_image(image, classifier.input_format)[None])["cam"]
-    same = heatmap_to_image(cam[0, :, :, 0], image.shape, classifier.input_format)
-    np.testing.assert_allclose(same, heatmap)  # the helper the model card report uses
-
-
-# -- the command line ------------------------------------------------------------------
-
-
-def test_predict_command_writes_csv_and_json_summary(
-    model: Path, folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    out = tmp_path / "results.csv"
-
-    status = predict_cli(
-        [
-            str(model),
-            str(folder),
-            "--out",
-            str(out),
-            "--json",
-            "--unknown-below",
-            "0.5",
-            "--sort-into",
-            str(tmp_path / "sorted"),
-        ]
-    )
-
-    assert status == 0
-    summary = json.loads(capsys.readouterr().out)
-    assert summary["csv"] == str(out) and len(read_csv(out)) == 8
-    assert summary["counts"] == {"red": 2, "green": 1, "blue": 1, "unknown": 1}
-    assert summary["unreadable"] == 3 and summary["provider"] == "CPUExecutionProvider"
-    assert {e["path"] for e in summary["errors"]} == {
-        "e_truncated.jpg",
-        "f_text.png",
-        "g_empty.jpg",
-    }
-    assert summary["sorted"]["copied"] == 5
-    assert (tmp_path / "sorted" / "unknown" / "h_grey.png").is_file()
-
-
-def test_predict_command_prints_a_human_summary(
-    model: Path, folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
-) -> None:
-    monkeypatch.chdir(tmp_path)
-
-    assert predict_cli([str(model), str(folder)]) == 0
-
-    out = capsys.readouterr().out
-    assert "CPUExecutionProvider" in out and "Classified 8 image files" in out
-    assert "3 files could not be read" in out
-    assert (tmp_path / "new images_predictions.csv").is_file()  # in the current folder
-
-
-def test_predict_command_summarises_a_folder_of_only_unreadable_files(
-    model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    broken = tmp_path / "broken"
-    broken.mkdir()
-    (broken / "a.png").write_text("not an image")
-
-    assert predict_cli([str(model), str(broken), "--out", str(tmp_path / "r.csv")]) == 0
-
-    assert "1 files could not be read" in capsys.readouterr().out
-    assert read_csv(tmp_path / "r.csv")[0]["error"].startswith("not an image")
-
-
-def test_predict_command_refuses_user_mistakes_in_one_line(
-    model: Path, folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
-) -> None:
-    files_before = list(walk_files(folder))
-    (tmp_path / "empty").mkdir()
-    m, f, out = str(model), str(folder), ["--out", str(tmp_path / "x.csv")]
-    mistakes = [
-        ([m, f], "inside the folder being classified"),  # the default CSV: cwd is the folder
-        ([m, f, *out, "--sort-into", str(folder / "sorted")], "inside the folder being classified"),
-        ([m, str(tmp_path / "nowhere"), *out], "is not a folder"),
-        ([str(tmp_path / "nothing.onnx"), f, *out], "There is no model file"),
-        ([m, str(tmp_path / "empty"), *out], "There are no image files"),
-        ([m, f, *out, "--write-suggestions"], "go together"),
-    ]
-    monkeypatch.chdir(folder)
-    for argv, expected in mistakes:
-        assert predict_cli(argv) == 1
-        error = capsys.readouterr().err
-        assert error.startswith("linnaeus: error: ") and error.count("\n") == 1
-        assert expected in error
-    assert list(walk_files(folder)) == files_before
-    assert not (tmp_path / "x.csv").exists()
-
-
-def test_predict_works_when_tensorflow_cannot_be_imported(
-    model: Path, folder: Path, tmp_path: Path
-) -> None:
-    out = tmp_path / "results.csv"
-    script = textwrap.dedent(
-        """
-        import sys
-        from importlib.abc import MetaPathFinder
-
-        class NoTensorFlow(MetaPathFinder):
-            def find_spec(self, name, path=None, target=None):
-                if name.split(".")[0] in {"tensorflow", "keras", "tf2onnx", "tf_keras"}:
-                    raise ImportError(f"{name} is not installed here (blocked by the test)")
-                return None
-
-        sys.meta_path.insert(0, NoTensorFlow())
-        from tests.engine.test_inference import predict_cli
-        status = predict_cli(sys.argv[1:])
-        loaded = sorted(m for m in sys.modules if m.split(".")[0] in {"tensorflow", "keras"})
-        assert not loaded, loaded
-        sys.exit(status)
-        """
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", script, str(model), str(folder), "--out", str(out)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-    assert result.returncode == 0, result.stderr
-    assert "blocked by the test" not in result.stderr
-    assert len(read_csv(out)) == 8
-
-
-# -- label suggestions ------------------------------------------------------------------
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    """A project whose images are the fixture colours: one labelled, three not."""
-    images = tmp_path / "project images"
-    write_solid(images / "red" / "r1.png", COLOURS["red"])
-    write_solid(images / "p_green.png", COLOURS["green"])
-    write_solid(images / "p_blue.png", COLOURS["blue"])
-    write_solid(images / "p_other.png", (90, 10, 60))  # not in the classified folder
-    with ProjectStore.create(tmp_path / "project", images) as store:
-        import_images(store)
-        for name in RGB:
-            store.ensure_class(name)
-        store.set_labels([store.image_by_path("p_blue.png").id], "green")  # a user's label
-    return tmp_path / "project"
-
-
-def test_write_suggestions_labels_only_unlabelled_images(
-    project: Path, folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    with ProjectStore.open(project) as store:
-        project_id = store.project_id
-        label_before = {i.path: i.label for i in store.images()}
-    model = make_model(tmp_path / "m.onnx", RGB, project_id=project_id)
-    write_solid(folder / "sub" / "copy of p_green.png", COLOURS["green"])  # unlabelled there
-
-    status = predict_cli(
-        [
-            str(model),
-            str(folder),
-            "--out",
-            str(tmp_path / "r.csv"),
-            "--json",
-            "--project",
-            str(project),
-            "--write-suggestions",
-        ]
-    )
-
-    assert status == 0
-    assert json.loads(capsys.readouterr().out)["suggestions"]["written"] == 1
-    with ProjectStore.open(project) as store:
-        labels = {i.path: i.label for i in store.images()}
-        history = store.history(store.image_by_path("p_green.png").id)
-    assert labels == {**label_before, "p_green.png": "green"}
-    assert (history[0].new_label, history[0].source) == ("green", "model-suggestion")
-    assert label_before["p_blue.png"] == "green" and label_before["red/r1.png"] == "red"
-
-
-@pytest.mark.parametrize(
-    ("classes", "project_id"),
-    [(RGB, "another-project"), (("red", "green", "purple"), None)],
-)
-def test_write_suggestions_refuses_a_model_of_another_project(
-    project: Path, folder: Path, tmp_path: Path, capsys, classes, project_id
-) -> None:
-    with ProjectStore.open(project) as store:
-        store.project_id  # noqa: B018 - give the project its id
-        history_before = store.history()
-    model = make_model(tmp_path / "m.onnx", classes, project_id=project_id)
-
-    status = predict_cli(
-        [
-            str(model),
-            str(folder),
-            "--out",
-            str(tmp_path / "r.csv"),
-            "--project",
-            str(project),
-            "--write-suggestions",
-        ]
-    )
-
-    assert status == 1
-    assert "trained for another project" in capsys.readouterr().err
-    with ProjectStore.open(project) as store:
-        assert store.history() == history_before
-    assert not (tmp_path / "r.csv").exists()
 
 
 def test_prediction_is_a_frozen_record() -> None:

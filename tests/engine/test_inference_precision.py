@@ -14,9 +14,9 @@ from linnaeus.engine.onnx.format import Int8Check
 from linnaeus.engine.onnx.format import ModelFileError
 from linnaeus.engine.onnx.format import read_metadata
 from linnaeus.engine.onnx.inference import Classifier
-from tests.engine.test_inference import RGB
-from tests.engine.test_inference import predict_cli
-from tests.engine.test_inference import write_solid
+from tests.engine.conftest import RGB
+from tests.engine.conftest import predict_cli
+from tests.engine.conftest import write_solid
 from tests.onnx_factory import make_model
 from tests.onnx_factory import metadata_json
 

@@ -23,7 +23,7 @@ from linnaeus.engine.onnx.format import read_metadata
 from linnaeus.engine.onnx.inference import Classifier
 from linnaeus.engine.onnx.results import Prediction
 from linnaeus.engine.onnx.results import sort_into
-from tests.engine.test_inference import read_csv
+from tests.engine.conftest import read_csv
 from tests.onnx_factory import make_metadata
 from tests.onnx_factory import make_model
 
