@@ -41,6 +41,9 @@ GUIDE_STEPS: tuple[tuple[str, str], ...] = (
         "Train a model",
         "Open the Train tab and press Train. A quick model is ready within a minute or two; "
         "better versions follow within the time budget (its default is in Settings). "
+        "With two classes, Class to find says which one the model must not miss: its "
+        "threshold is set to find at least 95% of that class's validation images "
+        "(Automatic picks it from the class names). "
         "Training runs in the background: keep labelling meanwhile.",
     ),
     (

@@ -3,14 +3,14 @@ main window: composition only, no domain logic.
 
 `Workflows` adds the panels as tabs beside the image viewer, a Model menu with
 the classify and export dialogs and the model versions' rename, note and
-delete, and connects them: the open project goes to
-every panel, a finished training refreshes the grid's predictions, a
-confusion-matrix cell filters the grid, the Check labels list opens images in
-the Image view and accepts suggestions as undoable label edits, a
-threshold chosen in the Evaluate tab is saved undoably and every view follows, the
-augmentation settings go to the next training and its preview follows the
-image in the viewer, and the viewer's heatmap and the feature-map tab show
-the `HeatmapSource`'s view of the image on screen.
+delete, and connects them: the open project goes to every panel (and its
+classes, as they change, to the Train tab's class to find), a finished training
+refreshes the grid's predictions, a confusion-matrix cell filters the grid, the
+Check labels list opens images in the Image view and accepts suggestions as
+undoable label edits, a threshold chosen in the Evaluate tab is saved undoably
+and every view follows, the augmentation settings go to the next training and
+its preview follows the image in the viewer, and the viewer's heatmap and the
+feature-map tab show the `HeatmapSource`'s view of the image on screen.
 """
 
 from __future__ import annotations
@@ -102,6 +102,7 @@ class Workflows(QObject):
         if session is not None:
             session.decision_changed.connect(self._on_session_decision_changed)
             session.labels_changed.connect(self._on_session_labels_changed)
+            session.classes_changed.connect(self.training.refresh_classes)
         self.training.set_project(store)
         self.evaluation.set_project(store)
         if store is None:

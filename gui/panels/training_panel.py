@@ -36,6 +36,7 @@ from linnaeus.engine.project.store import ProjectStore
 from linnaeus.engine.training.config import MODEL_CHOICES
 from linnaeus.engine.training.config import resumable_version
 from linnaeus.gui.panels.model_versions import ModelVersionsModel
+from linnaeus.gui.panels.positive_class import PositiveClassField
 from linnaeus.gui.panels.training_curves import TrainingCurvesView
 from linnaeus.gui.panels.training_options import BUDGET_EXPLANATION
 from linnaeus.gui.panels.training_options import MODEL_WORDS
@@ -65,6 +66,7 @@ class TrainingPanel(QWidget):
     Before the window closes it calls `confirm_close()`, which asks while a
     training runs. Before switching projects, ask while `is_training()`;
     `set_project` cancels a running training.
+    Call `refresh_classes` when the project's classes change.
     Slot ``set_augmentation(dict)`` takes the Augmentation panel's
     ``augmentation_changed``. Training runs as a child process (`TrainRunner`;
     tests pass one with a fake trainer).
@@ -98,6 +100,7 @@ class TrainingPanel(QWidget):
         self.budget = BudgetField(self)
         self.budget_label = QLabel("Time budget", self)
         self.budget_label.setToolTip(BUDGET_EXPLANATION)
+        self.positive = PositiveClassField(self)  # two-class projects only
         self.train_button = QPushButton("Train", self)
         font = QFont(self.train_button.font())
         font.setBold(True)
@@ -175,6 +178,7 @@ class TrainingPanel(QWidget):
         budget.addWidget(self.budget_label)
         budget.addWidget(self.budget, 1)
         left.addLayout(budget)
+        left.addWidget(self.positive)
         left.addWidget(self.train_button)
         buttons = QHBoxLayout()
         buttons.addWidget(self.cancel_button)
@@ -233,12 +237,20 @@ class TrainingPanel(QWidget):
         self.progress.reset()
         self.progress.hide()  # shown while a training runs
         self.refresh_versions()
+        self.refresh_classes()
         active = versions.active_version(store) if store is not None else None
         if active is not None:
             self._show_curves(active)
         busy = project_lock.busy_message(store.project_dir) if store is not None else None
         if busy is not None:  # e.g. training in another window
             self.result.show_message("info", busy)
+
+    def refresh_classes(self) -> None:
+        """Read the project's classes again (the class to find of two-class projects)."""
+        store = self._store
+        self.positive.set_classes(
+            store.project_id if store else None, store.classes() if store else []
+        )
 
     def save_state(self, settings: QSettings) -> None:
         """Remember the model choice, the advanced settings and the layout."""
@@ -293,6 +305,7 @@ class TrainingPanel(QWidget):
             self.advanced.options(),
             model=self.model_choice.currentData(),
             budget=self.budget.budget(),
+            positive=self.positive.positive(),
         )
 
     def start_training(self, resume: bool = False) -> None:
@@ -468,6 +481,7 @@ class TrainingPanel(QWidget):
         self.budget.setEnabled(not running and anytime)
         self.budget_label.setEnabled(not running and anytime)
         self.advanced.setEnabled(not running)
+        self.positive.setEnabled(not running)
         self.version_actions.update_actions()
         selected = self._selected_version()
         self.make_active_button.setEnabled(

@@ -336,3 +336,65 @@ def test_a_finished_versions_stored_curves_are_shown(qtbot, store) -> None:
     panel.curves.clear()
     panel.versions_view.selectRow(0)  # picking it in the list shows them again
     assert panel.curves.history.series("loss")[1] == [0.4, 0.3, 0.2]
+
+
+def test_two_classes_show_the_class_to_find_with_the_automatic_pick_named(qtbot, store) -> None:
+    store.rename_class("disk", "Parasitized")
+    store.rename_class("square", "Uninfected")
+    panel = make_panel(qtbot, store)
+    field = panel.positive
+    assert not field.isHidden() and field.label.text() == "Class to find"
+    entries = [field.combo.itemText(i) for i in range(field.combo.count())]
+    assert entries == ["Automatic (Parasitized)", "Parasitized", "Uninfected"]
+    assert "at least 95%" in field.combo.toolTip() and "sensitivity" in field.combo.toolTip()
+    assert panel.training_options().positive is None  # Automatic: the trainer picks
+    assert panel.training_options().config().positive is None
+
+
+def test_a_chosen_class_to_find_reaches_the_trainers_config(qtbot, store) -> None:
+    seen: list[list[str]] = []
+    fake = fake_command()
+
+    def command(arguments):
+        seen.append(arguments)
+        return fake(arguments)
+
+    panel = TrainingPanel(runner=TrainRunner(command=command))
+    qtbot.addWidget(panel)
+    panel.set_project(store)
+    field = panel.positive
+    field.combo.setCurrentIndex(field.combo.findText("disk"))
+    field.combo.activated.emit(field.combo.currentIndex())  # as a user's pick does
+    options = panel.training_options()
+    assert options.positive == "disk" and options.config().positive == "disk"
+    with qtbot.waitSignal(panel.training_finished, timeout=RUN_TIMEOUT_MS):
+        panel.train_button.click()
+        assert not field.isEnabled()  # not while training
+    assert seen[0][seen[0].index("--positive") + 1] == "disk"
+    assert field.isEnabled()
+
+
+def test_the_class_to_find_follows_the_projects_classes(qtbot, store, tmp_path) -> None:
+    panel = make_panel(qtbot, store)
+    field = panel.positive
+    field.combo.setCurrentIndex(field.combo.findText("disk"))
+    field.combo.activated.emit(field.combo.currentIndex())
+    store.ensure_class("triangle")
+    panel.refresh_classes()
+    assert field.isHidden() and panel.training_options().positive is None  # three classes
+    store.delete_class("triangle")
+    store.rename_class("disk", "round")
+    panel.refresh_classes()  # two again: the choice is kept, renamed with its class
+    assert not field.isHidden() and field.combo.currentText() == "round"
+    assert panel.training_options().positive == "round"
+    other = make_shapes_project(tmp_path / "other", {"disk": 2, "square": 2})
+    panel.set_project(other)  # another project: its own choice, Automatic at first
+    assert field.combo.currentText() == "Automatic (square)"
+    panel.set_project(None)
+    assert field.isHidden() and panel.training_options().positive is None
+    panel.set_project(store)  # remembered per project while the application runs
+    assert panel.training_options().positive == "round"
+    other.close()
+    store.delete_class("round")
+    panel.refresh_classes()  # one class left: nothing to choose
+    assert field.isHidden() and panel.training_options().positive is None

@@ -55,6 +55,16 @@ def test_panels_are_tabs_and_the_model_menu_holds_the_dialogs(make_window) -> No
     assert "Open a project" in workflows.evaluation.empty.text()
 
 
+def test_the_train_tabs_class_to_find_follows_the_classes_edited(make_window) -> None:
+    window = make_window(workflows=True)
+    field = window.workflows.training.positive
+    assert not field.isHidden() and field.combo.itemText(0) == "Automatic (square)"
+    window.session.add_class("triangle")  # three classes: no class to find
+    assert field.isHidden()
+    window.session.undo_stack.undo()
+    assert not field.isHidden() and field.combo.count() == 3
+
+
 def test_training_from_the_window_refreshes_predictions_in_the_grid(make_window, qtbot) -> None:
     window = make_window(workflows=True)
     model = window.session.model
