@@ -1,4 +1,5 @@
-"""Every transfer syntax a PACS export holds decodes, to the pixels of an uncompressed twin.
+"""DICOM reading: every transfer syntax a PACS export holds decodes, to the pixels of an
+uncompressed twin; windows, MONOCHROME1 and the other layouts read as a viewer shows them.
 
 The files are pydicom's own test files, bundled in its wheel (nothing is
 downloaded). Lossless syntaxes must give the reference's stored values
@@ -36,6 +37,7 @@ from pydicom.uid import RLELossless
 from linnaeus.engine.errors import ImageReadError
 from linnaeus.engine.images import dicom as dicom_io
 from linnaeus.engine.images.imageio import read_image
+from tests.engine.conftest import corpus_file
 from tests.image_factory import bundled_dicom_path
 from tests.image_factory import dicom_copy
 
@@ -191,6 +193,75 @@ def test_a_syntax_linnaeus_cannot_decode_says_how_to_export_it(syntax: str) -> N
 
     with pytest.raises(ImageReadError, match=r"compressed as .*cannot decode: export the image"):
         read_image("scan.dcm", data=data)
+
+
+# --- windows, photometric interpretations and layouts -----------------------------------
+
+
+def test_monochrome1_is_the_inverse_of_monochrome2(corpus: tuple[Path, dict[str, str]]) -> None:
+    monochrome2 = read_image(corpus_file(corpus, "ct_small.dcm")).pixels
+    monochrome1 = read_image(corpus_file(corpus, "monochrome1.dcm")).pixels
+
+    np.testing.assert_array_equal(monochrome1, 255 - monochrome2)
+
+
+def test_dicom_window_centre_and_width_from_the_file_are_applied() -> None:
+    path = bundled_dicom_path("MR_small.dcm")
+    dataset = pydicom.dcmread(path)
+    centre, width = float(dataset.WindowCenter), float(dataset.WindowWidth)
+    raw = dataset.pixel_array.astype(float)
+    # DICOM PS3.3 C.11.2.1.2.1, linear VOI, mapped onto 0..255
+    expected = np.clip((raw - (centre - 0.5)) / (width - 1) + 0.5, 0, 1) * 255
+
+    pixels = read_image(path).pixels[:, :, 0]
+
+    assert np.abs(pixels - expected).max() <= 1
+    assert pixels.min() > 0  # the window reaches below the darkest pixel
+
+
+def test_dicom_without_a_window_spans_its_full_range() -> None:
+    path = bundled_dicom_path("CT_small.dcm")
+    raw = pydicom.dcmread(path).pixel_array.astype(float)
+    expected = (raw - raw.min()) / (raw.max() - raw.min()) * 255
+
+    pixels = read_image(path).pixels[:, :, 0]
+
+    assert np.abs(pixels - expected).max() <= 1
+
+
+def test_rle_compressed_dicom_reads_like_its_uncompressed_twin() -> None:
+    plain = read_image(bundled_dicom_path("MR_small.dcm")).pixels
+    rle = read_image(bundled_dicom_path("MR_small_RLE.dcm")).pixels
+
+    np.testing.assert_array_equal(rle, plain)
+
+
+@pytest.mark.parametrize(
+    ("name", "shape", "dtype"),
+    [
+        ("SC_rgb_rle_2frame.dcm", (100, 100, 3), np.uint8),  # multi-frame: first frame
+        ("SC_rgb_rle_16bit.dcm", (100, 100, 3), np.uint16),
+        ("SC_ybr_full_422_uncompressed.dcm", (100, 100, 3), np.uint8),
+        ("examples_palette.dcm", (350, 800, 3), np.uint8),
+        ("MR_small_bigendian.dcm", (64, 64, 1), np.uint8),
+    ],
+)
+def test_dicom_layouts_read(name: str, shape: tuple[int, ...], dtype: type) -> None:
+    pixels = read_image(bundled_dicom_path(name)).pixels
+
+    assert pixels.shape == shape
+    assert pixels.dtype == dtype
+
+
+def test_truncated_dicom_is_reported_damaged() -> None:
+    with pytest.raises(ImageReadError, match="DICOM file is damaged"):
+        read_image(bundled_dicom_path("MR_truncated.dcm"))
+
+
+def test_dicom_keeps_frame_size_reading_separate_from_decoding() -> None:
+    dataset = dicom_io.read_dataset(dicom_copy("MR_small.dcm"))
+
+    assert dicom_io.frame_size(dataset) == (64, 64)
 
 
 def _mutated(name: str, seed: int) -> bytes:

@@ -1,7 +1,7 @@
-"""Property-based tests (hypothesis): no file makes the image decoders or the
-label-table reader crash or hang. Random bytes, truncated and mutated real files
-of every format, odd file names and odd tables either read, or end in the
-engine's one-line typed error (`ImageReadError`, `ImportSourceError`).
+"""Property-based tests (hypothesis), and a fixed set of damaged files: no file makes
+the image decoders or the label-table reader crash or hang. Random bytes, truncated and
+mutated real files of every format, odd file names and odd tables either read, or end in
+the engine's one-line typed error (`ImageReadError`, `ImportSourceError`).
 
 Bounded so the whole file takes well under 30 s on a slow machine: a fixed number
 of examples each, a deadline per example, the same examples on every run
@@ -115,6 +115,26 @@ def test_mutated_files_read_or_are_refused(
         start = int(cut_out[0] * len(data))
         del data[start : start + cut_out[1]]
     check_reads_or_refuses(bytes(data))
+
+
+@pytest.mark.parametrize("kind", IMAGE_KINDS)
+def test_damaged_bytes_raise_image_read_error_or_decode(kind: str) -> None:
+    data = encode_image(draw_pixels((32, 24), 1, seed=4), kind)
+    rng = np.random.default_rng(7)
+    variants = [data[:cut] for cut in np.linspace(1, len(data) - 1, 12).astype(int)]
+    for _ in range(12):
+        damaged = bytearray(data)
+        for position in rng.integers(0, len(data), 4):
+            damaged[position] = int(rng.integers(0, 256))
+        variants.append(bytes(damaged))
+
+    for variant in variants:
+        try:
+            image = read_image(f"damaged.{kind}", data=variant)
+        except ImageReadError as error:
+            assert str(error)
+        else:
+            assert image.pixels.ndim == 3
 
 
 # File names: any text a file system takes, and names that are not UTF-8 at all.

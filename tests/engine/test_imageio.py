@@ -1,4 +1,5 @@
-"""Reading every supported format, and failing clearly on every kind of bad file."""
+"""Reading every supported format, and failing clearly on every kind of bad file (the
+details of TIFF and DICOM: test_imageio_tiff.py, test_dicom.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import hashlib
 import io
 import os
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
@@ -18,7 +18,6 @@ from PIL import Image
 from PIL import ImageOps
 
 from linnaeus.engine.errors import ImageReadError
-from linnaeus.engine.images import dicom as dicom_io
 from linnaeus.engine.images.imageio import DEFAULT_MAX_PIXELS
 from linnaeus.engine.images.imageio import IMAGE_SUFFIXES
 from linnaeus.engine.images.imageio import DecodedImage
@@ -27,14 +26,13 @@ from linnaeus.engine.images.imageio import is_image_candidate
 from linnaeus.engine.images.imageio import read_image
 from linnaeus.engine.images.imageio import to_rgb_uint8
 from linnaeus.engine.images.imageio import to_uint8
+from tests.engine.conftest import corpus_file
 from tests.image_factory import CORPUS_IMAGE_SIZE
 from tests.image_factory import IMAGE_KINDS
 from tests.image_factory import bundled_dicom_path
-from tests.image_factory import dicom_copy
 from tests.image_factory import draw_pixels
 from tests.image_factory import encode_image
 from tests.image_factory import jpeg_with_orientation
-from tests.image_factory import make_bad_corpus
 from tests.image_factory import png_bomb
 from tests.image_factory import write_image
 
@@ -82,19 +80,6 @@ BAD_FILES = {
 }
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
-    folder = tmp_path_factory.mktemp("corpus")
-    return folder, make_bad_corpus(folder)
-
-
-def _corpus_file(corpus: tuple[Path, dict[str, str]], name: str) -> Path:
-    folder, expected = corpus
-    if name not in expected:
-        pytest.skip(f"this file system cannot hold {name!r}")
-    return folder / name
-
-
 def test_corpus_lists_exactly_the_files_these_tests_know(
     corpus: tuple[Path, dict[str, str]],
 ) -> None:
@@ -107,7 +92,7 @@ def test_corpus_lists_exactly_the_files_these_tests_know(
 def test_good_corpus_file_reads_with_its_size_channels_and_depth(
     corpus: tuple[Path, dict[str, str]], name: str
 ) -> None:
-    image = read_image(_corpus_file(corpus, name))
+    image = read_image(corpus_file(corpus, name))
 
     width, height, channels, bit_depth, image_format = GOOD_FILES[name]
     info = image.info
@@ -122,7 +107,7 @@ def test_bad_corpus_file_raises_a_reason_a_user_understands(
     corpus: tuple[Path, dict[str, str]], name: str
 ) -> None:
     with pytest.raises(ImageReadError) as caught:
-        read_image(_corpus_file(corpus, name))
+        read_image(corpus_file(corpus, name))
 
     assert BAD_FILES[name] in str(caught.value)
 
@@ -150,7 +135,7 @@ def test_reading_the_corpus_leaves_every_file_byte_identical(
 def test_cmyk_jpeg_decodes_to_the_rgb_colours_pillow_sees(
     corpus: tuple[Path, dict[str, str]],
 ) -> None:
-    path = _corpus_file(corpus, "cmyk.jpg")
+    path = corpus_file(corpus, "cmyk.jpg")
     with Image.open(path) as cmyk:
         expected = np.asarray(cmyk.convert("RGB")).astype(int)
 
@@ -285,190 +270,6 @@ def test_dicom_whose_header_lies_about_its_size_is_refused() -> None:
 
 def test_default_limit_is_100_megapixels() -> None:
     assert DEFAULT_MAX_PIXELS == 100_000_000
-
-
-# --- DICOM ----------------------------------------------------------------------------
-
-
-def test_monochrome1_is_the_inverse_of_monochrome2(corpus: tuple[Path, dict[str, str]]) -> None:
-    monochrome2 = read_image(_corpus_file(corpus, "ct_small.dcm")).pixels
-    monochrome1 = read_image(_corpus_file(corpus, "monochrome1.dcm")).pixels
-
-    np.testing.assert_array_equal(monochrome1, 255 - monochrome2)
-
-
-def test_dicom_window_centre_and_width_from_the_file_are_applied() -> None:
-    path = bundled_dicom_path("MR_small.dcm")
-    dataset = pydicom.dcmread(path)
-    centre, width = float(dataset.WindowCenter), float(dataset.WindowWidth)
-    raw = dataset.pixel_array.astype(float)
-    # DICOM PS3.3 C.11.2.1.2.1, linear VOI, mapped onto 0..255
-    expected = np.clip((raw - (centre - 0.5)) / (width - 1) + 0.5, 0, 1) * 255
-
-    pixels = read_image(path).pixels[:, :, 0]
-
-    assert np.abs(pixels - expected).max() <= 1
-    assert pixels.min() > 0  # the window reaches below the darkest pixel
-
-
-def test_dicom_without_a_window_spans_its_full_range() -> None:
-    path = bundled_dicom_path("CT_small.dcm")
-    raw = pydicom.dcmread(path).pixel_array.astype(float)
-    expected = (raw - raw.min()) / (raw.max() - raw.min()) * 255
-
-    pixels = read_image(path).pixels[:, :, 0]
-
-    assert np.abs(pixels - expected).max() <= 1
-
-
-def test_rle_compressed_dicom_reads_like_its_uncompressed_twin() -> None:
-    plain = read_image(bundled_dicom_path("MR_small.dcm")).pixels
-    rle = read_image(bundled_dicom_path("MR_small_RLE.dcm")).pixels
-
-    np.testing.assert_array_equal(rle, plain)
-
-
-@pytest.mark.parametrize(
-    ("name", "shape", "dtype"),
-    [
-        ("SC_rgb_rle_2frame.dcm", (100, 100, 3), np.uint8),  # multi-frame: first frame
-        ("SC_rgb_rle_16bit.dcm", (100, 100, 3), np.uint16),
-        ("SC_ybr_full_422_uncompressed.dcm", (100, 100, 3), np.uint8),
-        ("examples_palette.dcm", (350, 800, 3), np.uint8),
-        ("MR_small_bigendian.dcm", (64, 64, 1), np.uint8),
-    ],
-)
-def test_dicom_layouts_read(name: str, shape: tuple[int, ...], dtype: type) -> None:
-    pixels = read_image(bundled_dicom_path(name)).pixels
-
-    assert pixels.shape == shape
-    assert pixels.dtype == dtype
-
-
-def test_truncated_dicom_is_reported_damaged() -> None:
-    with pytest.raises(ImageReadError, match="DICOM file is damaged"):
-        read_image(bundled_dicom_path("MR_truncated.dcm"))
-
-
-def test_dicom_keeps_frame_size_reading_separate_from_decoding() -> None:
-    dataset = dicom_io.read_dataset(dicom_copy("MR_small.dcm"))
-
-    assert dicom_io.frame_size(dataset) == (64, 64)
-
-
-# --- TIFF -----------------------------------------------------------------------------
-
-
-def test_16_bit_tiff_stays_uint16_and_to_uint8_stretches_it(
-    corpus: tuple[Path, dict[str, str]],
-) -> None:
-    pixels = read_image(_corpus_file(corpus, "gray16.tiff")).pixels
-
-    stretched = to_uint8(pixels)
-
-    assert pixels.dtype == np.uint16
-    assert pixels.max() < 30_000  # the drawn range is 1,000..20,125
-    assert stretched.dtype == np.uint8
-    assert stretched.shape == pixels.shape
-    assert np.percentile(stretched, 0.5) <= 1
-    assert np.percentile(stretched, 99.5) >= 254
-    order = np.argsort(pixels, axis=None, kind="stable")
-    assert np.all(np.diff(stretched.ravel()[order].astype(int)) >= 0)  # order kept
-
-
-def _tiff(pixels: np.ndarray, **options: Any) -> bytes:
-    buffer = io.BytesIO()
-    tifffile.imwrite(buffer, pixels, **options)
-    return buffer.getvalue()
-
-
-def test_planar_tiff_reads_as_channels_last() -> None:
-    rgb = draw_pixels((40, 30), 3, seed=3)
-    data = _tiff(np.moveaxis(rgb, -1, 0), photometric="rgb", planarconfig="separate")
-
-    np.testing.assert_array_equal(read_image("planar.tif", data=data).pixels, rgb)
-
-
-def test_multi_page_tiff_reads_its_first_page() -> None:
-    first, second = draw_pixels((40, 30), 1, seed=1), draw_pixels((40, 30), 1, seed=2)
-    data = _tiff(np.stack([first[:, :, 0], second[:, :, 0]]), photometric="minisblack")
-
-    np.testing.assert_array_equal(read_image("pages.tif", data=data).pixels, first)
-
-
-def test_lzw_tiff_reads_without_imagecodecs() -> None:
-    rgb = draw_pixels((40, 30), 3, seed=3)
-    buffer = io.BytesIO()
-    Image.fromarray(rgb).save(buffer, "TIFF", compression="tiff_lzw")
-
-    np.testing.assert_array_equal(read_image("lzw.tif", data=buffer.getvalue()).pixels, rgb)
-
-
-def test_cmyk_tiff_reads_as_rgb() -> None:
-    rgb = draw_pixels((40, 30), 3, seed=3)
-    buffer = io.BytesIO()
-    Image.fromarray(rgb).convert("CMYK").save(buffer, "TIFF")
-
-    pixels = read_image("cmyk.tif", data=buffer.getvalue()).pixels
-
-    assert np.abs(pixels[:, :, :3].astype(int) - rgb).max() <= 1
-
-
-def test_palette_tiff_reads_as_its_colours() -> None:
-    palette = Image.fromarray(draw_pixels((40, 30), 3, seed=3)).convert("P")
-    buffer = io.BytesIO()
-    palette.save(buffer, "TIFF")
-
-    pixels = read_image("palette.tif", data=buffer.getvalue()).pixels
-
-    np.testing.assert_array_equal(pixels, np.asarray(palette.convert("RGB")))
-
-
-def test_min_is_white_tiff_is_inverted() -> None:
-    gray = draw_pixels((40, 30), 1, seed=3)
-    data = _tiff(gray[:, :, 0], photometric="miniswhite")
-
-    np.testing.assert_array_equal(read_image("negative.tif", data=data).pixels, 255 - gray)
-
-
-def test_float_tiff_is_rescaled_to_the_full_uint16_range() -> None:
-    values = np.linspace(-1, 3, 1200, dtype=np.float32).reshape(30, 40)
-
-    image = read_image("float.tif", data=_tiff(values))
-
-    assert image.info.bit_depth == 16
-    assert (image.pixels.min(), image.pixels.max()) == (0, 65535)
-
-
-def test_tiff_with_five_channels_is_refused() -> None:
-    data = _tiff(np.zeros((30, 40, 5), np.uint8), photometric="minisblack", planarconfig="contig")
-
-    with pytest.raises(ImageReadError, match="1 to 4 channels"):
-        read_image("five.tif", data=data)
-
-
-# --- robustness -----------------------------------------------------------------------
-
-
-@pytest.mark.filterwarnings("ignore::UserWarning")  # pydicom warns about damaged elements
-@pytest.mark.parametrize("kind", IMAGE_KINDS)
-def test_damaged_bytes_raise_image_read_error_or_decode(kind: str) -> None:
-    data = encode_image(draw_pixels((32, 24), 1, seed=4), kind)
-    rng = np.random.default_rng(7)
-    variants = [data[:cut] for cut in np.linspace(1, len(data) - 1, 12).astype(int)]
-    for _ in range(12):
-        damaged = bytearray(data)
-        for position in rng.integers(0, len(data), 4):
-            damaged[position] = int(rng.integers(0, 256))
-        variants.append(bytes(damaged))
-
-    for variant in variants:
-        try:
-            image = read_image(f"damaged.{kind}", data=variant)
-        except ImageReadError as error:
-            assert str(error)
-        else:
-            assert image.pixels.ndim == 3
 
 
 # --- conversions ----------------------------------------------------------------------
