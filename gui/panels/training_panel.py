@@ -246,10 +246,14 @@ class TrainingPanel(QWidget):
             self.result.show_message("info", busy)
 
     def refresh_classes(self) -> None:
-        """Read the project's classes again (the class to find of two-class projects)."""
+        """Read the project's classes again (the class to find of two-class projects, and
+        the one its active model version was trained to find)."""
         store = self._store
+        active = versions.active_version(store) if store else None
         self.positive.set_classes(
-            store.project_id if store else None, store.classes() if store else []
+            store.project_id if store else None,
+            store.classes() if store else [],
+            active.config.get("positive") if active else None,
         )
 
     def save_state(self, settings: QSettings) -> None:

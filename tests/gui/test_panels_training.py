@@ -17,6 +17,7 @@ from linnaeus.engine.progress import TrainingProgress
 from linnaeus.engine.project import versions
 from linnaeus.engine.training.config import IMBALANCE_METHODS
 from linnaeus.engine.training.config import MODEL_CHOICES
+from linnaeus.gui.panels.positive_class import recorded_choice
 from linnaeus.gui.panels.training_curves import PHASE_NAMES
 from linnaeus.gui.panels.training_curves import CurveHistory
 from linnaeus.gui.panels.training_options import IMBALANCE_WORDS
@@ -398,3 +399,52 @@ def test_the_class_to_find_follows_the_projects_classes(qtbot, store, tmp_path) 
     store.delete_class("round")
     panel.refresh_classes()  # one class left: nothing to choose
     assert field.isHidden() and panel.training_options().positive is None
+
+
+def _trained_to_find(store, positive: str) -> None:
+    """Make a finished version, trained to find ``positive``, the active one."""
+    version = versions.create_version(
+        store,
+        kind="quick",
+        config={"positive": positive},
+        augmentation={},
+        classes=["disk", "square"],
+        labels={},
+    )
+    versions.update_version(store, version.id, status="done")
+    versions.set_active(store, version.id)
+
+
+def test_the_class_its_active_version_was_trained_to_find_comes_back(qtbot, store) -> None:
+    _trained_to_find(store, "disk")  # chosen: Automatic picks square
+    panel = make_panel(qtbot, store)  # as after a restart: nothing chosen while it runs
+    field = panel.positive
+    assert field.combo.currentText() == "disk"
+    assert panel.training_options().positive == "disk"
+    store.rename_class("disk", "round")
+    panel.refresh_classes()  # kept by class id, as a choice made here is
+    assert panel.training_options().positive == "round"
+    field.combo.setCurrentIndex(0)
+    field.combo.activated.emit(0)  # the user goes back to Automatic: that choice holds
+    panel.refresh_classes()
+    panel.set_project(store)
+    assert field.combo.currentText() == "Automatic (square)"
+    assert panel.training_options().positive is None
+    _trained_to_find(store, "square")  # what Automatic picks: Automatic it stays
+    assert make_panel(qtbot, store).positive.combo.currentText() == "Automatic (square)"
+
+
+@pytest.mark.parametrize(
+    ("names", "recorded", "shown"),
+    [
+        (["disk", "square"], "disk", "disk"),
+        (["disk", "square"], "square", None),  # what Automatic picks
+        (["NORMAL", "PNEUMONIA"], "NORMAL", "NORMAL"),
+        (["PNEUMONIA", "normal"], "PNEUMONIA", None),
+        (["disk", "square"], "round", None),  # a class renamed or removed since
+        (["disk", "square"], None, None),  # trained before the class was recorded
+        (["disk", "square", "triangle"], "disk", None),
+    ],
+)
+def test_recorded_choice(names, recorded, shown) -> None:
+    assert recorded_choice(names, recorded) == shown
