@@ -22,9 +22,11 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from sklearn.metrics import roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench.*, tests.*
 
@@ -35,10 +37,12 @@ from linnaeus.engine.dataset.importer import ImportOptions
 from linnaeus.engine.dataset.importer import import_images
 from linnaeus.engine.evaluation.decision import DecisionRule
 from linnaeus.engine.evaluation.decision import choose_threshold
+from linnaeus.engine.evaluation.decision import positive_class
 from linnaeus.engine.evaluation.metrics import fit_temperature
 from linnaeus.engine.evaluation.metrics import logits_from_probabilities
 from linnaeus.engine.evaluation.metrics import softmax
 from linnaeus.engine.evaluation.version import TARGET_SENSITIVITY
+from linnaeus.engine.images.augment import PRESETS
 from linnaeus.engine.project.predictions import split_predictions
 from linnaeus.engine.project.store import ProjectStore
 from linnaeus.engine.project.versions import ModelVersion
@@ -46,16 +50,24 @@ from linnaeus.engine.training import runs
 from linnaeus.engine.training.config import TrainConfig
 from linnaeus.engine.training.train import train
 
-# name: (fine_tune_fraction, label smoothing, warm-up epochs, mixup alpha)
-CANDIDATES = {
-    "baseline": (0.3, 0.0, 0.0, 0.0),
-    "smooth": (0.3, 0.1, 0.0, 0.0),
-    "warmup": (0.3, 0.0, 1.0, 0.0),
-    "mixup": (0.3, 0.0, 0.0, 0.2),
-    "full": (1.0, 0.0, 1.0, 0.0),
-    "half": (0.6, 0.0, 1.0, 0.0),
-    "full-smooth-mixup": (1.0, 0.1, 1.0, 0.2),
+# What each candidate changes from the product's recipe (``full``): the
+# fine-tuned fraction of the backbone, runs' FINE_TUNE_* constants (smoothing,
+# warmup, mixup), the fine-tuning's augmentation and its input size.
+_TOP30 = {"fraction": 0.3, "warmup": 0.0}
+CANDIDATES: dict[str, dict] = {
+    "baseline": _TOP30,
+    "smooth": _TOP30 | {"smoothing": 0.1},
+    "warmup": _TOP30 | {"warmup": 1.0},
+    "mixup": _TOP30 | {"mixup": 0.2},
+    "full": {},
+    "half": {"fraction": 0.6},
+    "full-smooth-mixup": {"smoothing": 0.1, "mixup": 0.2},
+    "full-light": {"augmentation": replace(PRESETS["gentle"], brightness_range=(0.75, 1.25))},
+    "full-strong": {"augmentation": PRESETS["strong"]},
+    "full-224": {"size": 224},
 }
+_PRODUCT = {"fraction": 1.0, "smoothing": 0.0, "warmup": 1.0, "mixup": 0.0,
+            "augmentation": PRESETS["gentle"], "size": None}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -80,14 +92,17 @@ def decided(val: Split, test: Split, classes: list[str], positive: str | None) -
 
     rule = DecisionRule(tuple(classes))
     if len(classes) == 2:
-        threshold = choose_threshold(val.labels == 1, scaled(val.probabilities)[:, 1],
+        find = positive_class(classes)
+        threshold = choose_threshold(val.labels == find, scaled(val.probabilities)[:, find],
                                      TARGET_SENSITIVITY)  # fmt: skip
-        rule = DecisionRule(tuple(classes), threshold, classes[1])
+        rule = DecisionRule(tuple(classes), threshold, classes[find])
     picked = rule.decide(scaled(test.probabilities))
-    figures = {"accuracy": float(np.mean(picked == test.labels)), "images": len(test.labels)}
+    figures = {"accuracy": float(np.mean(picked == test.labels)), "images": len(test.labels),
+               "argmax": float(np.mean(test.probabilities.argmax(1) == test.labels))}  # fmt: skip
     if positive is not None:
         index = classes.index(positive)
         figures["recall"] = float(np.mean(picked[test.labels == index] == index))
+        figures["auc"] = float(roc_auc_score(test.labels == index, test.probabilities[:, index]))
     return figures
 
 
@@ -136,12 +151,14 @@ def main() -> None:
     figures = decided(quick_val, quick_test, classes, bench.positive)
     report(bench, "quick", "plain", figures, quick_s)
     for name in args.candidates:
-        fraction, runs.FINE_TUNE_SMOOTHING, runs.FINE_TUNE_WARMUP_EPOCHS, runs.FINE_TUNE_MIXUP = (
-            CANDIDATES[name]
-        )
+        recipe = _PRODUCT | CANDIDATES[name]
+        runs.FINE_TUNE_SMOOTHING = recipe["smoothing"]
+        runs.FINE_TUNE_WARMUP_EPOCHS = recipe["warmup"]
+        runs.FINE_TUNE_MIXUP = recipe["mixup"]
         clock = time.perf_counter()
-        config = TrainConfig(model="accurate", image_size=args.size, epochs=args.epochs,
-                             fine_tune_fraction=fraction)  # fmt: skip
+        config = TrainConfig(model="accurate", image_size=recipe["size"] or args.size,
+                             epochs=args.epochs, fine_tune_fraction=recipe["fraction"],
+                             augmentation=recipe["augmentation"])  # fmt: skip
         version = train(store, config).version
         seconds = time.perf_counter() - clock
         val, test = splits(store, version)
