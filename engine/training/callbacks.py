@@ -45,6 +45,7 @@ class TrainState:
     best_epoch: int = -1
     wait: int = 0
     history: dict[str, list[float]] = field(default_factory=dict)
+    planned_steps: int | None = None  # the learning-rate plan's length, when a deadline cut it
 
     @classmethod
     def load(cls, folder: Path) -> TrainState | None:
@@ -173,6 +174,9 @@ class Checkpointer(keras.callbacks.Callback):
     def save(self) -> None:
         """Write the checkpoint, then the state that points to it; a failed write
         (a full disk) leaves the previous checkpoint whole."""
+        schedule = (self.params or {}).get("schedule")
+        if schedule is not None:  # resume keeps to the plan, even one a deadline shortened
+            self.state.planned_steps = schedule.total_steps
         with atomic_path(self.folder / CHECKPOINT_FILE) as temporary:
             self.model.save(temporary)
         self.state.save(self.folder)

@@ -25,6 +25,8 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from linnaeus.engine.training.schedule import WarmupCosine
+
 
 def fit(
     model: keras.Model,
@@ -35,24 +37,32 @@ def fit(
     initial_epoch: int,
     steps_per_epoch: int,
     callbacks: Sequence[keras.callbacks.Callback],
+    schedule: WarmupCosine | None = None,
 ) -> None:
     """``model.fit`` for a compiled ``model`` whose batches are (images, one-hot
-    labels, sample weights), under the strategy the model was built in."""
+    labels, sample weights), under the strategy the model was built in. With a
+    ``schedule``, the optimizer's rate is set from it before every step; the
+    callbacks find it in their ``params["schedule"]`` (a deadline shortens it)."""
     strategy = tf.distribute.get_strategy()
     train_step = _train_step(model, strategy)
     eval_step = _eval_step(model, strategy)
     batches = iter(_distribute(strategy, train_data))
+    params = {"verbose": 0, "epochs": epochs, "steps": steps_per_epoch, "schedule": schedule}
     for callback in callbacks:
         callback.set_model(model)
-        callback.set_params({"verbose": 0, "epochs": epochs, "steps": steps_per_epoch})
+        callback.set_params(params)
         callback.on_train_begin()
+    iteration = int(model.optimizer.iterations.numpy())
     model.stop_training = False
     for epoch in range(initial_epoch, epochs):
         for callback in callbacks:
             callback.on_epoch_begin(epoch)
         totals = tf.zeros(4)
         for step in range(steps_per_epoch):
+            if schedule is not None:
+                model.optimizer.learning_rate = schedule.rate(iteration)
             totals += train_step(batches)
+            iteration += 1
             logs = _logs(totals)
             for callback in callbacks:
                 callback.on_train_batch_end(step, logs)

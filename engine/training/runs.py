@@ -48,6 +48,7 @@ from linnaeus.engine.training.models import embedding_model
 from linnaeus.engine.training.models import set_backbone_trainable
 from linnaeus.engine.training.quick_head import fit_head
 from linnaeus.engine.training.quick_head import head_probabilities
+from linnaeus.engine.training.schedule import WarmupCosine
 
 log = logging.getLogger(__name__)
 _EMBED_BATCH = 64
@@ -183,30 +184,30 @@ def _training_images(loaded: LoadedPixels, positions: np.ndarray, chunk: int = 5
         yield from loaded.images[rows[start : start + chunk]]
 
 
-def _compile(
-    model: keras.Model,
-    learning_rate: float,
-    decay_steps: int,
-    *,
-    warmup_steps: int = 0,
-    label_smoothing: float = 0.0,
-) -> None:
-    """Adam on a cosine decay to 5% of ``learning_rate``, after a linear warm-up
-    from 10% of it over ``warmup_steps``."""
-    if warmup_steps:
-        schedule = keras.optimizers.schedules.CosineDecay(
-            learning_rate / 10, decay_steps=max(decay_steps - warmup_steps, 1), alpha=0.05,
-            warmup_target=learning_rate, warmup_steps=warmup_steps,
-        )  # fmt: skip
-    else:
-        schedule = keras.optimizers.schedules.CosineDecay(
-            learning_rate, decay_steps=max(decay_steps, 1), alpha=0.05
-        )
+def _compile(model: keras.Model, learning_rate: float, *, label_smoothing: float = 0.0) -> None:
+    """Adam, its rate set step by step by the epoch loop from a `WarmupCosine`."""
     model.compile(
-        optimizer=keras.optimizers.Adam(schedule),
+        optimizer=keras.optimizers.Adam(learning_rate),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
         metrics=["accuracy"],
         jit_compile=JIT_COMPILE,
+    )
+
+
+def _schedule(
+    model: keras.Model, config: TrainConfig, state: TrainState, steps: int, *, tuning: bool
+) -> WarmupCosine | None:
+    """The run's learning-rate plan: a cosine decay over the epochs (the plan a deadline
+    shortened, on resume), after a warm-up when fine-tuning. None for a checkpoint
+    whose optimizer holds its own Keras schedule (saved before the plan was the loop's)."""
+    optimizer = getattr(model.optimizer, "inner_optimizer", model.optimizer)  # mixed precision
+    if isinstance(optimizer.get_config().get("learning_rate"), dict):
+        return None
+    epochs = config.epochs or 1
+    return WarmupCosine(
+        config.learning_rate or 1e-3,
+        total_steps=state.planned_steps or epochs * steps,
+        warmup_steps=round(FINE_TUNE_WARMUP_EPOCHS * steps) if tuning else 0,
     )
 
 
@@ -240,11 +241,8 @@ def _fit(
         batch_size=_EVAL_BATCH,
     )
     if not resume:
-        _compile(
-            model, config.learning_rate or 1e-3, epochs * steps,
-            warmup_steps=round(FINE_TUNE_WARMUP_EPOCHS * steps) if tuning else 0,
-            label_smoothing=FINE_TUNE_SMOOTHING if tuning else 0.0,
-        )  # fmt: skip
+        _compile(model, config.learning_rate or 1e-3,
+                 label_smoothing=FINE_TUNE_SMOOTHING if tuning else 0.0)  # fmt: skip
     if state.epochs_done < epochs:  # a custom step: model.fit fails on several machines
         fit(
             model,
@@ -258,6 +256,7 @@ def _fit(
                 *context.callbacks,
                 Checkpointer(context.folder, state, config.patience or 5, context.cancel),
             ],
+            schedule=_schedule(model, config, state, steps, tuning=tuning),
         )
     return {curve_key(phase, k): v for k, v in state.history.items()}
 

@@ -40,6 +40,7 @@ from linnaeus.engine.training.config import budget_text
 from linnaeus.engine.training.config import parse_budget
 from linnaeus.engine.training.deadline import STOPPED_AT_DEADLINE
 from linnaeus.engine.training.deadline import Deadline
+from linnaeus.engine.training.schedule import WarmupCosine
 from tests.training_factory import make_shapes_project
 
 # -- the budget -----------------------------------------------------------------
@@ -113,11 +114,14 @@ class Epochs:
     validation_s: float = 2.0
     epochs: int = 20
     ended: list[int] = field(default_factory=list)
+    schedule: WarmupCosine | None = None
 
     def __post_init__(self) -> None:
         self.model = FakeModel()
         self.deadline.set_model(self.model)
-        self.deadline.set_params({"epochs": self.epochs, "steps": self.steps})
+        self.deadline.set_params(
+            {"epochs": self.epochs, "steps": self.steps, "schedule": self.schedule}
+        )
 
     def run(self, on_batch=None) -> None:
         for epoch in range(self.epochs):
@@ -149,6 +153,26 @@ def test_no_epoch_starts_that_cannot_end_by_the_deadline() -> None:
     fit.run()
     assert fit.ended == [0, 1, 2, 3] and deadline.stopped == STOPPED_AT_DEADLINE
     assert clock.now <= 50.0
+
+
+def test_a_budget_too_short_for_every_epoch_shortens_the_learning_rate_plan_to_fit() -> None:
+    clock = Clock()
+    schedule = WarmupCosine(1e-3, total_steps=20 * 10, warmup_steps=10)
+    deadline = deadline_at(50.0, clock)  # four epochs of 12 s fit, not twenty
+    fit = Epochs(deadline, clock, schedule=schedule)
+    rates: list[float] = []
+    fit.run(lambda epoch, batch: rates.append(schedule.rate(epoch * 10 + batch)))
+    assert deadline.planned_epochs == 4 and schedule.total_steps == 40
+    assert fit.ended == [0, 1, 2, 3] and clock.now <= 50.0
+    assert rates[-1] < 0.1e-3  # the decay ran to its end within the budget
+
+
+def test_a_budget_that_holds_every_epoch_leaves_the_plan_alone() -> None:
+    clock = Clock()
+    schedule = WarmupCosine(1e-3, total_steps=3 * 10)
+    deadline = deadline_at(1000.0, clock)
+    Epochs(deadline, clock, epochs=3, schedule=schedule).run()
+    assert deadline.planned_epochs is None and schedule.total_steps == 30
 
 
 def test_the_last_epoch_ends_without_being_called_a_deadline_stop() -> None:
