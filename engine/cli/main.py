@@ -66,7 +66,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "run") and not args.self_test:
         return _open_desktop_application(parser)
     try:
-        return _run_self_test() if args.self_test else int(args.run(args) or EXIT_OK)
+        status = _run_self_test() if args.self_test else int(args.run(args) or EXIT_OK)
+        sys.stdout.flush()  # a reader that stopped early (`| head`) shows here, not at exit
+        return status
+    except BrokenPipeError:  # as Unix tools: stop quietly (the Python docs' recipe)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
     except (Cancelled, KeyboardInterrupt):
         print("linnaeus: cancelled; everything saved before stays saved.", file=sys.stderr)
         return EXIT_CANCELLED

@@ -92,6 +92,23 @@ def test_the_command_runs_headless_without_qt(images: Path, tmp_path: Path) -> N
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
 
 
+def test_a_reader_that_stops_early_gets_no_traceback(images: Path, tmp_path: Path) -> None:
+    """``linnaeus info | head -1``: the pipe is closed before the summary is written."""
+    project = str(tmp_path / "p")
+    assert main(["import", str(images), "--project", project]) == 0
+    code = (
+        "import os, sys\n"
+        "read, write = os.pipe()\n"
+        "os.close(read)\n"
+        "os.dup2(write, sys.stdout.fileno())\n"
+        "from linnaeus.engine.cli.main import main\n"
+        f"sys.exit(main(['info', '--project', {project!r}]))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "Exception ignored" not in result.stderr
+
+
 def test_console_script_reports_version() -> None:
     script = Path(sys.executable).with_name("linnaeus")
     result = subprocess.run([str(script), "--version"], capture_output=True, text=True, check=True)
