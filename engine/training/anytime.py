@@ -146,7 +146,12 @@ def train_anytime(
         _mark_stopped(store, str(error))
         note = f"{error} {_named(quick.version)} stays the active model."
         return AnytimeResult(quick, quick.version, None, note)
-    return _choose(store, quick, fine, cancelled=stop.stopped_on_cancel)
+    chosen = _choose(store, quick, fine, cancelled=stop.stopped_on_cancel)
+    if stop.planned_epochs is None:
+        return chosen
+    held = f" Fine-tuning planned {stop.planned_epochs} of its {stop.params['epochs']} epochs, " \
+           "as many as the time budget held; a longer budget may give a better model."  # fmt: skip
+    return replace(chosen, note=chosen.note + held)
 
 
 def _deadline(

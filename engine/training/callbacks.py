@@ -63,7 +63,8 @@ class TrainState:
 
 
 class ProgressReporter(keras.callbacks.Callback):
-    """Turns Keras' batch and epoch ends into `TrainingProgress` reports."""
+    """Turns Keras' batch and epoch ends into `TrainingProgress` reports; counts the
+    epochs a deadline planned (``params["planned_epochs"]``) when fewer were asked for."""
 
     def __init__(
         self, on_progress: ProgressCallback, phase: str, epochs: int, steps: int, batch_size: int
@@ -71,7 +72,7 @@ class ProgressReporter(keras.callbacks.Callback):
         super().__init__()
         self.on_progress = on_progress
         self.phase = phase
-        self.epochs = epochs
+        self.asked_epochs = epochs
         self.steps = steps
         self.batch_size = batch_size
         self._epoch = 0
@@ -79,6 +80,11 @@ class ProgressReporter(keras.callbacks.Callback):
         self._batches_seen = 0
         self._last_report = 0.0
         self._last_val: dict[str, float | None] = {"val_loss": None, "val_accuracy": None}
+
+    @property
+    def epochs(self) -> int:
+        planned = (self.params or {}).get("planned_epochs")
+        return min(planned, self.asked_epochs) if planned else self.asked_epochs
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self._started = time.monotonic()

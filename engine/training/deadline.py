@@ -185,7 +185,7 @@ class Deadline(keras.callbacks.Callback):
         fit = begun + max(more, 0)
         if fit >= min(asked, self.planned_epochs or asked):
             return
-        self.planned_epochs = fit
+        self.planned_epochs = self.params["planned_epochs"] = fit  # the progress counts them
         schedule = self.params.get("schedule")
         if schedule is not None:
             schedule.shorten_to(fit * int(self.params.get("steps") or self._batches))

@@ -35,6 +35,7 @@ from linnaeus.engine.training import anytime
 from linnaeus.engine.training.anytime import better_on_validation
 from linnaeus.engine.training.anytime import fine_tune_refusal
 from linnaeus.engine.training.anytime import train_anytime
+from linnaeus.engine.training.callbacks import ProgressReporter
 from linnaeus.engine.training.config import TrainConfig
 from linnaeus.engine.training.config import budget_text
 from linnaeus.engine.training.config import parse_budget
@@ -165,6 +166,11 @@ def test_a_budget_too_short_for_every_epoch_shortens_the_learning_rate_plan_to_f
     assert deadline.planned_epochs == 4 and schedule.total_steps == 40
     assert fit.ended == [0, 1, 2, 3] and clock.now <= 50.0
     assert rates[-1] < 0.1e-3  # the decay ran to its end within the budget
+    reports: list[TrainingProgress] = []
+    reporter = ProgressReporter(reports.append, "fine-tune", epochs=20, steps=10, batch_size=10)
+    reporter.set_params(fit.deadline.params)  # the loop gives every callback the same params
+    reporter.on_epoch_end(0)
+    assert (reports[-1].epochs, reports[-1].total) == (4, 40)  # "epoch 1/4", not 1/20
 
 
 def test_a_budget_that_holds_every_epoch_leaves_the_plan_alone() -> None:
@@ -290,6 +296,7 @@ def test_quick_model_first_then_fine_tuning_stops_at_the_deadline(
     assert fine.status == "done" and len(fine.curves["fine-tune_loss"]) == 2
     assert versions.active_version(store).id == quick.id
     assert "not better on validation" in result.note
+    assert "planned 2 of its 4 epochs, as many as the time budget held" in result.note
     ready = [p for p in reports if p.model_ready]
     assert [p.model_ready for p in ready] == ["v1"]
     assert {p.anytime_stage for p in reports} == {QUICK_STAGE, FINE_TUNE_STAGE}
