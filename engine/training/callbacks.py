@@ -45,7 +45,7 @@ class TrainState:
     best_epoch: int = -1
     wait: int = 0
     history: dict[str, list[float]] = field(default_factory=dict)
-    planned_steps: int | None = None  # the learning-rate plan's length, when a deadline cut it
+    planned_steps: int | None = None  # the learning-rate plan's length (a deadline may cut it)
 
     @classmethod
     def load(cls, folder: Path) -> TrainState | None:

@@ -5,6 +5,7 @@ autoencoder pretraining."""
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -234,6 +235,8 @@ def _fit(
         epochs=epochs,
         mixup=FINE_TUNE_MIXUP if tuning else 0.0,
     )
+    if state.planned_steps:  # resuming a run a deadline planned shorter: end with its plan
+        epochs = min(epochs, math.ceil(state.planned_steps / steps))
     val_data, _ = make_dataset(
         context.loaded,
         context.positions("val"),

@@ -52,7 +52,10 @@ def test_seed_cnn_learns_tiny_shapes(tmp_path) -> None:
     assert len(snapshot) == 80 and {s for _, s in snapshot.values()} == {"train", "val", "test"}
 
 
-def test_cancel_leaves_a_checkpoint_and_resume_finishes_with_the_same_steps(tmp_path) -> None:
+@pytest.mark.parametrize("planned", [None, 3])  # 3: a deadline had planned 3 of 4 epochs
+def test_cancel_leaves_a_checkpoint_and_resume_finishes_with_the_same_steps(
+    tmp_path, planned: int | None
+) -> None:
     store = make_shapes_project(tmp_path)
     config = TrainConfig(model="seed-cnn", epochs=4, **SMALL)
     cancel = CancelToken()
@@ -74,14 +77,19 @@ def test_cancel_leaves_a_checkpoint_and_resume_finishes_with_the_same_steps(tmp_
     checkpoint = keras.models.load_model(version.folder / CHECKPOINT_FILE)
     assert checkpoint.predict(np.zeros((1, 32, 32, 3), np.uint8), verbose=0).shape == (1, 2)
     steps = int(checkpoint.optimizer.iterations.numpy())
+    per_epoch = int(np.ceil(len(store.images(split="train")) / 16))
+    assert state.planned_steps == 4 * per_epoch  # the learning-rate plan, kept for resume
+    if planned:
+        state.planned_steps = planned * per_epoch
+        state.save(version.folder)
 
     result = train(store, resume=True)
     assert result.version.id == version.id and result.version.status == "done"
     resumed = keras.models.load_model(version.folder / CHECKPOINT_FILE)
-    per_epoch = int(np.ceil(len(store.images(split="train")) / 16))
+    epochs = planned or 4
     assert steps >= 2 * per_epoch
-    assert int(resumed.optimizer.iterations.numpy()) == 4 * per_epoch + (steps - 2 * per_epoch)
-    assert len(result.version.curves["train_loss"]) == 4
+    assert int(resumed.optimizer.iterations.numpy()) == epochs * per_epoch + (steps - 2 * per_epoch)
+    assert len(result.version.curves["train_loss"]) == epochs
 
 
 def test_resume_without_an_interrupted_run_is_explained(tmp_path) -> None:
