@@ -146,11 +146,13 @@ def train_anytime(
         _mark_stopped(store, str(error))
         note = f"{error} {_named(quick.version)} stays the active model."
         return AnytimeResult(quick, quick.version, None, note)
+    from linnaeus.engine.training.deadline import STOPPED_AT_DEADLINE
+
     chosen = _choose(store, quick, fine, cancelled=stop.stopped_on_cancel)
-    if stop.planned_epochs is None:
+    if stop.stopped != STOPPED_AT_DEADLINE:
         return chosen
-    held = f" Fine-tuning planned {stop.planned_epochs} of its {stop.params['epochs']} epochs, " \
-           "as many as the time budget held; a longer budget may give a better model."  # fmt: skip
+    held = f" The time budget held {stop.epochs_done} of the {stop.params['epochs']} " \
+           "fine-tuning epochs; a longer budget may give a better model."  # fmt: skip
     return replace(chosen, note=chosen.note + held)
 
 

@@ -15,6 +15,7 @@ import time
 from dataclasses import asdict
 from dataclasses import dataclass
 from dataclasses import field
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,7 @@ class TrainState:
     best_epoch: int = -1
     wait: int = 0
     history: dict[str, list[float]] = field(default_factory=dict)
-    planned_steps: int | None = None  # the learning-rate plan's length (a deadline may cut it)
+    planned_epochs: int | None = None  # fewer than asked: those a deadline's plan held
 
     @classmethod
     def load(cls, folder: Path) -> TrainState | None:
@@ -54,7 +55,8 @@ class TrainState:
         except (OSError, ValueError):
             return None
         data["best_val_loss"] = float(data.get("best_val_loss", math.inf))
-        return cls(**data)
+        known = {f.name for f in fields(cls)}  # a newer version's file may say more
+        return cls(**{key: value for key, value in data.items() if key in known})
 
     def save(self, folder: Path) -> None:
         data = asdict(self)
@@ -180,9 +182,9 @@ class Checkpointer(keras.callbacks.Callback):
     def save(self) -> None:
         """Write the checkpoint, then the state that points to it; a failed write
         (a full disk) leaves the previous checkpoint whole."""
-        schedule = (self.params or {}).get("schedule")
-        if schedule is not None:  # resume keeps to the plan, even one a deadline shortened
-            self.state.planned_steps = schedule.total_steps
+        planned = (self.params or {}).get("planned_epochs")
+        if planned:  # resume keeps to the plan a deadline made
+            self.state.planned_epochs = planned
         with atomic_path(self.folder / CHECKPOINT_FILE) as temporary:
             self.model.save(temporary)
         self.state.save(self.folder)

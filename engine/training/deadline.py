@@ -10,9 +10,10 @@ image afterwards (timed on the validation pass). The first epoch has no measured
 duration yet, so after a few batches it is projected from their pace; if it
 cannot end in time, `OutOfTime` stops the run.
 
-When the pace says that fewer epochs than planned fit, the learning-rate plan the
-epoch loop follows (``params["schedule"]``, a `WarmupCosine`) is shortened to them,
-so that its decay ends within the budget instead of the run stopping mid-decay.
+At each epoch's end the learning-rate plan the epoch loop follows
+(``params["schedule"]``, a `WarmupCosine`) is fitted to the epochs that fit (never
+more than asked), so that its decay ends within the budget instead of the run
+stopping mid-decay.
 
 A cancel after at least one whole epoch stops the same way (the best epoch is
 measured and kept): give the run `run_cancel` as its ``cancel``, which reads as
@@ -74,7 +75,7 @@ class Deadline(keras.callbacks.Callback):
         self.clock = clock
         self.stopped: str | None = None
         self.epochs_done = 0
-        self.planned_epochs: int | None = None  # fewer than asked for, once the pace says so
+        self.planned_epochs: int | None = None  # as many as fit, from the first epoch's end
         self.run_cancel = _UnlessStopped(self)
         self._epoch_started = 0.0
         self._batches = 0  # of this epoch
@@ -130,9 +131,9 @@ class Deadline(keras.callbacks.Callback):
         self.epochs_done += 1
         last = epoch + 1 >= int(self.params.get("epochs") or 0)
         now = self.clock()
-        self._plan(self.epochs_done, self.at - now - SAFETY * self._measuring_s())
+        self._plan(epoch + 1, self.at - now - SAFETY * self._measuring_s())
         needed = SAFETY * (self._epoch_s() + self._measuring_s())
-        planned_end = self.planned_epochs is not None and self.epochs_done >= self.planned_epochs
+        planned_end = self.planned_epochs is not None and epoch + 1 >= self.planned_epochs
         if self.stopped is None and not last and (self.at - now < needed or planned_end):
             self._stop(STOPPED_AT_DEADLINE)
 
@@ -170,25 +171,22 @@ class Deadline(keras.callbacks.Callback):
                 f"model need about {duration_words(max(needed, left))}, and "
                 f"{duration_words(left)} of the budget were left."
             )
-        rest_of_epoch_s = rest_s - self._forward_s() * self.images_after
-        self._plan(1, self.at - now - SAFETY * (rest_of_epoch_s + self._measuring_s()))
 
     def _plan(self, begun: int, seconds_after: float) -> None:
-        """Plan no more epochs than the ``begun`` ones and those that fit in
-        ``seconds_after`` them (with the margin once, as each epoch's end checks it),
-        and shorten the learning-rate plan to as many."""
+        """Plan the ``begun`` epochs and those that fit in ``seconds_after`` them (with
+        the margin once, as each epoch's end checks it), at most the asked ones, and fit
+        the learning-rate plan to as many. Planned at each epoch's end, on the whole
+        epochs' pace: the first epoch is the warm-up, which no plan changes."""
         epoch_s = self._epoch_s()
-        if epoch_s <= 0:
-            return
         asked = int(self.params.get("epochs") or 0)
-        more = math.floor((seconds_after - (SAFETY - 1) * epoch_s) / epoch_s)
-        fit = begun + max(more, 0)
-        if fit >= min(asked, self.planned_epochs or asked):
+        if epoch_s <= 0 or not math.isfinite(seconds_after) or not asked:
             return
+        more = math.floor((seconds_after - (SAFETY - 1) * epoch_s) / epoch_s)
+        fit = min(begun + max(more, 0), asked)
         self.planned_epochs = self.params["planned_epochs"] = fit  # the progress counts them
         schedule = self.params.get("schedule")
         if schedule is not None:
-            schedule.shorten_to(fit * int(self.params.get("steps") or self._batches))
+            schedule.plan_for(fit * int(self.params.get("steps") or self._batches))
 
     def _stop(self, why: str) -> None:
         self.stopped = why

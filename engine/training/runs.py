@@ -5,7 +5,6 @@ autoencoder pretraining."""
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -207,7 +206,7 @@ def _schedule(
     epochs = config.epochs or 1
     return WarmupCosine(
         config.learning_rate or 1e-3,
-        total_steps=state.planned_steps or epochs * steps,
+        total_steps=(state.planned_epochs or epochs) * steps,
         warmup_steps=round(FINE_TUNE_WARMUP_EPOCHS * steps) if tuning else 0,
     )
 
@@ -235,8 +234,8 @@ def _fit(
         epochs=epochs,
         mixup=FINE_TUNE_MIXUP if tuning else 0.0,
     )
-    if state.planned_steps:  # resuming a run a deadline planned shorter: end with its plan
-        epochs = min(epochs, math.ceil(state.planned_steps / steps))
+    if state.planned_epochs:  # resuming a run a deadline planned shorter: end with its plan
+        epochs = min(epochs, state.planned_epochs)
     val_data, _ = make_dataset(
         context.loaded,
         context.positions("val"),

@@ -40,6 +40,9 @@ class WarmupCosine:
         done = min(step - self.warmup_steps, decay_steps) / decay_steps
         return self.peak * ((1 - FLOOR) * 0.5 * (1 + math.cos(math.pi * done)) + FLOOR)
 
-    def shorten_to(self, steps: int) -> None:
-        """End the decay after ``steps`` steps instead (never lengthens the plan)."""
-        self.total_steps = max(min(self.total_steps, steps), 1)
+    def __post_init__(self) -> None:
+        self.longest = self.total_steps
+
+    def plan_for(self, steps: int) -> None:
+        """End the decay after ``steps`` steps instead (at most the first plan's)."""
+        self.total_steps = max(min(self.longest, steps), 1)

@@ -163,7 +163,7 @@ def test_a_budget_too_short_for_every_epoch_shortens_the_learning_rate_plan_to_f
     fit = Epochs(deadline, clock, schedule=schedule)
     rates: list[float] = []
     fit.run(lambda epoch, batch: rates.append(schedule.rate(epoch * 10 + batch)))
-    assert deadline.planned_epochs == 4 and schedule.total_steps == 40
+    assert deadline.planned_epochs == 4 and schedule.total_steps == 40  # from epoch 1's end
     assert fit.ended == [0, 1, 2, 3] and clock.now <= 50.0
     assert rates[-1] < 0.1e-3  # the decay ran to its end within the budget
     reports: list[TrainingProgress] = []
@@ -178,7 +178,7 @@ def test_a_budget_that_holds_every_epoch_leaves_the_plan_alone() -> None:
     schedule = WarmupCosine(1e-3, total_steps=3 * 10)
     deadline = deadline_at(1000.0, clock)
     Epochs(deadline, clock, epochs=3, schedule=schedule).run()
-    assert deadline.planned_epochs is None and schedule.total_steps == 30
+    assert deadline.planned_epochs == 3 and schedule.total_steps == 30 and not deadline.stopped
 
 
 def test_the_last_epoch_ends_without_being_called_a_deadline_stop() -> None:
@@ -296,7 +296,7 @@ def test_quick_model_first_then_fine_tuning_stops_at_the_deadline(
     assert fine.status == "done" and len(fine.curves["fine-tune_loss"]) == 2
     assert versions.active_version(store).id == quick.id
     assert "not better on validation" in result.note
-    assert "planned 2 of its 4 epochs, as many as the time budget held" in result.note
+    assert "The time budget held 2 of the 4 fine-tuning epochs" in result.note
     ready = [p for p in reports if p.model_ready]
     assert [p.model_ready for p in ready] == ["v1"]
     assert {p.anytime_stage for p in reports} == {QUICK_STAGE, FINE_TUNE_STAGE}

@@ -78,9 +78,9 @@ def test_cancel_leaves_a_checkpoint_and_resume_finishes_with_the_same_steps(
     assert checkpoint.predict(np.zeros((1, 32, 32, 3), np.uint8), verbose=0).shape == (1, 2)
     steps = int(checkpoint.optimizer.iterations.numpy())
     per_epoch = int(np.ceil(len(store.images(split="train")) / 16))
-    assert state.planned_steps == 4 * per_epoch  # the learning-rate plan, kept for resume
+    assert state.planned_epochs is None  # no deadline planned this run
     if planned:
-        state.planned_steps = planned * per_epoch
+        state.planned_epochs = planned
         state.save(version.folder)
 
     result = train(store, resume=True)
