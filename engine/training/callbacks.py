@@ -46,7 +46,7 @@ class TrainState:
     best_epoch: int = -1
     wait: int = 0
     history: dict[str, list[float]] = field(default_factory=dict)
-    planned_epochs: int | None = None  # fewer than asked: those a deadline's plan held
+    planned_epochs: int | None = None  # those a deadline planned (at most the asked ones)
 
     @classmethod
     def load(cls, folder: Path) -> TrainState | None:

@@ -42,7 +42,7 @@ def fit(
     """``model.fit`` for a compiled ``model`` whose batches are (images, one-hot
     labels, sample weights), under the strategy the model was built in. With a
     ``schedule``, the optimizer's rate is set from it before every step; the
-    callbacks find it in their ``params["schedule"]`` (a deadline shortens it)."""
+    callbacks find it in their ``params["schedule"]`` (a deadline fits it to the budget)."""
     strategy = tf.distribute.get_strategy()
     train_step = _train_step(model, strategy)
     eval_step = _eval_step(model, strategy)

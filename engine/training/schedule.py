@@ -4,8 +4,8 @@ decay that ends with the planned steps.
 The epoch loop (`engine.training.loop.fit`) sets the optimizer's rate from
 `WarmupCosine.rate` before every step, instead of compiling a Keras schedule into
 the optimizer, so that the plan can change while training runs: a time budget
-(`engine.training.deadline`) that cannot hold every epoch shortens it once the pace
-is measured, and the decay still ends within the budget rather than the run
+(`engine.training.deadline`) that cannot hold every epoch fits it, at each epoch's
+end, to the epochs that do, and the decay still ends within the budget rather than the run
 stopping at a high rate (budgeted training: Li, Yumer & Ramanan, ICLR 2020).
 Keras' schedules are traced into the training step with their length fixed.
 
